@@ -1,0 +1,5 @@
+"""`python -m edgedistill` runs the CLI."""
+
+from edgedistill.cli import main
+
+main()

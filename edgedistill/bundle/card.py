@@ -1,0 +1,202 @@
+"""A short Markdown model card rendered from a run summary; missing figures read "not measured"."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+NOT_MEASURED = "not measured"
+_MAX_LABELS_SHOWN = 20
+
+
+def _section(mapping: Any, key: str) -> dict[str, Any]:
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.3f} ms" if _is_number(value) else NOT_MEASURED
+
+
+def _fraction(value: Any) -> str:
+    """Accuracy / retention: fractions in [0, 1] as percent, anything else as given."""
+    if not _is_number(value):
+        return NOT_MEASURED
+    return f"{value * 100:.2f} %" if 0 <= value <= 1 else f"{value:g}"
+
+
+def _count(value: Any) -> str:
+    if not _is_number(value):
+        return "unknown"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f} {suffix}"
+    return f"{value:g}"
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _student_description(student: dict[str, Any]) -> str:
+    spec = student.get("spec")
+    if spec:
+        return f"`{spec}`"
+    arch = student.get("arch")
+    if isinstance(arch, dict) and arch:
+        return f"`{json.dumps(arch, sort_keys=True)}`"
+    return "A student network"
+
+
+def _what_it_is(summary: dict[str, Any], task: dict[str, Any]) -> list[str]:
+    student = _section(summary, "student")
+    fits = summary.get("fits_budget")
+    fits_text = ("yes" if fits else "no") if isinstance(fits, bool) else NOT_MEASURED
+    return [
+        "## What it is",
+        "",
+        f"{_student_description(student)} for the task **{task.get('name', 'unknown')}**: "
+        f"{_count(student.get('params'))} parameters, {_count(student.get('macs'))} MACs, "
+        f"deployed at **{student.get('precision', 'unknown')}** precision.",
+        "",
+        f"- Fits the latency budget: {fits_text}",
+    ]
+
+
+def _intended_use(summary: dict[str, Any]) -> list[str]:
+    budget = summary.get("budget_ms")
+    budget_text = f"{budget:g} ms" if _is_number(budget) else "unknown"
+    return [
+        "## Intended use",
+        "",
+        f"- Device: **{summary.get('device', 'unknown')}**",
+        f"- Latency budget: {budget_text} per inference (batch 1)",
+        "- Use the artifact matching the device's runtime from the table below, with the "
+        "preprocessing given here.",
+    ]
+
+
+def _input_section(task: dict[str, Any]) -> list[str]:
+    lines = ["## Input and preprocessing", ""]
+    shape = task.get("input_shape")
+    if isinstance(shape, (list, tuple)):
+        lines.append(f"- Input shape: `{list(shape)}`")
+    else:
+        lines.append("- Input shape: not recorded")
+    preprocessing = task.get("preprocessing")
+    if isinstance(preprocessing, dict) and preprocessing:
+        lines.append("- Preprocessing:")
+        lines.extend(f"  - {key}: `{value}`" for key, value in preprocessing.items())
+    else:
+        lines.append("- Preprocessing: not recorded")
+    labels = task.get("labels")
+    if isinstance(labels, list) and labels:
+        shown = ", ".join(str(label) for label in labels[:_MAX_LABELS_SHOWN])
+        more = f", … ({len(labels)} in all)" if len(labels) > _MAX_LABELS_SHOWN else ""
+        lines.append(f"- Labels ({len(labels)}): {shown}{more}")
+    else:
+        lines.append("- Labels: not recorded")
+    return lines
+
+
+def _how_it_was_made(summary: dict[str, Any]) -> list[str]:
+    teacher = _section(summary, "teacher")
+    precision = _section(summary, "student").get("precision")
+    quantized = precision == "int8"
+    then = f"fine-tuned quantization-aware at {precision}, " if quantized else ""
+    return [
+        "## How it was made",
+        "",
+        "Distilled by edgedistill from a teacher with "
+        f"{_count(teacher.get('params'))} parameters and {_count(teacher.get('macs'))} MACs "
+        "(soft targets at a temperature, Hinton et al. 2015, plus any configured feature "
+        f"terms), {then}then exported; each artifact is checked against the PyTorch student "
+        "where a host runtime exists.",
+    ]
+
+
+def _measured_figures(summary: dict[str, Any]) -> list[str]:
+    latency = _section(summary, "latency_ms")
+    teacher = _section(summary, "teacher")
+    student = _section(summary, "student")
+    where = latency.get("measured_on")
+    threads = latency.get("threads")
+    source = f"measured on {where}" if where else "measured (place not recorded)"
+    if threads is not None:
+        source += f", {threads} thread{'' if threads == 1 else 's'}"
+    rows = [
+        (f"Latency {key}", _ms(latency.get(key)), source if _is_number(latency.get(key)) else "")
+        for key in ("p50", "p90", "p99")
+    ]
+    rows += [
+        ("Latency (predicted)", _ms(latency.get("predicted")), "predicted by the latency model"),
+        ("Accuracy, deployed artifact", _fraction(student.get("accuracy")), "held-out split"),
+        ("Accuracy, fp32 student", _fraction(student.get("accuracy_fp32")), "held-out split"),
+        ("Accuracy, teacher", _fraction(teacher.get("accuracy")), "held-out split"),
+        ("Retention (student / teacher)", _fraction(summary.get("retention")), "held-out split"),
+    ]
+    lines = ["## Measured figures", "", "| Figure | Value | Source |", "|---|---|---|"]
+    lines.extend(f"| {name} | {_cell(value)} | {_cell(src)} |" for name, value, src in rows)
+    lines += ["", "Predicted figures are estimates, never measurements."]
+    return lines
+
+
+def _artifacts_table(summary: dict[str, Any]) -> list[str]:
+    artifacts = [a for a in summary.get("artifacts") or [] if isinstance(a, dict)]
+    lines = ["## Artifacts", ""]
+    if not artifacts:
+        return [*lines, "No artifacts recorded."]
+    lines += [
+        "| Format | Precision | Path | sha256 | Max abs diff vs PyTorch | Accuracy |",
+        "|---|---|---|---|---|---|",
+    ]
+    for artifact in artifacts:
+        diff = artifact.get("max_abs_diff")
+        cells = [
+            artifact.get("format", "?"),
+            artifact.get("precision", "?"),
+            f"`{artifact.get('path', '?')}`",
+            f"`{str(artifact.get('sha256', ''))[:12]}…`" if artifact.get("sha256") else "—",
+            f"{diff:.3g}" if _is_number(diff) else NOT_MEASURED,
+            _fraction(artifact.get("accuracy")),
+        ]
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return lines
+
+
+def _limitations(summary: dict[str, Any]) -> list[str]:
+    where = _section(summary, "latency_ms").get("measured_on") or "the measuring host"
+    return [
+        "## Limitations",
+        "",
+        f"- Latency holds for {where} with the runtime and thread count above; other devices, "
+        "runtimes, clocks or thermal states give other numbers.",
+        "- Accuracy is measured on the task's held-out split only; inputs unlike the training "
+        "data, or preprocessed differently, can do much worse.",
+        "- Quantized artifacts can disagree with the PyTorch student on individual inputs "
+        "(see max abs diff).",
+    ]
+
+
+def render_model_card(summary: dict[str, Any]) -> str:
+    """Render a Markdown model card from a summary.json-shaped dict; never raises on gaps."""
+    summary = summary if isinstance(summary, dict) else {}
+    task = _section(summary, "task")
+    name = task.get("name", "edgedistill student")
+    title = f"# Model card: {name} on {summary.get('device', 'unknown device')}"
+    sections = [
+        [title],
+        _what_it_is(summary, task),
+        _intended_use(summary),
+        _input_section(task),
+        _how_it_was_made(summary),
+        _measured_figures(summary),
+        _artifacts_table(summary),
+        _limitations(summary),
+    ]
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"

@@ -1,0 +1,113 @@
+"""`edgedistill fit`: the whole path from teacher to a measured, bundled student."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging, stderr
+
+
+def _formats(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@handle_errors
+def fit(
+    device: Annotated[str, typer.Option(help="Device profile name, or a path to your own .yaml.")],
+    budget: Annotated[
+        str, typer.Option(help="Latency budget at batch 1, e.g. 10ms, 500us, 0.01s.")
+    ],
+    task: Annotated[
+        str, typer.Option(help="Built-in task name (digits) or a task recipe YAML.")
+    ] = "digits",
+    precision: Annotated[
+        str | None,
+        typer.Option(help="fp32 | fp16 | int8 (default: the profile's deploy precision)."),
+    ] = None,
+    formats: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated export formats (default: the profile's chain)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Distillation epochs (default: the recipe's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed for the split-independent training.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run directory to create (default: edgedistill-runs/fit-DEVICE-TIME)."),
+    ] = None,
+    threads: Annotated[
+        int, typer.Option(help="onnxruntime threads for host latency measurements.")
+    ] = 1,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print only summary.json on stdout.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")
+    ] = False,
+) -> None:
+    """Pick a student that fits BUDGET on DEVICE, distill it, export, measure and bundle it."""
+    from edgedistill.fit import FitOptions, plan_fit, run_fit
+
+    setup_logging(verbose)
+    options = FitOptions(
+        device=device,
+        budget=budget,
+        task=task,
+        precision=precision,
+        formats=_formats(formats),
+        epochs=epochs,
+        seed=seed,
+        out=out,
+        threads=threads,
+    )
+    plan = plan_fit(options)
+    with progress_bars() as progress:
+        summary = run_fit(plan, progress)
+    document = summary.model_dump(mode="json")
+    if json_output:
+        emit_json(document)
+    else:
+        _print_human(document, plan.out)
+    if not summary.fits_budget:
+        stderr.print(
+            f"[bold red]budget not met:[/] measured p90 {summary.latency_ms.p90} ms > "
+            f"{summary.budget_ms} ms (outputs kept in {plan.out})"
+        )
+        raise typer.Exit(1)
+
+
+def _print_human(document: dict, out: Path) -> None:
+    student, teacher, latency = document["student"], document["teacher"], document["latency_ms"]
+    verdict = "fits" if document["fits_budget"] else "DOES NOT FIT"
+    measured = (
+        f"p50 {latency['p50']:.4f} / p90 {latency['p90']:.4f} ms "
+        f"measured on {latency['measured_on']}"
+        if latency.get("p90") is not None
+        else "not measured"
+    )
+    typer.echo(
+        f"student   {student['spec']}  ({student['params']:,} params, {student['macs']:,} MACs)"
+    )
+    typer.echo(
+        f"accuracy  {student['accuracy']:.4f} deployed, teacher {teacher['accuracy']:.4f}, "
+        f"retention {document['retention']:.3f}"
+    )
+    typer.echo(
+        f"latency   {measured}; predicted {latency['predicted']:.4f} ms; "
+        f"budget {document['budget_ms']} ms -> {verdict}"
+    )
+    if teacher["latency_ms"].get("p90"):
+        typer.echo(
+            f"teacher   p90 {teacher['latency_ms']['p90']:.4f} ms "
+            f"({teacher['latency_ms']['p90'] / latency['p90']:.1f}x the student)"
+        )
+    for note in document["notes"] + document["pending"]:
+        typer.echo(f"note      {note}")
+    typer.echo(f"summary   {out / 'summary.json'}")
+    typer.echo(f"bundle    {out / 'bundle'}")

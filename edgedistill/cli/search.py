@@ -1,0 +1,97 @@
+"""`edgedistill search`: every candidate with its cost and predicted latency on a device."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+
+
+@handle_errors
+def search(
+    device: Annotated[str, typer.Option(help="Device profile name, or a path to your own .yaml.")],
+    budget: Annotated[str, typer.Option(help="Latency budget at batch 1, e.g. 10ms, 500us.")],
+    task: Annotated[
+        str, typer.Option(help="Built-in task name (digits) or a task recipe YAML.")
+    ] = "digits",
+    top: Annotated[int, typer.Option(help="Show the N most capable candidates (0 = all).")] = 0,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads (host calibration).")] = 1,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document on stdout.")
+    ] = False,
+) -> None:
+    """Predict each student candidate's latency on DEVICE and mark those that fit BUDGET."""
+    from edgedistill.budget import parse_budget
+    from edgedistill.errors import UserInputError
+    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
+    from edgedistill.profiles import load_profile
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.select import pick, score
+    from edgedistill.tasks.recipe import load_recipe
+
+    setup_logging()
+    budget_ms = parse_budget(budget)
+    profile = load_profile(device)
+    recipe = load_recipe(task)
+    if top < 0:
+        raise UserInputError(f"--top: must be 0 or more, got {top}")
+    input_shape = recipe.input.shape
+    candidates = enumerate_space(input_shape)
+    precision = "fp32"
+    model = latency_model_for(profile, precision, threads)
+    if profile.is_host and not model.calibrated:
+        with progress_bars() as progress:
+            model = calibrate_on_host(
+                profile,
+                candidates,
+                input_shape,
+                len(recipe.labels),
+                threads=threads,
+                progress=progress,
+            )
+    scored = score(candidates, model, input_shape, len(recipe.labels), budget_ms)
+    chosen = pick(scored)
+    shown = scored[:top] if top else scored
+    if json_output:
+        emit_json(
+            {
+                "device": profile.name,
+                "budget_ms": budget_ms,
+                "precision": precision,
+                "calibrated": model.calibrated,
+                "margin": model.margin(),
+                "calibration_error": model.fit_error,
+                "chosen": chosen.candidate.spec if chosen else None,
+                "candidates": [s.to_dict() for s in shown],
+            }
+        )
+        return
+    _print_table(shown, chosen, profile.name, budget_ms, model)
+
+
+def _print_table(shown, chosen, device: str, budget_ms: float, model) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    status = (
+        f"calibrated, fit error {model.fit_error:.1%}"
+        if model.calibrated
+        else "uncalibrated (datasheet)"
+    )
+    table = Table(
+        title=f"{device}: budget {budget_ms:g} ms, margin {model.margin():.0%} ({status})"
+    )
+    for column in ("spec", "params", "MACs", "predicted ms", "fits"):
+        table.add_column(column, justify="left" if column == "spec" else "right")
+    for item in shown:
+        marker = "chosen" if chosen is not None and item is chosen else ("yes" if item.fits else "")
+        table.add_row(
+            item.candidate.spec,
+            f"{item.params:,}",
+            f"{item.macs:,}",
+            f"{item.predicted_ms:.4f}",
+            marker,
+        )
+    Console().print(table)

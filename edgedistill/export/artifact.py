@@ -1,0 +1,23 @@
+"""Artifact: one exported file, its format, precision and validation figures."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Artifact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    precision: str
+    path: str  # relative to the run directory in summaries, absolute while a run is in flight
+    sha256: str | None = None
+    bytes: int | None = None
+    input_name: str = "input"
+    output_name: str = "logits"
+    input_shape: list[int] = []
+    max_abs_diff: float | None = None  # vs the PyTorch student on the validation sample
+    argmax_agreement: float | None = None
+    accuracy: float | None = None  # on the test split, run by the artifact's runtime
+    validated_with: str | None = None  # e.g. "onnxruntime 1.22.0 CPUExecutionProvider"
+    notes: list[str] = []

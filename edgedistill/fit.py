@@ -1,0 +1,402 @@
+"""`fit`: profile -> search -> teacher -> distill -> export -> bench -> bundle, in one run.
+
+Every input is checked before any training starts, and the run directory is assembled under a
+temporary name and renamed into place only when the whole run has succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgedistill import __version__, atomic
+from edgedistill.budget import format_ms, parse_budget
+from edgedistill.errors import GoalNotMetError, UserInputError
+from edgedistill.profiles import DeviceProfile, load_profile
+from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.summary import RunSummary
+from edgedistill.tasks.recipe import TaskRecipe, load_recipe
+
+log = logging.getLogger(__name__)
+SUPPORTED_PRECISIONS = ("fp32",)  # int8 / fp16 arrive with quantization-aware distillation
+
+
+@dataclass
+class FitOptions:
+    device: str
+    budget: str
+    task: str = "digits"
+    precision: str | None = None
+    formats: list[str] | None = None
+    epochs: int | None = None
+    seed: int = 0
+    out: Path | None = None
+    threads: int = 1
+    calibration_samples: int = 8
+
+
+@dataclass
+class FitPlan:
+    profile: DeviceProfile
+    budget_ms: float
+    recipe: TaskRecipe
+    precision: str
+    formats: list[str]
+    out: Path
+    staging: Path
+    options: FitOptions
+    notes: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+
+def default_out(device: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("edgedistill-runs") / f"fit-{Path(device).stem}-{stamp}"
+
+
+def _prepare_out(out: Path) -> Path:
+    """Refuse an unusable --out now; return an empty staging directory beside it."""
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise UserInputError(f"--out {out}: directory exists and is not empty; choose a new one")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise UserInputError(f"--out {out}: cannot write there ({exc.strerror})") from None
+
+
+def plan_fit(options: FitOptions) -> FitPlan:
+    """Validate every input up front. Raises UserInputError naming the flag, file or field."""
+    from edgedistill.export import EXPORTERS
+
+    budget_ms = parse_budget(options.budget)
+    profile = load_profile(options.device)
+    recipe = load_recipe(options.task)
+    notes: list[str] = []
+    pending: list[str] = []
+    if options.epochs is not None and options.epochs < 1:
+        raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
+    if options.threads < 1:
+        raise UserInputError(f"--threads: must be at least 1, got {options.threads}")
+
+    precision = options.precision or profile.deploy.precision
+    if precision not in SUPPORTED_PRECISIONS:
+        if options.precision is not None:
+            raise UserInputError(
+                f"--precision {precision}: this version distills and exports "
+                f"{', '.join(SUPPORTED_PRECISIONS)} only (quantization-aware distillation is "
+                "not implemented yet)"
+            )
+        notes.append(
+            f"{profile.name} deploys {precision}; this version produces fp32 "
+            "(quantization-aware distillation not implemented yet)"
+        )
+        precision = "fp32"
+
+    if options.formats is not None:
+        for name in options.formats:
+            if name not in EXPORTERS:
+                raise UserInputError(f"--formats: {EXPORTERS.unknown_message(name)}")
+        formats = list(dict.fromkeys(["onnx", *options.formats]))
+    else:
+        formats = []
+        for name in profile.deploy.formats:
+            if name in EXPORTERS:
+                formats.append(name)
+            else:
+                pending.append(f"{name}: exporter not available in this version")
+    staging = _prepare_out(options.out or default_out(options.device))
+    return FitPlan(
+        profile,
+        budget_ms,
+        recipe,
+        precision,
+        formats,
+        options.out or default_out(options.device),
+        staging,
+        options,
+        notes,
+        pending,
+    )
+
+
+def run_fit(plan: FitPlan, progress: ProgressFn = no_progress) -> RunSummary:
+    """Run every stage; on success the run directory appears at plan.out, else nothing does."""
+    try:
+        summary = _run_stages(plan, progress)
+        if plan.out.exists():
+            plan.out.rmdir()  # checked empty in plan_fit
+        plan.staging.rename(plan.out)
+    except BaseException:
+        shutil.rmtree(plan.staging, ignore_errors=True)
+        raise
+    return summary
+
+
+def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
+    import torch
+
+    from edgedistill.distill.student import distill_student
+    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
+    from edgedistill.latency.costs import model_cost
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.select import pick, score
+    from edgedistill.tasks.data import load_task_data
+    from edgedistill.tasks.teacher import builtin_teacher
+
+    options, profile, recipe = plan.options, plan.profile, plan.recipe
+    stages: dict[str, float] = {}
+    num_classes = len(recipe.labels)
+
+    started = time.perf_counter()
+    data = load_task_data(recipe)
+    input_shape = data.input_shape
+    candidates = enumerate_space(input_shape)
+    latency_model = latency_model_for(profile, plan.precision, options.threads)
+    if profile.is_host and not latency_model.calibrated:
+        log.info("calibrating the latency model on this host (first use)")
+        latency_model = calibrate_on_host(
+            profile,
+            candidates,
+            input_shape,
+            num_classes,
+            samples=options.calibration_samples,
+            threads=options.threads,
+            progress=progress,
+        )
+    scored = score(candidates, latency_model, input_shape, num_classes, plan.budget_ms)
+    atomic.write_json(plan.staging / "search.json", [s.to_dict() for s in scored])
+    chosen = pick(scored)
+    if chosen is None:
+        fastest = min(scored, key=lambda s: s.predicted_ms)
+        raise GoalNotMetError(
+            f"no candidate fits {format_ms(plan.budget_ms)} on {profile.name}: the fastest, "
+            f"{fastest.candidate.spec}, is predicted at {fastest.predicted_ms:.4f} ms "
+            f"(and the budget keeps a {latency_model.margin():.0%} safety margin); "
+            "raise --budget or pick a faster device"
+        )
+    log.info(
+        "picked %s: %d params, %.2fM MACs, predicted %.4f ms",
+        chosen.candidate.spec,
+        chosen.params,
+        chosen.macs / 1e6,
+        chosen.predicted_ms,
+    )
+    stages["search"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    teacher = builtin_teacher(recipe, data, seed=options.seed, progress=progress)
+    stages["teacher"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    distilled = distill_student(
+        recipe, data, teacher.model, chosen.candidate, options.epochs, options.seed, progress
+    )
+    stages["distill"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    example = torch.zeros((1, *input_shape))
+    artifacts = _export_and_validate(plan, distilled.model, example, data, progress)
+    _save_checkpoint(plan, distilled, input_shape, num_classes)
+    scratch = Path(tempfile.mkdtemp(prefix="edgedistill-teacher-"))
+    try:
+        from edgedistill.export import EXPORTERS
+
+        teacher_onnx = EXPORTERS.get("onnx").export(
+            teacher.model, example, scratch / "teacher.onnx", "fp32"
+        )
+        stages["export"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        student_latency, teacher_latency = _bench(
+            plan, Path(artifacts[0].path), Path(teacher_onnx.path), progress
+        )
+        stages["bench"] = time.perf_counter() - started
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    deployed = artifacts[-1]
+    teacher_cost = model_cost(teacher.model, input_shape)
+    if student_latency.get("p90") is not None:
+        fits, basis = student_latency["p90"] <= plan.budget_ms, "measured_p90"
+    else:
+        fits, basis = chosen.predicted_ms <= plan.budget_ms, "predicted"
+        plan.notes.append(f"{profile.name} was not measured (no lab device): the fit is predicted")
+    for artifact in artifacts:
+        artifact.path = str(Path(artifact.path).relative_to(plan.staging))
+    summary = RunSummary(
+        edgedistill_version=__version__,
+        device=profile.name,
+        budget_ms=plan.budget_ms,
+        fits_budget=bool(fits),
+        fits_budget_basis=basis,
+        task={
+            "name": recipe.name,
+            "input_name": recipe.input.name,
+            "input_shape": [1, *input_shape],
+            "labels": recipe.labels,
+            "preprocessing": recipe.preprocessing.model_dump(mode="json"),
+            "split_sizes": {
+                "train": len(data.train.y),
+                "val": len(data.val.y),
+                "test": len(data.test.y),
+            },
+        },
+        teacher={
+            "params": teacher_cost.params,
+            "macs": teacher_cost.macs,
+            "accuracy": teacher.test_accuracy,
+            "latency_ms": teacher_latency,
+            "cache_path": teacher.cache_path,
+            "trained_now": teacher.trained_now,
+        },
+        student={
+            "spec": chosen.candidate.spec,
+            "family": chosen.candidate.family,
+            "arch": dict(chosen.candidate.knobs),
+            "params": chosen.params,
+            "macs": chosen.macs,
+            "precision": plan.precision,
+            "accuracy_fp32": distilled.test_accuracy,
+            "accuracy": deployed.accuracy,
+            "epochs_run": distilled.train.epochs_run,
+            "best_epoch": distilled.train.best_epoch,
+        },
+        retention=(deployed.accuracy / teacher.test_accuracy)
+        if deployed.accuracy is not None and teacher.test_accuracy > 0
+        else None,
+        latency_ms={
+            **student_latency,
+            "predicted": chosen.predicted_ms,
+            "calibrated": chosen.calibrated,
+            "margin": latency_model.margin(),
+        },
+        artifacts=artifacts,
+        pending=plan.pending,
+        notes=plan.notes,
+        seed=options.seed,
+        stages_s={k: round(v, 3) for k, v in stages.items()},
+    )
+    _write_bundle(plan, summary)
+    atomic.write_json(plan.staging / "summary.json", summary.model_dump(mode="json"))
+    return summary
+
+
+def _export_and_validate(plan: FitPlan, student, example, data, progress: ProgressFn):
+    from edgedistill.bundle.manifest import sha256_file
+    from edgedistill.export import EXPORTERS
+    from edgedistill.export.validate import FP32_TOLERANCE, validate_onnx
+
+    artifacts = []
+    bundle = plan.staging / "bundle"
+    for index, name in enumerate(plan.formats):
+        progress("export", index, len(plan.formats), name)
+        exporter = EXPORTERS.get(name)
+        path = bundle / f"model.{plan.precision}{exporter.suffix}"
+        artifact = exporter.export(student, example, path, plan.precision)
+        if name == "onnx":
+            check = validate_onnx(path, student, data.val, data.test)
+            artifact.max_abs_diff = check.max_abs_diff
+            artifact.argmax_agreement = check.argmax_agreement
+            artifact.accuracy = check.accuracy
+            artifact.validated_with = check.runtime
+            if plan.precision == "fp32" and check.max_abs_diff > FP32_TOLERANCE * 100:
+                raise GoalNotMetError(
+                    f"the ONNX export differs from the PyTorch student by {check.max_abs_diff:.3g} "
+                    "(max abs logit); refusing to bundle an artifact that computes something else"
+                )
+        artifact.sha256 = sha256_file(path)
+        artifacts.append(artifact)
+    progress("export", len(plan.formats), len(plan.formats), "done")
+    return artifacts
+
+
+def _bench(plan: FitPlan, student_onnx: Path, teacher_onnx: Path, progress: ProgressFn):
+    from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
+
+    if not plan.profile.is_host:
+        plan.notes.append("latency not measured: lab devices arrive with the device-lab issue")
+        return {}, {}
+    protocol = BenchProtocol(threads=plan.options.threads)
+    results = []
+    for index, path in enumerate((student_onnx, teacher_onnx)):
+        progress("bench", index, 2, "student" if index == 0 else "teacher")
+        result = measure_onnx(path, protocol)
+        results.append(
+            {
+                "p50": result.p50,
+                "p90": result.p90,
+                "p99": result.p99,
+                "measured_on": result.measured_on,
+                "threads": result.threads,
+                "runs": result.runs,
+                "runtime": result.runtime,
+            }
+        )
+    progress("bench", 2, 2, "done")
+    return results[0], results[1]
+
+
+def _save_checkpoint(plan: FitPlan, distilled, input_shape, num_classes: int) -> None:
+    from safetensors.torch import save
+
+    state = {k: v.contiguous() for k, v in distilled.model.state_dict().items()}
+    folder = plan.staging / "checkpoint"
+    atomic.write_bytes(folder / "student.safetensors", save(state))
+    atomic.write_json(
+        folder / "student.json",
+        {
+            "spec": distilled.candidate.spec,
+            "task": plan.recipe.name,
+            "input_shape": list(input_shape),
+            "num_classes": num_classes,
+            "best_epoch": distilled.train.best_epoch,
+            "history": distilled.train.history,
+        },
+    )
+
+
+def _write_bundle(plan: FitPlan, summary: RunSummary) -> None:
+    from edgedistill.bundle import render_model_card, write_manifest
+
+    bundle = plan.staging / "bundle"
+    document = summary.model_dump(mode="json")
+    atomic.write_text(bundle / "labels.txt", "\n".join(plan.recipe.labels) + "\n")
+    atomic.write_json(bundle / "preprocessing.json", document["task"]["preprocessing"])
+    atomic.write_text(bundle / "model_card.md", render_model_card(document))
+    artifacts = []
+    for artifact in document["artifacts"]:
+        entry = dict(artifact)
+        entry["path"] = str(Path(entry["path"]).relative_to("bundle"))
+        artifacts.append(entry)
+    write_manifest(
+        bundle,
+        device=summary.device,
+        budget_ms=summary.budget_ms,
+        precision=summary.student.precision,
+        input={
+            "name": summary.task.input_name,
+            "shape": summary.task.input_shape,
+            "dtype": "float32",
+        },
+        preprocessing=document["task"]["preprocessing"],
+        labels=plan.recipe.labels,
+        artifacts=artifacts,
+        measured={
+            "latency_ms": document["latency_ms"],
+            "accuracy": summary.student.accuracy,
+            "teacher_accuracy": summary.teacher.accuracy,
+            "retention": summary.retention,
+        },
+    )
+
+
+def summary_json(summary: RunSummary) -> str:
+    return json.dumps(summary.model_dump(mode="json"), indent=2)

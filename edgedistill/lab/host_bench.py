@@ -1,0 +1,93 @@
+"""Latency on this host: onnxruntime at batch 1, fixed threads, warm-up then timed runs.
+
+Protocol: warm up for at least `warmup_runs` runs and `warmup_s` seconds, then time at least
+`runs` runs and `min_seconds` seconds; report p50/p90/p99 of the per-run wall times.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BenchProtocol:
+    threads: int = 1
+    warmup_runs: int = 1
+    warmup_s: float = 0.5
+    runs: int = 50
+    min_seconds: float = 1.0
+
+
+@dataclass
+class LatencyResult:
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    runs: int
+    seconds: float
+    threads: int
+    runtime: str
+    measured_on: str = "host"
+    samples_ms: list[float] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        data = asdict(self)
+        data.pop("samples_ms")
+        return data
+
+
+def percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values), q))
+
+
+def onnx_session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def measure_onnx(path: Path, protocol: BenchProtocol = BenchProtocol()) -> LatencyResult:
+    """Time one ONNX model on this host's CPU with onnxruntime."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = onnx_session(path, protocol.threads)
+    model_input = session.get_inputs()[0]
+    shape = [dim if isinstance(dim, int) else 1 for dim in model_input.shape]
+    feed = {model_input.name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    run = session.run
+
+    started = time.perf_counter()
+    warm = 0
+    while warm < protocol.warmup_runs or time.perf_counter() - started < protocol.warmup_s:
+        run(None, feed)
+        warm += 1
+
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < protocol.runs or time.perf_counter() - started < protocol.min_seconds:
+        t0 = time.perf_counter()
+        run(None, feed)
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    elapsed = time.perf_counter() - started
+    return LatencyResult(
+        p50=percentile(samples, 50),
+        p90=percentile(samples, 90),
+        p99=percentile(samples, 99),
+        mean=float(np.mean(samples)),
+        runs=len(samples),
+        seconds=elapsed,
+        threads=protocol.threads,
+        runtime=f"onnxruntime {ort.__version__} CPUExecutionProvider",
+        samples_ms=samples,
+    )

@@ -1,0 +1,1 @@
+"""Latency: per-layer costs, the latency model, and its calibration from measurements."""

@@ -1,0 +1,88 @@
+"""Calibrate the latency model on this host: export and time a spread of candidates, fit, store."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from edgedistill.latency import calibration
+from edgedistill.latency.costs import model_cost
+from edgedistill.latency.model import LatencyModel
+from edgedistill.profiles import DeviceProfile
+from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.students import Candidate, build_student
+
+log = logging.getLogger(__name__)
+
+
+def spread(candidates: list[Candidate], costs: dict[str, int], samples: int) -> list[Candidate]:
+    """`samples` candidates evenly spaced in MAC rank, always including the smallest and largest."""
+    ordered = sorted(candidates, key=lambda c: costs[c.spec])
+    if samples >= len(ordered):
+        return ordered
+    step = (len(ordered) - 1) / (samples - 1)
+    return [ordered[round(i * step)] for i in range(samples)]
+
+
+def calibrate_on_host(
+    profile: DeviceProfile,
+    candidates: list[Candidate],
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    samples: int = 8,
+    threads: int = 1,
+    progress: ProgressFn = no_progress,
+) -> LatencyModel:
+    """Measure `samples` candidates with onnxruntime on this host and fit the latency model."""
+    import torch
+
+    from edgedistill.export import EXPORTERS
+    from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
+
+    precision = "fp32"
+    costs = {}
+    modules = {}
+    for candidate in candidates:
+        module = build_student(candidate, input_shape, num_classes)
+        modules[candidate.spec] = module
+        costs[candidate.spec] = model_cost(module, input_shape, precision)
+    chosen = spread(candidates, {k: v.macs for k, v in costs.items()}, samples)
+    protocol = BenchProtocol(threads=threads)
+    example = torch.zeros((1, *input_shape))
+    measurements = []
+    progress("calibrate", 0, len(chosen), "")
+    with tempfile.TemporaryDirectory(prefix="edgedistill-calibrate-") as scratch:
+        for index, candidate in enumerate(chosen, start=1):
+            path = Path(scratch) / f"candidate{index}.onnx"
+            EXPORTERS.get("onnx").export(modules[candidate.spec], example, path, precision)
+            result = measure_onnx(path, protocol)
+            measurements.append(
+                calibration.measurement(
+                    candidate.spec, costs[candidate.spec], result.p50, result.p90
+                )
+            )
+            progress("calibrate", index, len(chosen), candidate.spec)
+            log.debug("calibrate %s p90 %.4f ms", candidate.spec, result.p90)
+    fingerprint = calibration.host_fingerprint(threads)
+    model = calibration.model_from_cost_fit(profile, precision, measurements, fingerprint)
+    path = calibration.save(model, measurements, fingerprint)
+    log.info(
+        "calibrated %s on %d candidates: leave-one-out error %.1f %% (stored in %s)",
+        profile.name,
+        len(measurements),
+        100 * (model.fit_error or 0.0),
+        path,
+    )
+    return model
+
+
+def latency_model_for(
+    profile: DeviceProfile,
+    precision: str,
+    threads: int = 1,
+) -> LatencyModel:
+    """The stored calibration for this device (and, for the host, this machine), else datasheet."""
+    fingerprint = calibration.host_fingerprint(threads) if profile.is_host else None
+    stored = calibration.load(profile, precision, fingerprint)
+    return stored if stored is not None else LatencyModel(profile, precision)

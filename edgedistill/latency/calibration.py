@@ -1,0 +1,140 @@
+"""Fit the latency model to measurements, and store calibrations per device with provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgedistill import atomic
+from edgedistill.latency.costs import ModelCost
+from edgedistill.latency.model import FEATURES, LatencyModel, features
+from edgedistill.paths import data_dir
+from edgedistill.profiles import DeviceProfile
+
+log = logging.getLogger(__name__)
+CALIBRATION_VERSION = 1
+
+
+@dataclass
+class Measurement:
+    spec: str
+    features: list[float]
+    p50_ms: float
+    p90_ms: float
+
+
+def _solve(rows: list[list[float]], targets: list[float]) -> list[float]:
+    """Non-negative least squares on relative error (rows and targets divided by the target)."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    a = np.asarray(rows, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.float64)
+    scale = a.max(axis=0)
+    scale[scale == 0] = 1.0
+    weighted = (a / scale) / y[:, None]
+    solution, _ = nnls(weighted, np.ones_like(y))
+    return [float(value) for value in solution / scale]
+
+
+def fit(measurements: list[Measurement]) -> tuple[list[float], float]:
+    """Coefficients and the leave-one-out mean absolute relative error of the fit."""
+    if len(measurements) < len(FEATURES) + 1:
+        raise ValueError(f"need at least {len(FEATURES) + 1} measurements to calibrate")
+    rows = [m.features for m in measurements]
+    targets = [m.p90_ms for m in measurements]
+    errors = []
+    for held_out in range(len(measurements)):
+        keep = [i for i in range(len(measurements)) if i != held_out]
+        coefficients = _solve([rows[i] for i in keep], [targets[i] for i in keep])
+        predicted = sum(c * f for c, f in zip(coefficients, rows[held_out], strict=True))
+        errors.append(abs(predicted - targets[held_out]) / targets[held_out])
+    return _solve(rows, targets), float(sum(errors) / len(errors))
+
+
+def host_fingerprint(threads: int) -> dict[str, str]:
+    """What must match for a stored host calibration to apply to this machine."""
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_count": str(os.cpu_count()),
+        "machine": platform.machine(),
+        "runtime": f"onnxruntime {onnxruntime.__version__}",
+        "threads": str(threads),
+    }
+
+
+def calibration_path(profile: DeviceProfile, precision: str) -> Path:
+    return data_dir() / "calibration" / f"{profile.name}.{precision}.json"
+
+
+def save(model: LatencyModel, measurements: list[Measurement], fingerprint: dict) -> Path:
+    path = calibration_path(model.profile, model.precision)
+    atomic.write_json(
+        path,
+        {
+            "version": CALIBRATION_VERSION,
+            "device": model.profile.name,
+            "precision": model.precision,
+            "features": list(FEATURES),
+            "coefficients": model.coefficients,
+            "fit_error": model.fit_error,
+            "provenance": {
+                **fingerprint,
+                "when_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "host": platform.node(),
+                "target": "p90 latency, batch 1",
+            },
+            "measurements": [asdict(m) for m in measurements],
+        },
+    )
+    return path
+
+
+def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> LatencyModel | None:
+    """The stored calibration, or None when absent, unreadable or made on another machine."""
+    path = calibration_path(profile, precision)
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text())
+        stale = document.get("version") != CALIBRATION_VERSION or document.get("features") != list(
+            FEATURES
+        )
+        provenance = document["provenance"]
+        if fingerprint is not None and any(provenance.get(k) != v for k, v in fingerprint.items()):
+            stale = True
+        if stale:
+            log.info("calibration %s does not match this setup; it will be redone", path)
+            return None
+        return LatencyModel(
+            profile, precision, document["coefficients"], document["fit_error"], provenance
+        )
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring unreadable calibration file %s", path)
+        return None
+
+
+def model_from_cost_fit(
+    profile: DeviceProfile, precision: str, measurements: list[Measurement], provenance: dict
+) -> LatencyModel:
+    coefficients, error = fit(measurements)
+    return LatencyModel(profile, precision, coefficients, error, provenance)
+
+
+def measurement(spec: str, cost: ModelCost, p50_ms: float, p90_ms: float) -> Measurement:
+    return Measurement(spec, features(cost), p50_ms, p90_ms)

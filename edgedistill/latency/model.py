@@ -1,0 +1,62 @@
+"""LatencyModel: predicts p90 latency (ms) of a model from its per-layer costs on a device.
+
+Uncalibrated, it is a roofline from the profile's datasheet figures: each layer takes the longer
+of its compute time (MACs x 2 / (peak x efficiency)) and its memory time (bytes / (bandwidth x
+efficiency)), plus a per-kernel launch overhead, plus a fixed per-inference overhead. Calibrated,
+it is a non-negative linear model fitted to measurements on the device:
+    ms = c0 + c_kernel * kernels + c_mac * MACs + c_byte * activation bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgedistill.latency.costs import ModelCost
+from edgedistill.profiles import DeviceProfile
+
+FEATURES = ("constant", "kernels", "macs", "activation_bytes")
+
+
+def features(cost: ModelCost) -> list[float]:
+    return [1.0, float(cost.kernels), float(cost.macs), float(cost.activation_bytes)]
+
+
+@dataclass
+class LatencyModel:
+    profile: DeviceProfile
+    precision: str
+    coefficients: list[float] | None = None  # fitted; None = datasheet roofline
+    fit_error: float | None = None  # leave-one-out mean absolute relative error
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.coefficients is not None
+
+    def predict(self, cost: ModelCost) -> float:
+        if self.coefficients is not None:
+            return sum(c * f for c, f in zip(self.coefficients, features(cost), strict=True))
+        return self._roofline_ms(cost)
+
+    def _roofline_ms(self, cost: ModelCost) -> float:
+        compute = self.profile.compute
+        coefficients = self.profile.latency
+        peak = compute.peak_ops_per_s.get(self.precision) or compute.peak_ops_per_s.get("fp32")
+        if peak is None:
+            peak = min(compute.peak_ops_per_s.values())
+        ops_per_s = peak * coefficients.compute_efficiency
+        bytes_per_s = compute.memory_bandwidth_gb_s * 1e9 * coefficients.memory_efficiency
+        seconds = coefficients.per_inference_overhead_us * 1e-6
+        for layer in cost.layers:
+            if layer.fused:
+                continue
+            compute_s = 2 * layer.macs / ops_per_s
+            memory_s = (layer.bytes_in + layer.bytes_out + layer.weight_bytes) / bytes_per_s
+            seconds += max(compute_s, memory_s) + coefficients.per_layer_overhead_us * 1e-6
+        return seconds * 1000.0
+
+    def margin(self) -> float:
+        """Safety margin on the budget: the calibration error, bounded to [5 %, 30 %]."""
+        if self.fit_error is None:
+            return 0.3
+        return min(0.3, max(0.05, 1.5 * self.fit_error))

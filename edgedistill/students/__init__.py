@@ -1,0 +1,29 @@
+"""Student search spaces and builders. Importing this package registers every shipped family."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edgedistill.students import mobilenet  # noqa: F401  (registers "mbv2")
+from edgedistill.students._registry import FAMILIES, StudentFamily
+from edgedistill.students.candidate import Candidate
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def build_student(
+    candidate: Candidate, input_shape: tuple[int, int, int], num_classes: int
+) -> nn.Module:
+    """Build the nn.Module a candidate describes."""
+    return FAMILIES.get(candidate.family).build(candidate, input_shape, num_classes)
+
+
+def enumerate_space(
+    input_shape: tuple[int, int, int], families: list[str] | None = None
+) -> list[Candidate]:
+    names = families or FAMILIES.names()
+    return [c for name in names for c in FAMILIES.get(name).space(input_shape)]
+
+
+__all__ = ["FAMILIES", "Candidate", "StudentFamily", "build_student", "enumerate_space"]

@@ -1,0 +1,62 @@
+"""Score every candidate of the search space on a device and pick the most capable that fits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgedistill.latency.costs import model_cost
+from edgedistill.latency.model import LatencyModel
+from edgedistill.students import Candidate, build_student
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    candidate: Candidate
+    params: int
+    macs: int
+    predicted_ms: float
+    calibrated: bool
+    fits: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "spec": self.candidate.spec,
+            "family": self.candidate.family,
+            "arch": dict(self.candidate.knobs),
+            "params": self.params,
+            "macs": self.macs,
+            "predicted_ms": round(self.predicted_ms, 5),
+            "calibrated": self.calibrated,
+            "fits": self.fits,
+        }
+
+
+def score(
+    candidates: list[Candidate],
+    model: LatencyModel,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    budget_ms: float,
+) -> list[ScoredCandidate]:
+    """Every candidate with its cost and predicted latency, most capable (most MACs) first."""
+    limit = budget_ms * (1 - model.margin())
+    scored = []
+    for candidate in candidates:
+        cost = model_cost(build_student(candidate, input_shape, num_classes), input_shape)
+        predicted = float(model.predict(cost))
+        scored.append(
+            ScoredCandidate(
+                candidate,
+                cost.params,
+                cost.macs,
+                predicted,
+                model.calibrated,
+                bool(predicted <= limit),
+            )
+        )
+    return sorted(scored, key=lambda s: (-s.macs, s.predicted_ms))
+
+
+def pick(scored: list[ScoredCandidate]) -> ScoredCandidate | None:
+    """The most capable candidate that fits (capacity proxy: MACs), or None."""
+    return next((s for s in scored if s.fits), None)

@@ -1,0 +1,79 @@
+"""RunSummary: the `summary.json` a `fit` run writes (schema in DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgedistill.export.artifact import Artifact
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeasuredLatency(_Strict):
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+    measured_on: str | None = None  # None: not measured
+    threads: int | None = None
+    runs: int | None = None
+    runtime: str | None = None
+
+
+class StudentLatency(MeasuredLatency):
+    predicted: float
+    calibrated: bool
+    margin: float
+
+
+class TeacherInfo(_Strict):
+    params: int
+    macs: int
+    accuracy: float
+    latency_ms: MeasuredLatency
+    cache_path: str
+    trained_now: bool
+
+
+class StudentInfo(_Strict):
+    spec: str
+    family: str
+    arch: dict[str, Any]
+    params: int
+    macs: int
+    precision: str
+    accuracy_fp32: float
+    accuracy: float | None  # deployed artifact, run by its runtime on the host
+    epochs_run: int
+    best_epoch: int
+
+
+class TaskInfo(_Strict):
+    name: str
+    input_name: str
+    input_shape: list[int]
+    labels: list[str]
+    preprocessing: dict[str, Any]
+    split_sizes: dict[str, int]
+
+
+class RunSummary(_Strict):
+    schema_version: Literal[1] = 1
+    edgedistill_version: str
+    device: str
+    budget_ms: float
+    fits_budget: bool
+    fits_budget_basis: Literal["measured_p90", "predicted"]
+    task: TaskInfo
+    teacher: TeacherInfo
+    student: StudentInfo
+    retention: float | None
+    latency_ms: StudentLatency
+    artifacts: list[Artifact]
+    pending: list[str] = Field(default_factory=list, description="formats not produced, and why")
+    notes: list[str] = Field(default_factory=list)
+    seed: int
+    stages_s: dict[str, float]
