@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import bundle, fit, profiles, search
+from edgedistill.cli import bench, bundle, calibrate, fit, profiles, search
 
 app = typer.Typer(
     name="edgedistill",
@@ -17,6 +17,8 @@ app = typer.Typer(
 
 app.command("fit")(fit.fit)
 app.command("search")(search.search)
+app.command("calibrate")(calibrate.calibrate)
+app.command("bench")(bench.bench)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(bundle.app, name="bundle")
 

@@ -1,0 +1,58 @@
+"""`edgedistill calibrate`: measure candidates on the device and fit its latency model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+
+
+@handle_errors
+def calibrate(
+    device: Annotated[str, typer.Option(help="Device profile name, or a path to your own .yaml.")],
+    task: Annotated[str, typer.Option(help="Task whose search space is measured.")] = "digits",
+    samples: Annotated[int, typer.Option(help="Candidates to measure, spread over the space.")] = 8,
+    threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Measure SAMPLES candidates on DEVICE and store a fitted latency model for it."""
+    from edgedistill.errors import UserInputError
+    from edgedistill.latency.calibrate import calibrate_on_host
+    from edgedistill.latency.calibration import calibration_path
+    from edgedistill.profiles import load_profile
+    from edgedistill.students import enumerate_space
+    from edgedistill.tasks.recipe import load_recipe
+
+    setup_logging()
+    profile = load_profile(device)
+    recipe = load_recipe(task)
+    if samples < 5:
+        raise UserInputError(f"--samples: the latency model needs at least 5, got {samples}")
+    if not profile.is_host:
+        raise UserInputError(
+            f"--device {profile.name}: calibrating a remote device needs a lab transport "
+            "(--lab), which this version does not have yet; host-cpu can be calibrated now"
+        )
+    shape = recipe.input.shape
+    with progress_bars() as progress:
+        model = calibrate_on_host(
+            profile, enumerate_space(shape), shape, len(recipe.labels), samples, threads, progress
+        )
+    path = calibration_path(profile, model.precision)
+    if json_output:
+        emit_json(
+            {
+                "device": profile.name,
+                "samples": samples,
+                "fit_error": model.fit_error,
+                "coefficients": model.coefficients,
+                "path": str(path),
+            }
+        )
+    else:
+        typer.echo(
+            f"{profile.name}: calibrated on {samples} candidates, leave-one-out error "
+            f"{model.fit_error:.1%}; stored in {path}"
+        )

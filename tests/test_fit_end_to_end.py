@@ -1,0 +1,162 @@
+"""An end-to-end `fit` on a tiny setting; the summary's figures must agree with the bundle files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_RECIPE, run_cli
+
+BUDGET_MS = 0.06
+
+
+@pytest.fixture(scope="module")
+def fit_run(tmp_path_factory, host_calibration):
+    out = tmp_path_factory.mktemp("fit") / "run"
+    result = run_cli(
+        "fit",
+        "--device",
+        "host-cpu",
+        "--budget",
+        f"{BUDGET_MS}ms",
+        "--task",
+        str(TINY_RECIPE),
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+    )
+    return result, out
+
+
+def test_fit_exit_code_agrees_with_the_measured_fit(fit_run):
+    result, out = fit_run
+    assert "Traceback" not in result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert result.returncode == (0 if summary["fits_budget"] else 1), result.stderr
+    assert summary["fits_budget_basis"] == "measured_p90"
+    assert summary["fits_budget"] == (summary["latency_ms"]["p90"] <= BUDGET_MS)
+
+
+def test_json_flag_prints_only_the_summary_on_stdout(fit_run):
+    result, out = fit_run
+    assert json.loads(result.stdout) == json.loads((out / "summary.json").read_text())
+    assert "distill" in result.stderr  # progress goes to stderr
+
+
+def test_summary_has_the_documented_fields(fit_run):
+    _, out = fit_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["schema_version"] == 1
+    assert summary["device"] == "host-cpu"
+    assert summary["budget_ms"] == pytest.approx(BUDGET_MS)
+    for key in ("params", "macs", "accuracy", "latency_ms"):
+        assert key in summary["teacher"]
+    for key in ("arch", "params", "macs", "precision", "accuracy_fp32", "accuracy"):
+        assert key in summary["student"]
+    assert set(summary["stages_s"]) == {"search", "teacher", "distill", "export", "bench"}
+    latency = summary["latency_ms"]
+    assert latency["measured_on"] == "host" and latency["threads"] == 1
+    assert latency["runs"] >= 50
+    assert latency["p50"] <= latency["p90"] <= latency["p99"]
+    assert latency["calibrated"] is True
+
+
+def test_chosen_student_is_the_most_capable_predicted_to_fit(fit_run):
+    _, out = fit_run
+    summary = json.loads((out / "summary.json").read_text())
+    candidates = json.loads((out / "search.json").read_text())
+    fitting = [c for c in candidates if c["fits"]]
+    assert fitting, "search.json must list the candidates predicted to fit"
+    best = max(fitting, key=lambda c: c["macs"])
+    assert summary["student"]["spec"] == best["spec"]
+    assert best["predicted_ms"] <= BUDGET_MS * (1 - summary["latency_ms"]["margin"])
+    assert summary["teacher"]["params"] > summary["student"]["params"]
+    assert summary["teacher"]["macs"] > summary["student"]["macs"]
+
+
+def test_bundle_files_match_the_summary(fit_run):
+    from edgedistill.bundle import verify_bundle
+    from edgedistill.bundle.manifest import sha256_file
+
+    _, out = fit_run
+    summary = json.loads((out / "summary.json").read_text())
+    report = verify_bundle(out)
+    assert report.ok, report.problems
+    manifest = json.loads((out / "bundle" / "manifest.json").read_text())
+    (artifact,) = summary["artifacts"]
+    path = out / artifact["path"]
+    assert artifact["path"] == "bundle/model.fp32.onnx"
+    assert artifact["sha256"] == sha256_file(path)
+    assert manifest["artifacts"][0]["sha256"] == artifact["sha256"]
+    assert {f["path"] for f in manifest["files"]} >= {
+        "model.fp32.onnx",
+        "labels.txt",
+        "model_card.md",
+    }
+    assert (out / "bundle" / "labels.txt").read_text().split() == summary["task"]["labels"]
+    assert "p90" in (out / "bundle" / "model_card.md").read_text()
+
+
+def test_deployed_accuracy_is_the_onnx_artifacts_accuracy_on_the_test_split(fit_run):
+    from edgedistill.export.validate import onnx_predictions
+    from edgedistill.tasks.data import load_task_data
+    from edgedistill.tasks.recipe import load_recipe
+
+    _, out = fit_run
+    summary = json.loads((out / "summary.json").read_text())
+    data = load_task_data(load_recipe(str(TINY_RECIPE)))
+    logits = onnx_predictions(out / summary["artifacts"][0]["path"], data.test.x)
+    accuracy = float((logits.argmax(1) == data.test.y.numpy()).mean())
+    assert summary["student"]["accuracy"] == pytest.approx(accuracy)
+    assert summary["artifacts"][0]["accuracy"] == pytest.approx(accuracy)
+    assert summary["retention"] == pytest.approx(accuracy / summary["teacher"]["accuracy"])
+    assert summary["artifacts"][0]["max_abs_diff"] < 1e-3
+
+
+def test_checkpoint_rebuilds_the_exported_student(fit_run):
+    import torch
+    from safetensors.torch import load_file
+
+    from edgedistill.export.validate import onnx_predictions
+    from edgedistill.students import Candidate, build_student
+
+    _, out = fit_run
+    meta = json.loads((out / "checkpoint" / "student.json").read_text())
+    student = build_student(
+        Candidate.parse(meta["spec"]), tuple(meta["input_shape"]), meta["num_classes"]
+    )
+    student.load_state_dict(load_file(out / "checkpoint" / "student.safetensors"))
+    student.eval()
+    x = torch.randn(4, *meta["input_shape"])
+    with torch.no_grad():
+        reference = student(x).numpy()
+    exported = onnx_predictions(out / "bundle" / "model.fp32.onnx", x)
+    assert np.abs(exported - reference).max() < 1e-3
+
+
+def test_no_partial_directories_are_left_next_to_the_run(fit_run):
+    _, out = fit_run
+    siblings = [p.name for p in Path(out).parent.iterdir()]
+    assert siblings == ["run"]
+
+
+def test_bundle_verify_cli_detects_a_tampered_model(fit_run, tmp_path):
+    import shutil
+
+    _, out = fit_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    ok = run_cli("bundle", "verify", str(copy))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    model = copy / "bundle" / "model.fp32.onnx"
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 0xFF
+    model.write_bytes(bytes(data))
+    bad = run_cli("bundle", "verify", str(copy))
+    assert bad.returncode == 1
+    assert "model.fp32.onnx" in bad.stdout + bad.stderr

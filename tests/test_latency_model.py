@@ -1,0 +1,71 @@
+import pytest
+
+from edgedistill.latency import calibration
+from edgedistill.latency.costs import model_cost
+from edgedistill.latency.model import LatencyModel
+from edgedistill.profiles import load_profile
+from edgedistill.students import Candidate, build_student
+
+
+def _cost(spec):
+    return model_cost(build_student(Candidate.parse(spec), (1, 32, 32), 10), (1, 32, 32))
+
+
+SPECS = [
+    "mbv2:d=1,r=16,w=0.25",
+    "mbv2:d=2,r=24,w=0.5",
+    "mbv2:d=3,r=32,w=1",
+    "mbv2:d=1,r=32,w=1.5",
+    "mbv2:d=2,r=16,w=1",
+    "mbv2:d=3,r=24,w=0.75",
+    "mbv2:d=1,r=24,w=0.5",
+]
+
+
+def test_fit_recovers_known_coefficients_from_exact_measurements():
+    truth = [0.01, 0.002, 1e-8, 3e-9]
+    measurements = []
+    for spec in SPECS:
+        features = calibration.features_of(_cost(spec))
+        latency = sum(c * f for c, f in zip(truth, features, strict=True))
+        measurements.append(calibration.Measurement(spec, features, latency, latency))
+    coefficients, error = calibration.fit(measurements)
+    assert error < 1e-6
+    assert coefficients == pytest.approx(truth, rel=1e-4)
+
+
+def test_fit_refuses_too_few_measurements():
+    with pytest.raises(ValueError, match="at least"):
+        calibration.fit([calibration.Measurement("x", [1, 1, 1, 1], 1.0, 1.0)])
+
+
+def test_uncalibrated_prediction_is_a_datasheet_roofline_that_orders_devices():
+    cost = _cost("mbv2:d=3,r=32,w=1")
+    nano = LatencyModel(load_profile("jetson-orin-nano"), "fp16").predict(cost)
+    rpi = LatencyModel(load_profile("rpi5"), "fp32").predict(cost)
+    assert 0 < nano < rpi
+
+
+def test_margin_follows_the_calibration_error_within_bounds():
+    profile = load_profile("host-cpu")
+    assert LatencyModel(profile, "fp32").margin() == 0.3
+    assert LatencyModel(profile, "fp32", [0, 0, 0, 0], fit_error=0.0).margin() == 0.05
+    assert LatencyModel(profile, "fp32", [0, 0, 0, 0], fit_error=0.1).margin() == pytest.approx(
+        0.15
+    )
+
+
+def test_stored_calibration_from_another_machine_is_not_used(isolated_dirs):
+    profile = load_profile("host-cpu")
+    model = LatencyModel(profile, "fp32", [0.01, 0.001, 1e-8, 1e-9], 0.05)
+    fingerprint = {"cpu": "some other cpu", "threads": "1"}
+    calibration.save(model, [], fingerprint)
+    assert calibration.load(profile, "fp32", fingerprint) is not None
+    assert calibration.load(profile, "fp32", {"cpu": "this cpu", "threads": "1"}) is None
+    calibration.calibration_path(profile, "fp32").unlink()
+
+
+def test_host_calibration_predicts_measured_candidates(host_calibration):
+    assert host_calibration.calibrated
+    assert host_calibration.fit_error is not None and host_calibration.fit_error < 0.5
+    assert host_calibration.provenance["runtime"].startswith("onnxruntime")

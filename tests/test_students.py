@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from edgedistill.errors import UserInputError
+from edgedistill.latency.costs import model_cost
+from edgedistill.students import Candidate, build_student, enumerate_space
+
+
+def test_spec_string_round_trips():
+    candidate = Candidate("mbv2", {"w": 0.5, "d": 2, "r": 24})
+    assert candidate.spec == "mbv2:d=2,r=24,w=0.5"
+    assert Candidate.parse(candidate.spec) == candidate
+
+
+@pytest.mark.parametrize("spec", ["mbv2", "mbv2:w", "MBV2:w=1", "mbv2:w=0.5,,d"])
+def test_bad_spec_strings_are_refused_naming_the_flag(spec):
+    with pytest.raises(UserInputError, match="--student"):
+        Candidate.parse(spec)
+
+
+def test_unknown_knob_is_refused_with_the_knob_named():
+    with pytest.raises(UserInputError, match="unknown x"):
+        build_student(Candidate.parse("mbv2:d=1,r=16,w=0.5,x=3"), (1, 32, 32), 10)
+
+
+def test_space_only_offers_resolutions_the_input_has():
+    specs = {c.knobs["r"] for c in enumerate_space((3, 20, 20))}
+    assert specs == {16}
+
+
+def test_cost_grows_with_every_knob():
+    def macs(spec):
+        return model_cost(build_student(Candidate.parse(spec), (1, 32, 32), 10), (1, 32, 32)).macs
+
+    base = macs("mbv2:d=1,r=16,w=0.5")
+    assert macs("mbv2:d=1,r=16,w=1") > base
+    assert macs("mbv2:d=2,r=16,w=0.5") > base
+    assert macs("mbv2:d=1,r=32,w=0.5") > base
+
+
+def test_cost_counts_conv_macs_exactly():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    cost = model_cost(torch.nn.Sequential(conv), (3, 10, 10))
+    assert cost.macs == 10 * 10 * 8 * 3 * 3 * 3
+    assert cost.params == 8 * 3 * 3 * 3
+
+
+@pytest.mark.parametrize(
+    "spec", ["mbv2:d=1,r=16,w=0.25", "mbv2:d=2,r=24,w=0.5", "mbv2:d=1,r=32,w=0.25"]
+)
+def test_students_export_to_onnx_and_match_pytorch(spec, tmp_path):
+    from edgedistill.export import EXPORTERS
+    from edgedistill.export.validate import FP32_TOLERANCE, onnx_predictions
+
+    torch.manual_seed(0)
+    student = build_student(Candidate.parse(spec), (1, 32, 32), 10).eval()
+    assert sum(p.numel() for p in student.parameters()) <= 50_000
+    artifact = EXPORTERS.get("onnx").export(student, torch.zeros(1, 1, 32, 32), tmp_path / "s.onnx")
+    x = torch.randn(8, 1, 32, 32)
+    exported = onnx_predictions(tmp_path / "s.onnx", x)
+    with torch.no_grad():
+        reference = student(x).numpy()
+    assert artifact.input_shape == [1, 1, 32, 32]
+    assert np.abs(exported - reference).max() < FP32_TOLERANCE
+    assert not list(tmp_path.glob(".*tmp")), "no temporary export files left behind"
