@@ -28,8 +28,8 @@ demo: venv
 	@echo "bundle: $(DEMO_OUT)/bundle  (summary: $(DEMO_OUT)/summary.json)"
 
 lint: venv
-	$(BIN)/ruff check edgedistill tests benchmarks device_tests targets
-	$(BIN)/ruff format --check edgedistill tests benchmarks device_tests targets
+	$(BIN)/ruff check edgedistill tests benchmarks
+	$(BIN)/ruff format --check edgedistill tests benchmarks
 
 test: lint
 	$(BIN)/pytest -m "not slow and not device and not gpu" -q
