@@ -143,11 +143,14 @@ def run_fit(plan: FitPlan, progress: ProgressFn = no_progress) -> RunSummary:
 def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     import torch
 
+    from edgedistill.bundle.writer import write_bundle
+    from edgedistill.distill.checkpoint import save_student
     from edgedistill.distill.student import distill_student
-    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
+    from edgedistill.export import EXPORTERS
+    from edgedistill.export.chain import export_chain
+    from edgedistill.lab.host_bench import BenchProtocol
+    from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact
     from edgedistill.latency.costs import model_cost
-    from edgedistill.students import enumerate_space
-    from edgedistill.students.select import pick, score
     from edgedistill.tasks.data import load_task_data
     from edgedistill.tasks.teacher import builtin_teacher
 
@@ -158,37 +161,7 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     started = time.perf_counter()
     data = load_task_data(recipe)
     input_shape = data.input_shape
-    candidates = enumerate_space(input_shape)
-    latency_model = latency_model_for(profile, plan.precision, options.threads)
-    if profile.is_host and not latency_model.calibrated:
-        log.info("calibrating the latency model on this host (first use)")
-        latency_model = calibrate_on_host(
-            profile,
-            candidates,
-            input_shape,
-            num_classes,
-            samples=options.calibration_samples,
-            threads=options.threads,
-            progress=progress,
-        )
-    scored = score(candidates, latency_model, input_shape, num_classes, plan.budget_ms)
-    atomic.write_json(plan.staging / "search.json", [s.to_dict() for s in scored])
-    chosen = pick(scored)
-    if chosen is None:
-        fastest = min(scored, key=lambda s: s.predicted_ms)
-        raise GoalNotMetError(
-            f"no candidate fits {format_ms(plan.budget_ms)} on {profile.name}: the fastest, "
-            f"{fastest.candidate.spec}, is predicted at {fastest.predicted_ms:.4f} ms "
-            f"(and the budget keeps a {latency_model.margin():.0%} safety margin); "
-            "raise --budget or pick a faster device"
-        )
-    log.info(
-        "picked %s: %d params, %.2fM MACs, predicted %.4f ms",
-        chosen.candidate.spec,
-        chosen.params,
-        chosen.macs / 1e6,
-        chosen.predicted_ms,
-    )
+    chosen, margin = _search(plan, input_shape, num_classes, progress)
     stages["search"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -203,34 +176,46 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
 
     started = time.perf_counter()
     example = torch.zeros((1, *input_shape))
-    artifacts = _export_and_validate(plan, distilled.model, example, data, progress)
-    _save_checkpoint(plan, distilled, input_shape, num_classes)
-    scratch = Path(tempfile.mkdtemp(prefix="edgedistill-teacher-"))
-    try:
-        from edgedistill.export import EXPORTERS
+    bundle = plan.staging / "bundle"
+    artifacts = export_chain(
+        plan.formats, plan.precision, distilled.model, example, bundle, data, progress
+    )
+    save_student(plan.staging / "checkpoint", distilled, recipe.name, input_shape, num_classes)
+    stages["export"] = time.perf_counter() - started
 
-        teacher_onnx = EXPORTERS.get("onnx").export(
-            teacher.model, example, scratch / "teacher.onnx", "fp32"
+    started = time.perf_counter()
+    protocol = BenchProtocol(threads=options.threads)
+    student_latency: dict = {}
+    teacher_latency: dict = {}
+    if can_measure(profile):
+        progress("bench", 0, 2, "student")
+        student_latency = latency_fields(
+            measure_artifact(profile, Path(artifacts[0].path), protocol)
         )
-        stages["export"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        student_latency, teacher_latency = _bench(
-            plan, Path(artifacts[0].path), Path(teacher_onnx.path), progress
+        progress("bench", 1, 2, "teacher")
+        with tempfile.TemporaryDirectory(prefix="edgedistill-teacher-") as scratch:
+            teacher_onnx = EXPORTERS.get("onnx").export(
+                teacher.model, example, Path(scratch) / "teacher.onnx", "fp32"
+            )
+            teacher_latency = latency_fields(
+                measure_artifact(profile, Path(teacher_onnx.path), protocol)
+            )
+        progress("bench", 2, 2, "done")
+    else:
+        plan.notes.append(
+            f"latency not measured: {profile.name} is reached over {profile.lab.transport}, "
+            "and lab transports are not in this version; fits_budget is the prediction"
         )
-        stages["bench"] = time.perf_counter() - started
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    stages["bench"] = time.perf_counter() - started
 
     deployed = artifacts[-1]
     teacher_cost = model_cost(teacher.model, input_shape)
-    if student_latency.get("p90") is not None:
+    if student_latency:
         fits, basis = student_latency["p90"] <= plan.budget_ms, "measured_p90"
     else:
         fits, basis = chosen.predicted_ms <= plan.budget_ms, "predicted"
-        plan.notes.append(f"{profile.name} was not measured (no lab device): the fit is predicted")
     for artifact in artifacts:
-        artifact.path = str(Path(artifact.path).relative_to(plan.staging))
+        artifact.path = Path(artifact.path).relative_to(plan.staging).as_posix()
     summary = RunSummary(
         edgedistill_version=__version__,
         device=profile.name,
@@ -276,7 +261,7 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
             **student_latency,
             "predicted": chosen.predicted_ms,
             "calibrated": chosen.calibrated,
-            "margin": latency_model.margin(),
+            "margin": margin,
         },
         artifacts=artifacts,
         pending=plan.pending,
@@ -284,118 +269,50 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
         seed=options.seed,
         stages_s={k: round(v, 3) for k, v in stages.items()},
     )
-    _write_bundle(plan, summary)
+    write_bundle(bundle, summary)
     atomic.write_json(plan.staging / "summary.json", summary.model_dump(mode="json"))
     return summary
 
 
-def _export_and_validate(plan: FitPlan, student, example, data, progress: ProgressFn):
-    from edgedistill.bundle.manifest import sha256_file
-    from edgedistill.export import EXPORTERS
-    from edgedistill.export.validate import FP32_TOLERANCE, validate_onnx
+def _search(plan: FitPlan, input_shape, num_classes: int, progress: ProgressFn):
+    """Score the space on the device (calibrating the host on first use); pick or fail."""
+    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.select import pick, score
 
-    artifacts = []
-    bundle = plan.staging / "bundle"
-    for index, name in enumerate(plan.formats):
-        progress("export", index, len(plan.formats), name)
-        exporter = EXPORTERS.get(name)
-        path = bundle / f"model.{plan.precision}{exporter.suffix}"
-        artifact = exporter.export(student, example, path, plan.precision)
-        if name == "onnx":
-            check = validate_onnx(path, student, data.val, data.test)
-            artifact.max_abs_diff = check.max_abs_diff
-            artifact.argmax_agreement = check.argmax_agreement
-            artifact.accuracy = check.accuracy
-            artifact.validated_with = check.runtime
-            if plan.precision == "fp32" and check.max_abs_diff > FP32_TOLERANCE * 100:
-                raise GoalNotMetError(
-                    f"the ONNX export differs from the PyTorch student by {check.max_abs_diff:.3g} "
-                    "(max abs logit); refusing to bundle an artifact that computes something else"
-                )
-        artifact.sha256 = sha256_file(path)
-        artifacts.append(artifact)
-    progress("export", len(plan.formats), len(plan.formats), "done")
-    return artifacts
-
-
-def _bench(plan: FitPlan, student_onnx: Path, teacher_onnx: Path, progress: ProgressFn):
-    from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
-
-    if not plan.profile.is_host:
-        plan.notes.append("latency not measured: lab devices arrive with the device-lab issue")
-        return {}, {}
-    protocol = BenchProtocol(threads=plan.options.threads)
-    results = []
-    for index, path in enumerate((student_onnx, teacher_onnx)):
-        progress("bench", index, 2, "student" if index == 0 else "teacher")
-        result = measure_onnx(path, protocol)
-        results.append(
-            {
-                "p50": result.p50,
-                "p90": result.p90,
-                "p99": result.p99,
-                "measured_on": result.measured_on,
-                "threads": result.threads,
-                "runs": result.runs,
-                "runtime": result.runtime,
-            }
+    profile, options = plan.profile, plan.options
+    candidates = enumerate_space(input_shape)
+    latency_model = latency_model_for(profile, plan.precision, options.threads)
+    if profile.is_host and not latency_model.calibrated:
+        log.info("calibrating the latency model on this host (first use)")
+        latency_model = calibrate_on_host(
+            profile,
+            candidates,
+            input_shape,
+            num_classes,
+            samples=options.calibration_samples,
+            threads=options.threads,
+            progress=progress,
         )
-    progress("bench", 2, 2, "done")
-    return results[0], results[1]
-
-
-def _save_checkpoint(plan: FitPlan, distilled, input_shape, num_classes: int) -> None:
-    from safetensors.torch import save
-
-    state = {k: v.contiguous() for k, v in distilled.model.state_dict().items()}
-    folder = plan.staging / "checkpoint"
-    atomic.write_bytes(folder / "student.safetensors", save(state))
-    atomic.write_json(
-        folder / "student.json",
-        {
-            "spec": distilled.candidate.spec,
-            "task": plan.recipe.name,
-            "input_shape": list(input_shape),
-            "num_classes": num_classes,
-            "best_epoch": distilled.train.best_epoch,
-            "history": distilled.train.history,
-        },
+    scored = score(candidates, latency_model, input_shape, num_classes, plan.budget_ms)
+    atomic.write_json(plan.staging / "search.json", [s.to_dict() for s in scored])
+    chosen = pick(scored)
+    if chosen is None:
+        fastest = min(scored, key=lambda s: s.predicted_ms)
+        raise GoalNotMetError(
+            f"no candidate fits {format_ms(plan.budget_ms)} on {profile.name}: the fastest, "
+            f"{fastest.candidate.spec}, is predicted at {fastest.predicted_ms:.4f} ms "
+            f"(and the budget keeps a {latency_model.margin():.0%} safety margin); "
+            "raise --budget or pick a faster device"
+        )
+    log.info(
+        "picked %s: %d params, %.2fM MACs, predicted %.4f ms",
+        chosen.candidate.spec,
+        chosen.params,
+        chosen.macs / 1e6,
+        chosen.predicted_ms,
     )
-
-
-def _write_bundle(plan: FitPlan, summary: RunSummary) -> None:
-    from edgedistill.bundle import render_model_card, write_manifest
-
-    bundle = plan.staging / "bundle"
-    document = summary.model_dump(mode="json")
-    atomic.write_text(bundle / "labels.txt", "\n".join(plan.recipe.labels) + "\n")
-    atomic.write_json(bundle / "preprocessing.json", document["task"]["preprocessing"])
-    atomic.write_text(bundle / "model_card.md", render_model_card(document))
-    artifacts = []
-    for artifact in document["artifacts"]:
-        entry = dict(artifact)
-        entry["path"] = str(Path(entry["path"]).relative_to("bundle"))
-        artifacts.append(entry)
-    write_manifest(
-        bundle,
-        device=summary.device,
-        budget_ms=summary.budget_ms,
-        precision=summary.student.precision,
-        input={
-            "name": summary.task.input_name,
-            "shape": summary.task.input_shape,
-            "dtype": "float32",
-        },
-        preprocessing=document["task"]["preprocessing"],
-        labels=plan.recipe.labels,
-        artifacts=artifacts,
-        measured={
-            "latency_ms": document["latency_ms"],
-            "accuracy": summary.student.accuracy,
-            "teacher_accuracy": summary.teacher.accuracy,
-            "retention": summary.retention,
-        },
-    )
+    return chosen, latency_model.margin()
 
 
 def summary_json(summary: RunSummary) -> str:
