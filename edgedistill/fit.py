@@ -229,9 +229,9 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
             "labels": recipe.labels,
             "preprocessing": recipe.preprocessing.model_dump(mode="json"),
             "split_sizes": {
-                "train": len(data.train.y),
-                "val": len(data.val.y),
-                "test": len(data.test.y),
+                "train": len(data.train),
+                "val": len(data.val),
+                "test": len(data.test),
             },
         },
         teacher={

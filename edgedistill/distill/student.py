@@ -46,7 +46,7 @@ def distill_student(
     if loss_fn.uses_teacher:
         if teacher is None:
             raise ValueError(f"loss {spec.loss} needs a teacher")
-        teacher_logits = predict_logits(teacher, data.train.x)
+        teacher_logits = predict_logits(teacher, data.train)
     torch.manual_seed(seed)
     model = build_student(candidate, data.input_shape, len(recipe.labels))
     result = train(

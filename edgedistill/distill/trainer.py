@@ -34,17 +34,25 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def predict_logits(model: nn.Module, dataset, batch_size: int = 256) -> torch.Tensor:
+    """Logits for every sample of a dataset (or a tensor of inputs), in order, in eval mode."""
     import torch
+
+    from edgedistill.tasks.data import iter_batches
 
     model.eval()
     with torch.no_grad():
-        return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        if isinstance(dataset, torch.Tensor):
+            chunks = [dataset[i : i + batch_size] for i in range(0, len(dataset), batch_size)]
+            return torch.cat([model(chunk) for chunk in chunks])
+        return torch.cat([model(x) for x, _ in iter_batches(dataset, batch_size)])
 
 
-def accuracy(model: nn.Module, split: Split) -> float:
-    logits = predict_logits(model, split.x)
-    return float((logits.argmax(dim=1) == split.y).float().mean())
+def accuracy(model: nn.Module, dataset) -> float:
+    from edgedistill.tasks.data import all_labels
+
+    logits = predict_logits(model, dataset)
+    return float((logits.argmax(dim=1) == all_labels(dataset)).float().mean())
 
 
 def train(

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from edgedistill.tasks.data import Split
+    from torch.utils.data import Dataset
 
 # Tolerance on logits for an fp32 export: different kernels reorder float sums, nothing more.
 FP32_TOLERANCE = 1e-4
+COMPARE_SAMPLES = 64  # the fixed validation sample: the first N samples of the val split
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,8 @@ class OnnxValidation:
     runtime: str
 
 
-def onnx_predictions(path: Path, x) -> list:
-    """Logits of the ONNX model for every sample of `x`, run one at a time (batch 1)."""
+def onnx_predictions(path: Path, x):
+    """Logits of the ONNX model for every sample of the tensor `x`, run one at a time (batch 1)."""
     import numpy as np
 
     from edgedistill.lab.host_bench import onnx_session
@@ -38,20 +38,32 @@ def onnx_predictions(path: Path, x) -> list:
     )
 
 
-def validate_onnx(path: Path, student: nn.Module, compare: Split, test: Split) -> OnnxValidation:
-    """Max abs logit difference and argmax agreement on `compare`; accuracy on `test`."""
+def validate_onnx(
+    path: Path, student: nn.Module, compare: Dataset, test: Dataset
+) -> OnnxValidation:
+    """Logit difference and argmax agreement on a fixed sample of `compare`; accuracy on `test`."""
     import numpy as np
     import onnxruntime as ort
+    import torch
 
-    from edgedistill.distill.trainer import predict_logits
+    from edgedistill.tasks.data import iter_batches
 
-    reference = predict_logits(student, compare.x).numpy()
-    exported = onnx_predictions(path, compare.x)
-    test_logits = onnx_predictions(path, test.x)
+    student.eval()
+    exported, reference = [], []
+    for x, _ in iter_batches(compare, limit=COMPARE_SAMPLES):
+        with torch.no_grad():
+            reference.append(student(x).numpy())
+        exported.append(onnx_predictions(path, x))
+    correct = total = 0
+    for x, y in iter_batches(test):
+        predicted = onnx_predictions(path, x).argmax(1)
+        correct += int((predicted == y.numpy()).sum())
+        total += len(y)
+    exported_logits, reference_logits = np.concatenate(exported), np.concatenate(reference)
     return OnnxValidation(
-        max_abs_diff=float(np.abs(exported - reference).max()),
-        argmax_agreement=float((exported.argmax(1) == reference.argmax(1)).mean()),
-        accuracy=float((test_logits.argmax(1) == test.y.numpy()).mean()),
-        samples_compared=len(compare.x),
+        max_abs_diff=float(np.abs(exported_logits - reference_logits).max()),
+        argmax_agreement=float((exported_logits.argmax(1) == reference_logits.argmax(1)).mean()),
+        accuracy=correct / total,
+        samples_compared=len(exported_logits),
         runtime=f"onnxruntime {ort.__version__} CPUExecutionProvider",
     )

@@ -19,8 +19,44 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Split:
+    """A split held in memory. It is also a map-style torch Dataset: split[i] -> (x, y).
+
+    Code outside tasks/ should not assume in-memory tensors: iterate with `iter_batches` and
+    count with `len()`, so that lazily decoded datasets (any torch Dataset returning
+    (x: float tensor C x H x W, y: int64 label, -1 when unlabeled)) work the same way.
+    """
+
     x: torch.Tensor  # float32, N x C x H x W, preprocessed
     y: torch.Tensor  # int64, N
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index: int):
+        return self.x[index], self.y[index]
+
+
+def iter_batches(dataset, batch_size: int = 256, limit: int | None = None, workers: int = 0):
+    """(x, y) batches in the dataset's order; in-memory splits are sliced without copying."""
+    total = len(dataset) if limit is None else min(limit, len(dataset))
+    if isinstance(dataset, Split):
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            yield dataset.x[start:stop], dataset.y[start:stop]
+        return
+    from torch.utils.data import DataLoader, Subset
+
+    subset = dataset if total == len(dataset) else Subset(dataset, range(total))
+    yield from DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=workers)
+
+
+def all_labels(dataset):
+    """Every label of the dataset as one int64 tensor, in order."""
+    import torch
+
+    if isinstance(dataset, Split):
+        return dataset.y
+    return torch.cat([y for _, y in iter_batches(dataset)])
 
 
 @dataclass(frozen=True)
