@@ -37,7 +37,7 @@ class FitOptions:
     seed: int = 0
     out: Path | None = None
     threads: int = 1
-    calibration_samples: int = 8
+    calibration_samples: int = 12
 
 
 @dataclass
@@ -294,7 +294,7 @@ def _search(plan: FitPlan, input_shape, num_classes: int, progress: ProgressFn):
             threads=options.threads,
             progress=progress,
         )
-    scored = score(candidates, latency_model, input_shape, num_classes, plan.budget_ms)
+    scored = score(candidates, latency_model, input_shape, num_classes, plan.budget_ms, progress)
     atomic.write_json(plan.staging / "search.json", [s.to_dict() for s in scored])
     chosen = pick(scored)
     if chosen is None:

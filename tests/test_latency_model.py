@@ -19,11 +19,13 @@ SPECS = [
     "mbv2:d=2,r=16,w=1",
     "mbv2:d=3,r=24,w=0.75",
     "mbv2:d=1,r=24,w=0.5",
+    "mbv2:d=2,e=6,k=5,r=32,se=1,w=0.5",
+    "mbv2:d=1,e=3,k=5,r=16,se=1,w=1.5",
 ]
 
 
 def test_fit_recovers_known_coefficients_from_exact_measurements():
-    truth = [0.01, 0.002, 1e-8, 3e-9]
+    truth = [0.01, 0.002, 0.001, 1e-8, 4e-8, 3e-9]
     measurements = []
     for spec in SPECS:
         features = calibration.features_of(_cost(spec))
@@ -36,7 +38,7 @@ def test_fit_recovers_known_coefficients_from_exact_measurements():
 
 def test_fit_refuses_too_few_measurements():
     with pytest.raises(ValueError, match="at least"):
-        calibration.fit([calibration.Measurement("x", [1, 1, 1, 1], 1.0, 1.0)])
+        calibration.fit([calibration.Measurement("x", [1, 1, 1, 1, 1, 1], 1.0, 1.0)])
 
 
 def test_uncalibrated_prediction_is_a_datasheet_roofline_that_orders_devices():
@@ -49,15 +51,13 @@ def test_uncalibrated_prediction_is_a_datasheet_roofline_that_orders_devices():
 def test_margin_follows_the_calibration_error_within_bounds():
     profile = load_profile("host-cpu")
     assert LatencyModel(profile, "fp32").margin() == 0.3
-    assert LatencyModel(profile, "fp32", [0, 0, 0, 0], fit_error=0.0).margin() == 0.05
-    assert LatencyModel(profile, "fp32", [0, 0, 0, 0], fit_error=0.1).margin() == pytest.approx(
-        0.15
-    )
+    assert LatencyModel(profile, "fp32", [0] * 6, fit_error=0.0).margin() == 0.05
+    assert LatencyModel(profile, "fp32", [0] * 6, fit_error=0.1).margin() == pytest.approx(0.15)
 
 
 def test_stored_calibration_from_another_machine_is_not_used(isolated_dirs):
     profile = load_profile("host-cpu")
-    model = LatencyModel(profile, "fp32", [0.01, 0.001, 1e-8, 1e-9], 0.05)
+    model = LatencyModel(profile, "fp32", [0.01, 0.001, 0.001, 1e-8, 1e-8, 1e-9], 0.05)
     fingerprint = {"cpu": "some other cpu", "threads": "1"}
     calibration.save(model, [], fingerprint)
     assert calibration.load(profile, "fp32", fingerprint) is not None

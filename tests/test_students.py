@@ -64,3 +64,40 @@ def test_students_export_to_onnx_and_match_pytorch(spec, tmp_path):
     assert artifact.input_shape == [1, 1, 32, 32]
     assert np.abs(exported - reference).max() < FP32_TOLERANCE
     assert not list(tmp_path.glob(".*tmp")), "no temporary export files left behind"
+
+
+def test_short_specs_are_completed_with_the_family_defaults():
+    from edgedistill.students import parse_student
+
+    assert parse_student("mbv2:d=2,r=24,w=1.5").spec == "mbv2:d=2,e=4,k=3,r=24,se=0,w=1.5"
+
+
+@pytest.mark.parametrize(
+    ("knob", "cheaper", "dearer"),
+    [("e", 3, 6), ("k", 3, 5), ("se", 0, 1)],
+)
+def test_new_knobs_change_the_architecture_cost(knob, cheaper, dearer):
+    from edgedistill.students import parse_student
+
+    def cost(value):
+        spec = parse_student(f"mbv2:d=1,r=16,w=0.5,{knob}={value}")
+        return model_cost(build_student(spec, (1, 32, 32), 10), (1, 32, 32))
+
+    low, high = cost(cheaper), cost(dearer)
+    assert high.macs > low.macs or high.kernels > low.kernels
+
+
+def test_se_and_k5_students_export_to_onnx_and_match(tmp_path):
+    from edgedistill.export import EXPORTERS
+    from edgedistill.export.validate import onnx_predictions
+    from edgedistill.students import parse_student
+
+    torch.manual_seed(0)
+    student = build_student(
+        parse_student("mbv2:d=1,e=3,k=5,r=24,se=1,w=0.5"), (1, 32, 32), 10
+    ).eval()
+    EXPORTERS.get("onnx").export(student, torch.zeros(1, 1, 32, 32), tmp_path / "s.onnx")
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        reference = student(x).numpy()
+    assert np.abs(onnx_predictions(tmp_path / "s.onnx", x) - reference).max() < 1e-4

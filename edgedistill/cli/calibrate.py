@@ -13,7 +13,9 @@ from edgedistill.cli._common import emit_json, handle_errors, progress_bars, set
 def calibrate(
     device: Annotated[str, typer.Option(help="Device profile name, or a path to your own .yaml.")],
     task: Annotated[str, typer.Option(help="Task whose search space is measured.")] = "digits",
-    samples: Annotated[int, typer.Option(help="Candidates to measure, spread over the space.")] = 8,
+    samples: Annotated[
+        int, typer.Option(help="Candidates to measure, spread over the space.")
+    ] = 12,
     threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -28,8 +30,12 @@ def calibrate(
     setup_logging()
     profile = load_profile(device)
     recipe = load_recipe(task)
-    if samples < 5:
-        raise UserInputError(f"--samples: the latency model needs at least 5, got {samples}")
+    from edgedistill.latency.model import FEATURES
+
+    if samples < len(FEATURES) + 1:
+        raise UserInputError(
+            f"--samples: the latency model needs at least {len(FEATURES) + 1}, got {samples}"
+        )
     if not profile.is_host:
         raise UserInputError(
             f"--device {profile.name}: calibrating a remote device needs a lab transport "

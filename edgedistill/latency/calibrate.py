@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 from edgedistill.latency import calibration
-from edgedistill.latency.costs import model_cost
 from edgedistill.latency.model import LatencyModel
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
@@ -19,7 +18,7 @@ log = logging.getLogger(__name__)
 def spread(candidates: list[Candidate], costs: dict[str, int], samples: int) -> list[Candidate]:
     """`samples` candidates evenly spaced in MAC rank, always including the smallest and largest."""
     ordered = sorted(candidates, key=lambda c: costs[c.spec])
-    if samples >= len(ordered):
+    if samples >= len(ordered) or samples < 2:
         return ordered
     step = (len(ordered) - 1) / (samples - 1)
     return [ordered[round(i * step)] for i in range(samples)]
@@ -30,7 +29,7 @@ def calibrate_on_host(
     candidates: list[Candidate],
     input_shape: tuple[int, int, int],
     num_classes: int,
-    samples: int = 8,
+    samples: int = 12,
     threads: int = 1,
     progress: ProgressFn = no_progress,
 ) -> LatencyModel:
@@ -39,14 +38,13 @@ def calibrate_on_host(
 
     from edgedistill.export import EXPORTERS
     from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
+    from edgedistill.students.select import candidate_cost
 
     precision = "fp32"
-    costs = {}
-    modules = {}
-    for candidate in candidates:
-        module = build_student(candidate, input_shape, num_classes)
-        modules[candidate.spec] = module
-        costs[candidate.spec] = model_cost(module, input_shape, precision)
+    costs = {
+        c.spec: candidate_cost(c.spec, tuple(input_shape), num_classes, precision)
+        for c in candidates
+    }
     chosen = spread(candidates, {k: v.macs for k, v in costs.items()}, samples)
     protocol = BenchProtocol(threads=threads)
     example = torch.zeros((1, *input_shape))
@@ -55,7 +53,8 @@ def calibrate_on_host(
     with tempfile.TemporaryDirectory(prefix="edgedistill-calibrate-") as scratch:
         for index, candidate in enumerate(chosen, start=1):
             path = Path(scratch) / f"candidate{index}.onnx"
-            EXPORTERS.get("onnx").export(modules[candidate.spec], example, path, precision)
+            module = build_student(candidate, input_shape, num_classes)
+            EXPORTERS.get("onnx").export(module, example, path, precision)
             result = measure_onnx(path, protocol)
             measurements.append(
                 calibration.measurement(

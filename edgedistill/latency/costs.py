@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}
 # Ops a runtime fuses into the preceding conv/linear: they cost no separate kernel launch.
-FUSED_OPS = {"batchnorm", "relu", "relu6", "identity", "dropout"}
+FUSED_OPS = {"batchnorm", "relu", "relu6", "identity", "dropout", "flatten"}
+COMPUTE_OPS = {"conv", "pwconv", "dwconv", "linear"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,18 @@ class ModelCost:
     def kernels(self) -> int:
         """Layers that run as their own kernel after the usual conv+bn+activation fusion."""
         return sum(1 for layer in self.layers if not layer.fused)
+
+    @property
+    def compute_kernels(self) -> int:
+        return sum(1 for layer in self.layers if layer.op in COMPUTE_OPS)
+
+    @property
+    def other_kernels(self) -> int:
+        """Element-wise, pooling and resize kernels: small work, fixed launch cost each."""
+        return self.kernels - self.compute_kernels
+
+    def macs_of(self, *ops: str) -> int:
+        return sum(layer.macs for layer in self.layers if layer.op in ops)
 
     @property
     def activation_bytes(self) -> int:
@@ -89,7 +102,7 @@ def model_cost(
             layers.append(
                 LayerCost(
                     name=name,
-                    op=_op_name(module),
+                    op="identity" if output is inputs[0] else _op_name(module),
                     macs=_macs(module, output.numel()),
                     params=params,
                     bytes_in=in_numel * element,

@@ -3,8 +3,10 @@
 Uncalibrated, it is a roofline from the profile's datasheet figures: each layer takes the longer
 of its compute time (MACs x 2 / (peak x efficiency)) and its memory time (bytes / (bandwidth x
 efficiency)), plus a per-kernel launch overhead, plus a fixed per-inference overhead. Calibrated,
-it is a non-negative linear model fitted to measurements on the device:
-    ms = c0 + c_kernel * kernels + c_mac * MACs + c_byte * activation bytes.
+it is a non-negative linear model fitted to measurements on the device, one term per kind of
+work, so that cheap-per-MAC dense convolutions and memory-bound depthwise ones are priced apart:
+    ms = c0 + c1 * compute kernels + c2 * other kernels + c3 * dense MACs
+            + c4 * depthwise MACs + c5 * activation bytes.
 """
 
 from __future__ import annotations
@@ -14,11 +16,25 @@ from dataclasses import dataclass, field
 from edgedistill.latency.costs import ModelCost
 from edgedistill.profiles import DeviceProfile
 
-FEATURES = ("constant", "kernels", "macs", "activation_bytes")
+FEATURES = (
+    "constant",
+    "compute_kernels",
+    "other_kernels",
+    "dense_macs",
+    "depthwise_macs",
+    "activation_bytes",
+)
 
 
 def features(cost: ModelCost) -> list[float]:
-    return [1.0, float(cost.kernels), float(cost.macs), float(cost.activation_bytes)]
+    return [
+        1.0,
+        float(cost.compute_kernels),
+        float(cost.other_kernels),
+        float(cost.macs_of("conv", "pwconv", "linear")),
+        float(cost.macs_of("dwconv")),
+        float(cost.activation_bytes),
+    ]
 
 
 @dataclass

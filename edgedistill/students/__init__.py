@@ -19,6 +19,16 @@ def build_student(
     return FAMILIES.get(candidate.family).build(candidate, input_shape, num_classes)
 
 
+def canonical(candidate: Candidate) -> Candidate:
+    """The candidate with all its family's knobs spelled out; refuses unknown or bad knobs."""
+    return FAMILIES.get(candidate.family).canonical(candidate)
+
+
+def parse_student(spec: str, flag: str = "--student") -> Candidate:
+    """A spec string as printed by `edgedistill search`, validated and made canonical."""
+    return canonical(Candidate.parse(spec, flag))
+
+
 def enumerate_space(
     input_shape: tuple[int, int, int], families: list[str] | None = None
 ) -> list[Candidate]:
@@ -26,4 +36,12 @@ def enumerate_space(
     return [c for name in names for c in FAMILIES.get(name).space(input_shape)]
 
 
-__all__ = ["FAMILIES", "Candidate", "StudentFamily", "build_student", "enumerate_space"]
+__all__ = [
+    "FAMILIES",
+    "Candidate",
+    "StudentFamily",
+    "build_student",
+    "canonical",
+    "enumerate_space",
+    "parse_student",
+]

@@ -26,5 +26,7 @@ class StudentFamily(Protocol):
 
     def validate(self, candidate: Candidate) -> None: ...
 
+    def canonical(self, candidate: Candidate) -> Candidate: ...
+
 
 FAMILIES: Registry[StudentFamily] = Registry("student family")

@@ -1,30 +1,38 @@
 """MobileNetV2-style students (Sandler et al. 2018): inverted residual blocks, linear bottlenecks.
 
-Knobs: `w` width multiplier, `d` blocks per stage, `r` input resolution (the student resizes
-its input to r x r itself, so every candidate takes the task's native input shape). Only ops
-that ONNX, TFLite, Core ML and TensorRT all support are used: conv, batch norm, ReLU6, add,
-bilinear resize, global average pooling, linear.
+Knobs (spec `mbv2:d=2,e=4,k=3,r=24,se=0,w=1.5`):
+  w   width multiplier on every layer's channels
+  d   inverted-residual blocks in each of the three strided stages
+  e   expansion ratio of the blocks' hidden layer
+  k   depthwise kernel size, 3 or 5
+  se  squeeze-and-excitation in every block (Hu et al. 2018), 0 or 1
+  r   input resolution: the student resizes its input to r x r itself, so every candidate
+      takes the task's native input shape
+Only ops that ONNX, TFLite, Core ML and TensorRT all support are used: conv, batch norm, ReLU6,
+sigmoid, add, mul, bilinear resize, global average pooling, linear.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any
 
 from edgedistill.errors import UserInputError
 from edgedistill.students._registry import FAMILIES
 from edgedistill.students.candidate import Candidate
 
-if TYPE_CHECKING:
-    from torch import nn
-
 WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.5)
 DEPTHS = (1, 2, 3)
+EXPANSIONS = (3, 6)
+KERNELS = (3, 5)
+SQUEEZE_EXCITE = (0, 1)
 RESOLUTIONS = (16, 24, 32)
-EXPANSION = 4
-# (expansion, channels at w=1, stride); stage 0 is a single non-expanding block.
-STAGES = ((1, 16, 1), (EXPANSION, 24, 2), (EXPANSION, 32, 2), (EXPANSION, 64, 2))
+DEFAULTS: dict[str, Any] = {"e": 4, "k": 3, "se": 0}
+KNOBS = ("w", "d", "e", "k", "se", "r")
+# (channels at w=1, stride) of the three strided stages; a non-expanding block comes first.
+STAGES = ((24, 2), (32, 2), (64, 2))
+FIRST_BLOCK_CHANNELS = 16
 STEM_CHANNELS = 16
 HEAD_CHANNELS = 128
 
@@ -34,15 +42,18 @@ def _channels(base: int, width: float, divisor: int = 4) -> int:
     return scaled if scaled >= 0.9 * base * width else scaled + divisor
 
 
-def _build_module(width: float, depth: int, resolution: int, in_channels: int, num_classes: int):
-    import torch.nn.functional as F
+def _build_module(knobs: dict[str, Any], in_channels: int, num_classes: int):
     from torch import nn
 
-    def conv_bn(
-        cin: int, cout: int, kernel: int, stride: int, groups: int, act: bool
-    ) -> nn.Sequential:
+    from edgedistill.students.layers import make_layers
+
+    Add, Resize, SqueezeExcite = make_layers()
+    width, depth, expansion = float(knobs["w"]), int(knobs["d"]), int(knobs["e"])
+    kernel, squeeze_excite, resolution = int(knobs["k"]), bool(knobs["se"]), int(knobs["r"])
+
+    def conv_bn(cin: int, cout: int, size: int, stride: int, groups: int, act: bool):
         layers: list[nn.Module] = [
-            nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+            nn.Conv2d(cin, cout, size, stride, size // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout),
         ]
         if act:
@@ -50,49 +61,55 @@ def _build_module(width: float, depth: int, resolution: int, in_channels: int, n
         return nn.Sequential(*layers)
 
     class InvertedResidual(nn.Module):
-        def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
+        def __init__(self, cin: int, cout: int, stride: int, ratio: int) -> None:
             super().__init__()
-            hidden = cin * expansion
+            hidden = cin * ratio
             layers: list[nn.Module] = []
-            if expansion != 1:
+            if ratio != 1:
                 layers.append(conv_bn(cin, hidden, 1, 1, 1, act=True))
-            layers.append(conv_bn(hidden, hidden, 3, stride, hidden, act=True))
+            layers.append(conv_bn(hidden, hidden, kernel, stride, hidden, act=True))
+            if squeeze_excite:
+                layers.append(SqueezeExcite(hidden))
             layers.append(conv_bn(hidden, cout, 1, 1, 1, act=False))
             self.block = nn.Sequential(*layers)
-            self.residual = stride == 1 and cin == cout
+            self.add = Add() if stride == 1 and cin == cout else None
 
         def forward(self, x):
             out = self.block(x)
-            return x + out if self.residual else out
+            return self.add(x, out) if self.add is not None else out
 
     class MobileNetV2Student(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.resolution = resolution
+            self.resize = Resize(resolution)
             channels = _channels(STEM_CHANNELS, width)
             self.stem = conv_bn(in_channels, channels, 3, 1, 1, act=True)
-            blocks: list[nn.Module] = []
-            for stage_index, (expansion, base, stride) in enumerate(STAGES):
+            first = _channels(FIRST_BLOCK_CHANNELS, width)
+            blocks: list[nn.Module] = [InvertedResidual(channels, first, 1, 1)]
+            channels = first
+            for base, stride in STAGES:
                 cout = _channels(base, width)
-                repeats = 1 if stage_index == 0 else depth
-                for block_index in range(repeats):
-                    block_stride = stride if block_index == 0 else 1
-                    blocks.append(InvertedResidual(channels, cout, block_stride, expansion))
+                for index in range(depth):
+                    blocks.append(
+                        InvertedResidual(channels, cout, stride if index == 0 else 1, expansion)
+                    )
                     channels = cout
             self.features = nn.Sequential(*blocks)
             head = _channels(HEAD_CHANNELS, max(width, 1.0))
             self.head = conv_bn(channels, head, 1, 1, 1, act=True)
+            self.pool = nn.AdaptiveAvgPool2d(1)
             self.classifier = nn.Linear(head, num_classes)
 
         def forward(self, x):
-            if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
-                x = F.interpolate(
-                    x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False
-                )
-            x = self.head(self.features(self.stem(x)))
-            return self.classifier(x.mean(dim=(2, 3)))
+            x = self.head(self.features(self.stem(self.resize(x))))
+            return self.classifier(self.pool(x).flatten(1))
 
     return MobileNetV2Student()
+
+
+def _check(candidate: Candidate, knob: str, ok: bool, expected: str) -> None:
+    if not ok:
+        raise UserInputError(f"student {candidate.spec}: {knob} must be {expected}")
 
 
 class MobileNetV2Family:
@@ -101,33 +118,41 @@ class MobileNetV2Family:
     def space(self, input_shape: tuple[int, int, int]) -> Iterator[Candidate]:
         max_resolution = min(input_shape[1], input_shape[2])
         resolutions = [r for r in RESOLUTIONS if r <= max_resolution] or [max_resolution]
-        for width, depth, resolution in itertools.product(WIDTHS, DEPTHS, resolutions):
-            yield Candidate(self.name, {"w": width, "d": depth, "r": resolution})
+        grid = itertools.product(WIDTHS, DEPTHS, EXPANSIONS, KERNELS, SQUEEZE_EXCITE, resolutions)
+        for width, depth, expansion, kernel, se, resolution in grid:
+            yield Candidate(
+                self.name,
+                {"w": width, "d": depth, "e": expansion, "k": kernel, "se": se, "r": resolution},
+            )
 
-    def validate(self, candidate: Candidate) -> None:
-        knobs = dict(candidate.knobs)
+    def canonical(self, candidate: Candidate) -> Candidate:
+        """The candidate with every knob spelled out (defaults filled in), validated."""
+        knobs = {**DEFAULTS, **candidate.knobs}
         missing = {"w", "d", "r"} - set(knobs)
-        unknown = set(knobs) - {"w", "d", "r"}
+        unknown = set(knobs) - set(KNOBS)
         if missing or unknown:
             raise UserInputError(
                 f"student {candidate.spec}: mbv2 takes knobs w (width), d (depth), r (resolution)"
+                ", e (expansion), k (kernel), se (squeeze-excitation)"
                 + (f"; missing {', '.join(sorted(missing))}" if missing else "")
                 + (f"; unknown {', '.join(sorted(unknown))}" if unknown else "")
             )
-        width, depth, resolution = knobs["w"], knobs["d"], knobs["r"]
-        if not isinstance(width, (int, float)) or not 0.1 <= width <= 4:
-            raise UserInputError(f"student {candidate.spec}: w must be a number in [0.1, 4]")
-        if not isinstance(depth, int) or not 1 <= depth <= 6:
-            raise UserInputError(f"student {candidate.spec}: d must be an integer in [1, 6]")
-        if not isinstance(resolution, int) or not 8 <= resolution <= 1024:
-            raise UserInputError(f"student {candidate.spec}: r must be an integer in [8, 1024]")
+        full = Candidate(self.name, knobs)
+        w, d, e, k, se, r = (knobs[name] for name in KNOBS)
+        _check(full, "w", isinstance(w, (int, float)) and 0.1 <= w <= 4, "a number in [0.1, 4]")
+        _check(full, "d", isinstance(d, int) and 1 <= d <= 6, "an integer in [1, 6]")
+        _check(full, "e", isinstance(e, int) and 1 <= e <= 8, "an integer in [1, 8]")
+        _check(full, "k", k in (3, 5, 7), "3, 5 or 7")
+        _check(full, "se", se in (0, 1), "0 or 1")
+        _check(full, "r", isinstance(r, int) and 8 <= r <= 1024, "an integer in [8, 1024]")
+        return full
+
+    def validate(self, candidate: Candidate) -> None:
+        self.canonical(candidate)
 
     def build(self, candidate: Candidate, input_shape: tuple[int, int, int], num_classes: int):
-        self.validate(candidate)
-        knobs = candidate.knobs
-        return _build_module(
-            float(knobs["w"]), int(knobs["d"]), int(knobs["r"]), input_shape[0], num_classes
-        )
+        knobs = self.canonical(candidate).knobs
+        return _build_module(knobs, input_shape[0], num_classes)
 
 
 FAMILIES.add(MobileNetV2Family.name, MobileNetV2Family())

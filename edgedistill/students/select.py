@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from edgedistill.latency.costs import model_cost
+from edgedistill.latency.costs import ModelCost, model_cost
 from edgedistill.latency.model import LatencyModel
+from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.students import Candidate, build_student
 
 
@@ -31,18 +33,28 @@ class ScoredCandidate:
         }
 
 
+@lru_cache(maxsize=4096)
+def candidate_cost(
+    spec: str, input_shape: tuple[int, int, int], num_classes: int, precision: str = "fp32"
+) -> ModelCost:
+    """Per-layer cost of a candidate (memoised: costs depend on the architecture only)."""
+    module = build_student(Candidate.parse(spec), input_shape, num_classes)
+    return model_cost(module, input_shape, precision)
+
+
 def score(
     candidates: list[Candidate],
     model: LatencyModel,
     input_shape: tuple[int, int, int],
     num_classes: int,
     budget_ms: float,
+    progress: ProgressFn = no_progress,
 ) -> list[ScoredCandidate]:
     """Every candidate with its cost and predicted latency, most capable (most MACs) first."""
     limit = budget_ms * (1 - model.margin())
     scored = []
-    for candidate in candidates:
-        cost = model_cost(build_student(candidate, input_shape, num_classes), input_shape)
+    for index, candidate in enumerate(candidates):
+        cost = candidate_cost(candidate.spec, tuple(input_shape), num_classes, "fp32")
         predicted = float(model.predict(cost))
         scored.append(
             ScoredCandidate(
@@ -54,6 +66,8 @@ def score(
                 bool(predicted <= limit),
             )
         )
+        if index % 20 == 0 or index == len(candidates) - 1:
+            progress("search", index + 1, len(candidates), candidate.spec)
     return sorted(scored, key=lambda s: (-s.macs, s.predicted_ms))
 
 
