@@ -55,6 +55,22 @@ class Deploy(_Strict):
         return self
 
 
+class FittedLatency(_Strict):
+    """A latency model fitted to measurements (`edgedistill calibrate --export-profile FILE`)."""
+
+    precision: Precision
+    features: list[str] = Field(min_length=1)
+    coefficients: list[float] = Field(min_length=1)
+    fit_error: float = Field(ge=0, description="leave-one-out mean absolute relative error")
+    provenance: dict[str, str] = Field(description="when, where, runtime and version, threads")
+
+    @model_validator(mode="after")
+    def _one_coefficient_per_feature(self) -> FittedLatency:
+        if len(self.features) != len(self.coefficients):
+            raise ValueError("features and coefficients must have the same length")
+        return self
+
+
 class Latency(_Strict):
     """Coefficients of the datasheet latency model; `calibrated` once fitted to measurements."""
 
@@ -63,6 +79,13 @@ class Latency(_Strict):
     memory_efficiency: float = Field(0.5, gt=0, le=1, description="fraction of bandwidth reached")
     per_layer_overhead_us: float = Field(5.0, ge=0)
     per_inference_overhead_us: float = Field(50.0, ge=0)
+    fitted: list[FittedLatency] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _calibrated_means_fitted(self) -> Latency:
+        if self.calibrated != bool(self.fitted):
+            raise ValueError("calibrated must be true exactly when a fitted model is given")
+        return self
 
 
 class InputConstraints(_Strict):

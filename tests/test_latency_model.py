@@ -57,9 +57,10 @@ def test_margin_follows_the_calibration_error_within_bounds():
 
 def test_stored_calibration_from_another_machine_is_not_used(isolated_dirs):
     profile = load_profile("host-cpu")
-    model = LatencyModel(profile, "fp32", [0.01, 0.001, 0.001, 1e-8, 1e-8, 1e-9], 0.05)
     fingerprint = {"cpu": "some other cpu", "threads": "1"}
-    calibration.save(model, [], fingerprint)
+    coefficients = [0.01, 0.001, 0.001, 1e-8, 1e-8, 1e-9]
+    model = LatencyModel(profile, "fp32", coefficients, 0.05, dict(fingerprint))
+    calibration.save(model, [])
     assert calibration.load(profile, "fp32", fingerprint) is not None
     assert calibration.load(profile, "fp32", {"cpu": "this cpu", "threads": "1"}) is None
     calibration.calibration_path(profile, "fp32").unlink()
@@ -69,3 +70,36 @@ def test_host_calibration_predicts_measured_candidates(host_calibration):
     assert host_calibration.calibrated
     assert host_calibration.fit_error is not None and host_calibration.fit_error < 0.5
     assert host_calibration.provenance["runtime"].startswith("onnxruntime")
+
+
+def test_exported_profile_overlay_carries_the_fitted_model(tmp_path):
+    import yaml
+
+    from edgedistill.latency.calibrate import latency_model_for
+    from edgedistill.profiles import load_profile_file
+
+    profile = load_profile("rpi5")
+    coefficients = [0.05, 0.004, 0.002, 2e-8, 6e-8, 4e-9]
+    model = LatencyModel(profile, "fp32", coefficients, 0.04, {"runtime": "onnxruntime 1.0"})
+    path = tmp_path / "rpi5-lab.yaml"
+    path.write_text(yaml.safe_dump(calibration.overlay_profile(profile, model)))
+    shared = load_profile_file(path)
+    assert shared.latency.calibrated
+    loaded = latency_model_for(shared, "fp32")
+    assert loaded.calibrated and loaded.coefficients == coefficients
+    assert loaded.provenance["source"] == "profile file"
+    assert not latency_model_for(shared, "int8").calibrated  # fitted for fp32 only
+
+
+def test_profile_claiming_calibration_without_a_fitted_model_is_refused(tmp_path):
+    from edgedistill.errors import UserInputError
+    from edgedistill.profiles import load_profile_file
+
+    source = load_profile("rpi5").model_dump(mode="json")
+    source["latency"]["calibrated"] = True
+    path = tmp_path / "claims.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(source))
+    with pytest.raises(UserInputError, match="latency"):
+        load_profile_file(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,12 +18,23 @@ def calibrate(
         int, typer.Option(help="Candidates to measure, spread over the space.")
     ] = 12,
     threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
+    export_profile: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the profile with this fitted model to FILE (YAML), to share with a "
+            "team: they use it with --device FILE."
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Measure SAMPLES candidates on DEVICE and store a fitted latency model for it."""
+    import yaml
+
+    from edgedistill import atomic
     from edgedistill.errors import UserInputError
     from edgedistill.latency.calibrate import calibrate_on_host
-    from edgedistill.latency.calibration import calibration_path
+    from edgedistill.latency.calibration import calibration_path, overlay_profile
+    from edgedistill.latency.model import FEATURES
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
     from edgedistill.tasks.recipe import load_recipe
@@ -30,8 +42,6 @@ def calibrate(
     setup_logging()
     profile = load_profile(device)
     recipe = load_recipe(task)
-    from edgedistill.latency.model import FEATURES
-
     if samples < len(FEATURES) + 1:
         raise UserInputError(
             f"--samples: the latency model needs at least {len(FEATURES) + 1}, got {samples}"
@@ -41,24 +51,37 @@ def calibrate(
             f"--device {profile.name}: calibrating a remote device needs a lab transport "
             "(--lab), which this version does not have yet; host-cpu can be calibrated now"
         )
+    if export_profile is not None and export_profile.is_dir():
+        raise UserInputError(f"--export-profile {export_profile}: is a directory")
     shape = recipe.input.shape
     with progress_bars() as progress:
         model = calibrate_on_host(
             profile, enumerate_space(shape), shape, len(recipe.labels), samples, threads, progress
         )
     path = calibration_path(profile, model.precision)
+    if export_profile is not None:
+        header = f"# {profile.name} with a latency model fitted on {samples} measurements\n"
+        text = yaml.safe_dump(overlay_profile(profile, model), sort_keys=False)
+        atomic.write_text(export_profile, header + text)
     if json_output:
         emit_json(
             {
                 "device": profile.name,
                 "samples": samples,
                 "fit_error": model.fit_error,
+                "features": list(FEATURES),
                 "coefficients": model.coefficients,
+                "provenance": model.provenance,
                 "path": str(path),
+                "profile_file": str(export_profile) if export_profile else None,
             }
         )
-    else:
+        return
+    typer.echo(
+        f"{profile.name}: calibrated on {samples} candidates, leave-one-out error "
+        f"{model.fit_error:.1%}; stored in {path}"
+    )
+    if export_profile is not None:
         typer.echo(
-            f"{profile.name}: calibrated on {samples} candidates, leave-one-out error "
-            f"{model.fit_error:.1%}; stored in {path}"
+            f"profile with the fitted model: {export_profile} (use --device {export_profile})"
         )

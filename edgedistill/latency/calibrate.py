@@ -65,7 +65,7 @@ def calibrate_on_host(
             log.debug("calibrate %s p90 %.4f ms", candidate.spec, result.p90)
     fingerprint = calibration.host_fingerprint(threads)
     model = calibration.model_from_cost_fit(profile, precision, measurements, fingerprint)
-    path = calibration.save(model, measurements, fingerprint)
+    path = calibration.save(model, measurements)
     log.info(
         "calibrated %s on %d candidates: leave-one-out error %.1f %% (stored in %s)",
         profile.name,
@@ -84,4 +84,6 @@ def latency_model_for(
     """The stored calibration for this device (and, for the host, this machine), else datasheet."""
     fingerprint = calibration.host_fingerprint(threads) if profile.is_host else None
     stored = calibration.load(profile, precision, fingerprint)
+    if stored is None:
+        stored = calibration.from_profile(profile, precision, fingerprint)
     return stored if stored is not None else LatencyModel(profile, precision)

@@ -82,7 +82,7 @@ def calibration_path(profile: DeviceProfile, precision: str) -> Path:
     return data_dir() / "calibration" / f"{profile.name}.{precision}.json"
 
 
-def save(model: LatencyModel, measurements: list[Measurement], fingerprint: dict) -> Path:
+def save(model: LatencyModel, measurements: list[Measurement]) -> Path:
     path = calibration_path(model.profile, model.precision)
     atomic.write_json(
         path,
@@ -93,16 +93,50 @@ def save(model: LatencyModel, measurements: list[Measurement], fingerprint: dict
             "features": list(FEATURES),
             "coefficients": model.coefficients,
             "fit_error": model.fit_error,
-            "provenance": {
-                **fingerprint,
-                "when_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "host": platform.node(),
-                "target": "p90 latency, batch 1",
-            },
+            "provenance": model.provenance,
             "measurements": [asdict(m) for m in measurements],
         },
     )
     return path
+
+
+def _matches(provenance: dict, fingerprint: dict | None) -> bool:
+    return fingerprint is None or all(provenance.get(k) == v for k, v in fingerprint.items())
+
+
+def from_profile(
+    profile: DeviceProfile, precision: str, fingerprint: dict | None
+) -> LatencyModel | None:
+    """The fitted model a profile file carries (a shared overlay), when it applies here."""
+    for fitted in profile.latency.fitted:
+        if fitted.precision != precision or fitted.features != list(FEATURES):
+            continue
+        if not _matches(fitted.provenance, fingerprint):
+            log.info("%s: its fitted latency model was made on another machine", profile.name)
+            continue
+        provenance = {**fitted.provenance, "source": "profile file"}
+        return LatencyModel(profile, precision, fitted.coefficients, fitted.fit_error, provenance)
+    return None
+
+
+def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
+    """The profile as a mapping, with `model` as its fitted latency model for its precision."""
+    if model.coefficients is None or model.fit_error is None:
+        raise ValueError("only a calibrated latency model can be exported")
+    document = profile.model_dump(mode="json")
+    fitted = [f for f in document["latency"]["fitted"] if f["precision"] != model.precision]
+    fitted.append(
+        {
+            "precision": model.precision,
+            "features": list(FEATURES),
+            "coefficients": list(model.coefficients),
+            "fit_error": model.fit_error,
+            "provenance": {k: str(v) for k, v in model.provenance.items()},
+        }
+    )
+    document["latency"]["fitted"] = fitted
+    document["latency"]["calibrated"] = True
+    return document
 
 
 def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> LatencyModel | None:
@@ -116,7 +150,7 @@ def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> La
             FEATURES
         )
         provenance = document["provenance"]
-        if fingerprint is not None and any(provenance.get(k) != v for k, v in fingerprint.items()):
+        if not _matches(provenance, fingerprint):
             stale = True
         if stale:
             log.info("calibration %s does not match this setup; it will be redone", path)
@@ -130,9 +164,16 @@ def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> La
 
 
 def model_from_cost_fit(
-    profile: DeviceProfile, precision: str, measurements: list[Measurement], provenance: dict
+    profile: DeviceProfile, precision: str, measurements: list[Measurement], fingerprint: dict
 ) -> LatencyModel:
     coefficients, error = fit(measurements)
+    provenance = {
+        **fingerprint,
+        "when_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "target": "p90 latency, batch 1",
+        "samples": str(len(measurements)),
+    }
     return LatencyModel(profile, precision, coefficients, error, provenance)
 
 
