@@ -1,0 +1,233 @@
+"""Test helpers for the lab: a real OpenSSH sshd on 127.0.0.1 and a TCP relay that drops links.
+
+The sshd runs with a host key and a client key generated for the run; known_hosts is written from
+the host key's public half (never learned from the server). Tests import the fixtures they need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def keygen(path: Path) -> Path:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgedistill-test", "-f", str(path)],
+        check=True,
+    )
+    return path
+
+
+def fingerprint(public_key: Path) -> str:
+    out = subprocess.run(["ssh-keygen", "-lf", str(public_key)], capture_output=True, text=True)
+    return out.stdout.split()[1]  # "256 SHA256:... comment (ED25519)"
+
+
+def wait_for_port(port: int, seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@dataclass
+class Sshd:
+    root: Path
+    port: int
+    user: str
+    host_key: Path
+    client_key: Path
+    known_hosts: Path
+    process: subprocess.Popen | None = None
+    extra_devices: list[dict] = field(default_factory=list)
+
+    @property
+    def host_fingerprint(self) -> str:
+        return fingerprint(self.host_key.with_suffix(".pub"))
+
+    def device(self, name: str = "loopback", **overrides) -> dict:
+        """A lab-file entry for this sshd, with this venv's python as the device's python."""
+        entry = {
+            "name": name,
+            "profile": "host-cpu",
+            "transport": "ssh",
+            "host": "127.0.0.1",
+            "port": self.port,
+            "user": self.user,
+            "identity_file": str(self.client_key),
+            "known_hosts": str(self.known_hosts),
+            "workdir": str(self.root / "device-work"),
+            "python": sys.executable,
+            "connect_timeout_s": 10,
+            "step_timeout_s": 120,
+            "keepalive_s": 2,
+        }
+        entry.update(overrides)
+        return entry
+
+    def known_hosts_for(self, port: int, path: Path) -> Path:
+        """A known_hosts file trusting this sshd's host key at another port (a relay's)."""
+        path.write_text(f"[127.0.0.1]:{port} {self.host_key.with_suffix('.pub').read_text()}")
+        return path
+
+    def write_lab(self, path: Path, *devices: dict) -> Path:
+        path.write_text(yaml.safe_dump({"devices": list(devices) or [self.device()]}))
+        return path
+
+    def entry(self, **overrides):
+        """The validated SshDevice for this sshd."""
+        from edgedistill.lab.transports.ssh import SshDevice
+
+        return SshDevice.model_validate(self.device(**overrides))
+
+
+def start_sshd(root: Path) -> Sshd:
+    sshd = next((path for path in SSHD_CANDIDATES if Path(path).exists()), shutil.which("sshd"))
+    if sshd is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("OpenSSH server not installed (apt-get install openssh-server; .ci/run does)")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "device-work").mkdir(exist_ok=True)
+    host_key = keygen(root / "host_key")
+    client_key = keygen(root / "client_key")
+    authorized = root / "authorized_keys"
+    authorized.write_text(client_key.with_suffix(".pub").read_text())
+    port = free_port()
+    config = root / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"AuthorizedKeysFile {authorized}",
+                f"PidFile {root / 'sshd.pid'}",
+                "StrictModes no",
+                "UsePAM no",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "PermitRootLogin prohibit-password",
+                f"AllowUsers {getpass.getuser()}",
+                "UseDNS no",
+                "PrintMotd no",
+                "MaxSessions 50",
+                "MaxStartups 50",
+                "LogLevel ERROR",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+    )
+    known_hosts = root / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {host_key.with_suffix('.pub').read_text()}")
+    log = (root / "sshd.log").open("w")
+    process = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
+    try:
+        wait_for_port(port)
+    except RuntimeError:
+        process.kill()
+        raise RuntimeError(f"sshd did not start: {(root / 'sshd.log').read_text()}") from None
+    return Sshd(root, port, getpass.getuser(), host_key, client_key, known_hosts, process)
+
+
+def running_sshd(tmp_path_factory):
+    """Generator for a module fixture: `yield from running_sshd(tmp_path_factory)`."""
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    assert server.process is not None
+    server.process.terminate()
+    server.process.wait(timeout=10)
+
+
+class DroppingRelay:
+    """A TCP relay between the client and sshd that cuts links on purpose.
+
+    `drop_after` bytes sent upstream on a connection cut it, for the first `drop_first`
+    connections (None: every connection). `cut_all()` cuts every open connection now.
+    """
+
+    def __init__(self, target_port: int, drop_after: int | None, drop_first: int | None) -> None:
+        self.target_port = target_port
+        self.drop_after = drop_after
+        self.drop_first = drop_first
+        self.connections = 0
+        self.dropped = 0
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                index = self.connections
+                self.connections += 1
+                self._open += [client, upstream]
+            doomed = self.drop_first is None or index < self.drop_first
+            limit = self.drop_after if doomed else None
+            threading.Thread(target=self._pump, args=(client, upstream, limit), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+                sent += len(data)
+                if limit is not None and sent >= limit:
+                    with self._lock:
+                        self.dropped += 1
+                    break
+        except OSError:
+            pass
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def cut_all(self) -> None:
+        with self._lock:
+            sockets, self._open = self._open, []
+            self.dropped += len(sockets) // 2
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut_all()
