@@ -231,3 +231,31 @@ class DroppingRelay:
     def close(self) -> None:
         self._listener.close()
         self.cut_all()
+
+
+def tiny_onnx(path: Path, seed: int = 0) -> Path:
+    """A 1x1x8x8 -> 10 logits linear model built with onnx.helper (no torch, instant)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weight = numpy_helper.from_array(rng.standard_normal((64, 10)).astype(np.float32), "weight")
+    bias = numpy_helper.from_array(rng.standard_normal(10).astype(np.float32), "bias")
+    shape = numpy_helper.from_array(np.array([1, 64], dtype=np.int64), "shape")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["input", "shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "weight"], ["product"]),
+            helper.make_node("Add", ["product", "bias"], ["logits"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        initializer=[weight, bias, shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

@@ -20,11 +20,25 @@ class BenchProtocol:
     min_seconds: float = 1.0
 
 
+LAB_FIELDS = (
+    "target",
+    "warmup_runs",
+    "warmup_seconds",
+    "init_ms",
+    "peak_memory_mb",
+    "validity",
+    "validity_reasons",
+    "audit",
+    "audit_detail",
+    "extra",
+)
+
+
 @dataclass
 class LatencyResult:
     p50: float
-    p90: float
-    p99: float
+    p90: float | None  # None only where the tool reports no p90 (TFLite benchmark_model)
+    p99: float | None
     mean: float
     runs: int
     seconds: float
@@ -32,10 +46,29 @@ class LatencyResult:
     runtime: str
     measured_on: str = "host"
     samples_ms: list[float] = field(default_factory=list, repr=False)
+    # Lab measurements (edgedistill.lab) also say where, how and how far to trust them.
+    target: str | None = None  # the device's name in the lab file
+    warmup_runs: int | None = None
+    warmup_seconds: float | None = None
+    init_ms: float | None = None
+    peak_memory_mb: float | None = None
+    validity: str | None = None  # valid | unverified | invalid
+    validity_reasons: list[str] = field(default_factory=list)
+    audit: str | None = None  # passed | failed | skipped: device outputs vs the host's
+    audit_detail: str | None = None
+    extra: dict = field(default_factory=dict)  # tool-specific figures (p5, p95, delegate, ...)
+    device_state: dict = field(default_factory=dict, repr=False)  # clocks, temperatures
+    raw: dict = field(default_factory=dict, repr=False)  # the device tool's own report
 
     def summary(self) -> dict:
+        """The figures without samples and device state; lab fields only when set."""
         data = asdict(self)
         data.pop("samples_ms")
+        data.pop("device_state")
+        data.pop("raw")
+        for key in LAB_FIELDS:
+            if data[key] in (None, [], {}):
+                data.pop(key)
         return data
 
 

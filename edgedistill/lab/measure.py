@@ -1,31 +1,128 @@
-"""Measure an artifact's latency where the profile says it runs (this version: the host only)."""
+"""Measure an artifact's latency where it runs: on this host, or on lab devices (ssh, adb, local).
+
+Lab measurements come back with a validity (`edgedistill.lab.validity`) and an audit of their
+outputs against the host's (`edgedistill.lab.audit`). `measure_on_lab(..., strict=True)`, what
+`fit` uses, refuses a result that is invalid or fails its audit instead of recording it.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
+from edgedistill.lab.errors import UntrustedResultError
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, measure_onnx
+from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.profiles import DeviceProfile
 
+log = logging.getLogger(__name__)
 
-def can_measure(profile: DeviceProfile) -> bool:
-    return profile.is_host
+
+def can_measure(profile: DeviceProfile, targets: list[DeviceEntry] | None = None) -> bool:
+    return bool(targets) or profile.is_host
 
 
 def measure_artifact(
-    profile: DeviceProfile, artifact: Path, protocol: BenchProtocol
+    profile: DeviceProfile,
+    artifact: Path,
+    protocol: BenchProtocol,
+    target: DeviceEntry | None = None,
 ) -> LatencyResult | None:
-    """The latency of `artifact` on the profile's device, or None when it cannot be reached."""
+    """The latency of `artifact` on `target` (a lab device) or, without one, on this host."""
+    if target is not None:
+        return measure_on_lab([target], [artifact], protocol)[target.name][0]
     if not can_measure(profile):
         return None
     return measure_onnx(artifact, protocol)
+
+
+def measure_on_lab(
+    targets: list[DeviceEntry],
+    artifacts: list[Path],
+    protocol: BenchProtocol,
+    strict: bool = True,
+) -> dict[str, list[LatencyResult]]:
+    """Time every artifact on every target (targets in parallel); results by target name.
+
+    Raises the lab's error when a device fails (infrastructure failures are never results) and,
+    when strict, UntrustedResultError for an invalid result or a failed audit.
+    """
+    from edgedistill.lab.pool import run_on_devices
+
+    references = {artifact: _host_reference(artifact) for artifact in artifacts}
+    jobs = [_job(artifact, protocol, references[artifact]) for artifact in artifacts]
+    outcomes = run_on_devices(targets, jobs)
+    failed = [outcome for outcome in outcomes if outcome.error is not None]
+    if failed:
+        for outcome in failed[1:]:
+            log.error("%s: %s", outcome.device.name, outcome.error)
+        raise failed[0].error  # type: ignore[misc]
+    results = {outcome.device.name: outcome.results for outcome in outcomes}
+    if strict:
+        for device_results in results.values():
+            for result in device_results:
+                refuse_untrusted(result)
+    return results
+
+
+def refuse_untrusted(result: LatencyResult) -> None:
+    where = f"{result.target} ({result.measured_on})"
+    if result.audit == "failed":
+        raise UntrustedResultError(f"{where}: audit failed: {result.audit_detail}")
+    if result.validity == "invalid":
+        raise UntrustedResultError(
+            f"{where}: invalid measurement: {'; '.join(result.validity_reasons)}"
+        )
+
+
+def _host_reference(artifact: Path) -> Any:
+    """Host outputs for the audit, or the reason there are none."""
+    from edgedistill.lab.audit import host_reference
+
+    try:
+        return host_reference(artifact)
+    except Exception as exc:  # no host runtime for this format, or the runtime refuses it
+        return f"no host reference ({str(exc).strip()[:200]})"
+
+
+def _job(artifact: Path, protocol: BenchProtocol, reference: Any):
+    def job(transport) -> LatencyResult:  # type: ignore[no-untyped-def]
+        from edgedistill.lab import validity
+        from edgedistill.lab.audit import compare
+        from edgedistill.lab.device_bench import device_bench
+        from edgedistill.lab.transports._base import file_sha256
+
+        log.info("%s: timing %s", transport.uri, artifact.name)
+        result = device_bench(transport.platform)(transport, artifact, protocol)
+        validity.apply(result, protocol)
+        outputs = result.raw.get("audit_outputs")
+        if isinstance(reference, str) or outputs is None:
+            why = reference if isinstance(reference, str) else "the device tool reports no outputs"
+            result.audit, result.audit_detail = "skipped", why
+        else:
+            verdict = compare(
+                outputs, reference, result.raw.get("model_sha256"), file_sha256(artifact)
+            )
+            result.audit, result.audit_detail = verdict.status, verdict.detail
+        log.info(
+            "%s: %s p50 %.4f ms, %s, audit %s",
+            transport.uri,
+            artifact.name,
+            result.p50,
+            result.validity,
+            result.audit,
+        )
+        return result
+
+    return job
 
 
 def latency_fields(result: LatencyResult | None) -> dict:
     """The measured-latency fields of summary.json; empty (all null) when not measured."""
     if result is None:
         return {}
-    return {
+    fields = {
         "p50": result.p50,
         "p90": result.p90,
         "p99": result.p99,
@@ -34,3 +131,12 @@ def latency_fields(result: LatencyResult | None) -> dict:
         "runs": result.runs,
         "runtime": result.runtime,
     }
+    if result.target is not None:  # a lab measurement: say how far to trust it
+        fields.update(
+            target=result.target,
+            validity=result.validity,
+            validity_reasons=result.validity_reasons,
+            audit=result.audit,
+            audit_detail=result.audit_detail,
+        )
+    return fields

@@ -46,6 +46,9 @@ class AdbDevice(DeviceEntry):
     serial: str = Field(pattern=r"^[^\s-][^\s]*$", description="as `adb devices` lists it")
     adb: str = Field("adb", min_length=1, description="the adb executable (default: on PATH)")
     workdir: str = "/data/local/tmp"
+    delegate: Literal["none", "xnnpack", "gpu", "nnapi"] | None = Field(
+        None, description="benchmark_model delegate (default: the tool's own choice)"
+    )
 
     @property
     def uri(self) -> str:
