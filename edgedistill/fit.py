@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgedistill import __version__, atomic
-from edgedistill.budget import format_ms, parse_budget
-from edgedistill.errors import GoalNotMetError, UserInputError
+from edgedistill.budget import parse_budget
+from edgedistill.errors import UserInputError
 from edgedistill.profiles import DeviceProfile, load_profile
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.summary import RunSummary
@@ -38,6 +38,7 @@ class FitOptions:
     out: Path | None = None
     threads: int = 1
     calibration_samples: int = 12
+    verify_on_device: int = 0  # measure the top K before training
 
 
 @dataclass
@@ -275,44 +276,48 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
 
 
 def _search(plan: FitPlan, input_shape, num_classes: int, progress: ProgressFn):
-    """Score the space on the device (calibrating the host on first use); pick or fail."""
-    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
-    from edgedistill.students import enumerate_space
-    from edgedistill.students.select import pick, score
+    """Score the space on the device (calibrating the host on first use), verify, pick."""
+    from edgedistill.lab.host_bench import BenchProtocol
+    from edgedistill.lab.measure import can_measure, measure_artifact
+    from edgedistill.students.search import latency_model, run_search
 
     profile, options = plan.profile, plan.options
-    candidates = enumerate_space(input_shape)
-    latency_model = latency_model_for(profile, plan.precision, options.threads)
-    if profile.is_host and not latency_model.calibrated:
-        log.info("calibrating the latency model on this host (first use)")
-        latency_model = calibrate_on_host(
-            profile,
-            candidates,
-            input_shape,
-            num_classes,
-            samples=options.calibration_samples,
-            threads=options.threads,
-            progress=progress,
-        )
-    scored = score(candidates, latency_model, input_shape, num_classes, plan.budget_ms, progress)
-    atomic.write_json(plan.staging / "search.json", [s.to_dict() for s in scored])
-    chosen = pick(scored)
-    if chosen is None:
-        fastest = min(scored, key=lambda s: s.predicted_ms)
-        raise GoalNotMetError(
-            f"no candidate fits {format_ms(plan.budget_ms)} on {profile.name}: the fastest, "
-            f"{fastest.candidate.spec}, is predicted at {fastest.predicted_ms:.4f} ms "
-            f"(and the budget keeps a {latency_model.margin():.0%} safety margin); "
-            "raise --budget or pick a faster device"
-        )
-    log.info(
-        "picked %s: %d params, %.2fM MACs, predicted %.4f ms",
-        chosen.candidate.spec,
-        chosen.params,
-        chosen.macs / 1e6,
-        chosen.predicted_ms,
+    model = latency_model(
+        profile,
+        plan.precision,
+        input_shape,
+        num_classes,
+        options.threads,
+        options.calibration_samples,
+        progress,
     )
-    return chosen, latency_model.margin()
+    measure_p90 = None
+    if options.verify_on_device and can_measure(profile):
+        protocol = BenchProtocol(threads=options.threads)
+
+        def measure_p90(path: Path) -> float | None:
+            result = measure_artifact(profile, path, protocol)
+            return None if result is None else result.p90
+
+    elif options.verify_on_device:
+        plan.notes.append(f"--verify-on-device skipped: {profile.name} cannot be measured here")
+    result = run_search(
+        profile,
+        model,
+        input_shape,
+        num_classes,
+        plan.budget_ms,
+        plan.staging,
+        options.verify_on_device,
+        measure_p90,
+        progress,
+    )
+    for entry in result.verified:
+        plan.notes.append(
+            f"verified before training: {entry['spec']} measured p90 {entry['p90_ms']:.4f} ms "
+            f"(predicted {entry['predicted_ms']:.4f} ms)"
+        )
+    return result.chosen, result.margin
 
 
 def summary_json(summary: RunSummary) -> str:

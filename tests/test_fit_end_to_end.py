@@ -69,7 +69,10 @@ def test_summary_has_the_documented_fields(fit_run):
 def test_chosen_student_is_the_most_capable_predicted_to_fit(fit_run):
     _, out = fit_run
     summary = json.loads((out / "summary.json").read_text())
-    candidates = json.loads((out / "search.json").read_text())
+    search = json.loads((out / "search.json").read_text())
+    assert search["chosen"] == summary["student"]["spec"]
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    candidates = search["candidates"]
     fitting = [c for c in candidates if c["fits"]]
     assert fitting, "search.json must list the candidates predicted to fit"
     best = max(fitting, key=lambda c: c["macs"])
@@ -160,3 +163,36 @@ def test_bundle_verify_cli_detects_a_tampered_model(fit_run, tmp_path):
     bad = run_cli("bundle", "verify", str(copy))
     assert bad.returncode == 1
     assert "model.fp32.onnx" in bad.stdout + bad.stderr
+
+
+def test_verify_on_device_keeps_the_first_candidate_whose_measured_p90_fits(tmp_path):
+    """The selection logic of --verify-on-device, with scripted p90 figures standing in for the
+    device (real measurements are exercised by the end-to-end fit above)."""
+    from edgedistill.latency.model import LatencyModel
+    from edgedistill.profiles import load_profile
+    from edgedistill.students.search import run_search
+
+    profile = load_profile("host-cpu")
+    model = LatencyModel(profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 4e-8, 3e-9], 0.05)
+    budget = 0.2
+    scripted_p90s = iter([0.25, 0.21, 0.15])
+    result = run_search(
+        profile, model, (1, 32, 32), 10, budget, tmp_path, 3, lambda path: next(scripted_p90s)
+    )
+    fitting = [s for s in result.scored if s.fits]
+    assert [v["spec"] for v in result.verified] == [s.candidate.spec for s in fitting[:3]]
+    assert result.chosen is fitting[2]
+    saved = json.loads((tmp_path / "search.json").read_text())
+    assert saved["verified_on_device"] == result.verified
+
+
+def test_verify_on_device_fails_when_no_measured_candidate_fits(tmp_path):
+    from edgedistill.errors import GoalNotMetError
+    from edgedistill.latency.model import LatencyModel
+    from edgedistill.profiles import load_profile
+    from edgedistill.students.search import run_search
+
+    profile = load_profile("host-cpu")
+    model = LatencyModel(profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 4e-8, 3e-9], 0.05)
+    with pytest.raises(GoalNotMetError, match="none of the 2 candidates measured"):
+        run_search(profile, model, (1, 32, 32), 10, 0.2, tmp_path, 2, lambda path: 9.9)

@@ -1,0 +1,160 @@
+"""The search stage of `fit`: score the space on the device, optionally verify by measuring,
+pick the most capable candidate that fits, and leave search.json and pareto.png behind."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgedistill import atomic
+from edgedistill.budget import format_ms
+from edgedistill.errors import GoalNotMetError
+from edgedistill.latency.model import LatencyModel
+from edgedistill.profiles import DeviceProfile
+from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.students.select import ScoredCandidate, pick, score
+
+log = logging.getLogger(__name__)
+
+# Measures an exported ONNX file on the target; returns its p90 in ms, or None if unreachable.
+MeasureP90 = Callable[[Path], "float | None"]
+
+
+@dataclass
+class SearchResult:
+    chosen: ScoredCandidate
+    model: LatencyModel
+    scored: list[ScoredCandidate]
+    verified: list[dict] = field(default_factory=list)  # {"spec", "predicted_ms", "p90_ms"}
+
+    @property
+    def margin(self) -> float:
+        return self.model.margin()
+
+
+def latency_model(
+    profile: DeviceProfile,
+    precision: str,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    threads: int,
+    calibration_samples: int,
+    progress: ProgressFn = no_progress,
+) -> LatencyModel:
+    """The device's latency model; the host calibrates itself on first use."""
+    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
+    from edgedistill.students import enumerate_space
+
+    model = latency_model_for(profile, precision, threads)
+    if profile.is_host and not model.calibrated:
+        log.info("calibrating the latency model on this host (first use)")
+        model = calibrate_on_host(
+            profile,
+            enumerate_space(input_shape),
+            input_shape,
+            num_classes,
+            samples=calibration_samples,
+            threads=threads,
+            progress=progress,
+        )
+    return model
+
+
+def _verify(
+    ranked: list[ScoredCandidate],
+    budget_ms: float,
+    verify_k: int,
+    measure_p90: MeasureP90,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    progress: ProgressFn,
+) -> tuple[ScoredCandidate | None, list[dict]]:
+    """Measure up to K of the predicted-to-fit candidates, most capable first; keep the first
+    whose measured p90 is within the budget (weights do not change latency: random ones do)."""
+    import torch
+
+    from edgedistill.export import EXPORTERS
+    from edgedistill.students import build_student
+
+    verified: list[dict] = []
+    fitting = [s for s in ranked if s.fits][:verify_k]
+    with tempfile.TemporaryDirectory(prefix="edgedistill-verify-") as scratch:
+        for index, item in enumerate(fitting):
+            progress("verify", index, len(fitting), item.candidate.spec)
+            module = build_student(item.candidate, input_shape, num_classes)
+            path = Path(scratch) / f"candidate{index}.onnx"
+            EXPORTERS.get("onnx").export(module, torch.zeros((1, *input_shape)), path, "fp32")
+            p90 = measure_p90(path)
+            verified.append(
+                {"spec": item.candidate.spec, "predicted_ms": item.predicted_ms, "p90_ms": p90}
+            )
+            if p90 is not None and p90 <= budget_ms:
+                progress("verify", len(fitting), len(fitting), f"kept {item.candidate.spec}")
+                return item, verified
+    return None, verified
+
+
+def run_search(
+    profile: DeviceProfile,
+    model: LatencyModel,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    budget_ms: float,
+    out_dir: Path,
+    verify_k: int = 0,
+    measure_p90: MeasureP90 | None = None,
+    progress: ProgressFn = no_progress,
+) -> SearchResult:
+    """Score, pick (and verify); write search.json and pareto.png into `out_dir`."""
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.pareto import plot_pareto
+
+    scored = score(
+        enumerate_space(input_shape), model, input_shape, num_classes, budget_ms, progress
+    )
+    chosen = pick(scored)
+    verified: list[dict] = []
+    if chosen is not None and verify_k > 0 and measure_p90 is not None:
+        chosen, verified = _verify(
+            scored, budget_ms, verify_k, measure_p90, input_shape, num_classes, progress
+        )
+    atomic.write_json(
+        out_dir / "search.json",
+        {
+            "device": profile.name,
+            "budget_ms": budget_ms,
+            "margin": model.margin(),
+            "calibrated": model.calibrated,
+            "calibration_error": model.fit_error,
+            "chosen": chosen.candidate.spec if chosen else None,
+            "verified_on_device": verified,
+            "candidates": [s.to_dict() for s in scored],
+        },
+    )
+    title = f"{profile.name}: {len(scored)} candidates, budget {format_ms(budget_ms)}"
+    plot_pareto(scored, budget_ms, model.margin(), chosen, out_dir / "pareto.png", title)
+    if chosen is None:
+        fastest = min(scored, key=lambda s: s.predicted_ms)
+        if verified:
+            measured = ", ".join(f"{v['spec']} p90 {v['p90_ms']} ms" for v in verified)
+            raise GoalNotMetError(
+                f"none of the {len(verified)} candidates measured on {profile.name} fits "
+                f"{format_ms(budget_ms)} ({measured}); raise --budget or --verify-on-device"
+            )
+        raise GoalNotMetError(
+            f"no candidate fits {format_ms(budget_ms)} on {profile.name}: the fastest, "
+            f"{fastest.candidate.spec}, is predicted at {fastest.predicted_ms:.4f} ms "
+            f"(and the budget keeps a {model.margin():.0%} safety margin); "
+            "raise --budget or pick a faster device"
+        )
+    log.info(
+        "picked %s: %d params, %.2fM MACs, predicted %.4f ms",
+        chosen.candidate.spec,
+        chosen.params,
+        chosen.macs / 1e6,
+        chosen.predicted_ms,
+    )
+    return SearchResult(chosen, model, scored, verified)
