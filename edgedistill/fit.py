@@ -86,6 +86,8 @@ def plan_fit(options: FitOptions) -> FitPlan:
         raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
     if options.threads < 1:
         raise UserInputError(f"--threads: must be at least 1, got {options.threads}")
+    if options.verify_on_device < 0:
+        raise UserInputError("--verify-on-device: must be 0 or more")
 
     precision = options.precision or profile.deploy.precision
     if precision not in SUPPORTED_PRECISIONS:

@@ -44,6 +44,14 @@ def fit(
     threads: Annotated[
         int, typer.Option(help="onnxruntime threads for host latency measurements.")
     ] = 1,
+    verify_on_device: Annotated[
+        int,
+        typer.Option(
+            metavar="K",
+            help="Before training, measure up to K candidates predicted to fit (most capable "
+            "first) on the device and keep the first whose measured p90 fits.",
+        ),
+    ] = 0,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print only summary.json on stdout.")
     ] = False,
@@ -65,6 +73,7 @@ def fit(
         seed=seed,
         out=out,
         threads=threads,
+        verify_on_device=verify_on_device,
     )
     plan = plan_fit(options)
     with progress_bars() as progress:
