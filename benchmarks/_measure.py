@@ -1,0 +1,41 @@
+"""Shared by the latency benchmarks: export a random-weight candidate and time it on this host."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from functools import cache
+from pathlib import Path
+
+INPUT_SHAPE = (1, 32, 32)
+NUM_CLASSES = 10
+
+
+def host_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at start"
+
+
+@cache
+def measure_p90(spec: str, threads: int = 1) -> float:
+    """p90 latency (ms) of the candidate with random weights, fit's protocol, onnxruntime."""
+    import torch
+
+    from edgedistill.export import EXPORTERS
+    from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
+    from edgedistill.students import build_student, parse_student
+
+    module = build_student(parse_student(spec), INPUT_SHAPE, NUM_CLASSES)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "candidate.onnx"
+        EXPORTERS.get("onnx").export(module, torch.zeros((1, *INPUT_SHAPE)), path, "fp32")
+        return measure_onnx(path, BenchProtocol(threads=threads)).p90
