@@ -21,6 +21,7 @@ app.command("calibrate")(calibrate.calibrate)
 app.command("bench")(bench.bench)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(bundle.app, name="bundle")
+app.add_typer(__import__("edgedistill.cli.lab", fromlist=["app"]).app, name="lab")
 
 
 def _version(value: bool) -> None:

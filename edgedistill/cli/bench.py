@@ -13,10 +13,18 @@ from edgedistill.cli._common import emit_json, handle_errors
 @handle_errors
 def bench(
     artifact: Annotated[Path, typer.Argument(help="An exported model (.onnx).")],
-    device: Annotated[str, typer.Option(help="Device profile name or .yaml path.")] = "host-cpu",
+    device: Annotated[
+        str | None, typer.Option(help="Device profile name or .yaml path [default: host-cpu].")
+    ] = None,
     runs: Annotated[int, typer.Option(help="Timed runs, at least (and at least 1 s).")] = 50,
     warmup: Annotated[int, typer.Option(help="Warm-up runs, at least (and at least 0.5 s).")] = 1,
     threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
+    lab: Annotated[
+        Path | None, typer.Option(help="Lab file (devices.yaml): measure on its devices.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Lab device name(s), comma-separated (with --lab).")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Measure ARTIFACT's latency at batch 1: p50 / p90 / p99 over timed runs after warm-up."""
@@ -24,6 +32,12 @@ def bench(
     from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
     from edgedistill.profiles import load_profile
 
+    if lab is not None or target is not None:
+        from edgedistill.cli.lab import bench_on_lab
+
+        protocol = BenchProtocol(threads, warmup, 0.5, runs, 1.0)
+        return bench_on_lab(artifact, lab, target, device, protocol, json_output)
+    device = device or "host-cpu"
     profile = load_profile(device)
     if not artifact.is_file():
         raise UserInputError(f"ARTIFACT {artifact}: no such file")

@@ -33,7 +33,6 @@ class DeviceEntry(BaseModel):
     benchmark_model: str | None = Field(None, description="TFLite benchmark_model on the device")
     trtexec: str | None = Field(None, description="TensorRT trtexec on the device")
     env: dict[str, str] = Field(default_factory=dict, description="environment for device commands")
-    threads: int | None = Field(None, ge=1, le=256, description="runtime threads (default: 1)")
     cooldown_s: float = Field(0.0, ge=0, le=3600, description="pause before each later job")
     connect_timeout_s: float = Field(15.0, gt=0, le=600)
     step_timeout_s: float = Field(600.0, gt=0, le=24 * 3600, description="wall clock per step")
@@ -46,6 +45,15 @@ class DeviceEntry(BaseModel):
         if not value.startswith("/") or "\n" in value or "\0" in value:
             raise ValueError("must be an absolute path on the device, e.g. /tmp")
         return value.rstrip("/") or "/"
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_path(cls, value: str, info: ValidationInfo) -> str:
+        """A profile given as a path is relative to the lab file."""
+        if value.endswith((".yaml", ".yml")) or "/" in value:
+            resolved = cls.resolve_path(Path(value), info)
+            return str(resolved)
+        return value
 
     @field_validator("env")
     @classmethod
@@ -108,6 +116,33 @@ class Lab:
 def parse_targets(value: str | None) -> list[str]:
     """`a,b,c` -> ["a", "b", "c"]."""
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def resolve_targets(lab: Path | None, target: str | None, device: str | None) -> list[DeviceEntry]:
+    """The devices `--lab FILE --target A,B` name, each checked against `--device` when given."""
+    from edgedistill.profiles import load_profile
+
+    return select_targets(lab, target, load_profile(device).name if device else None)
+
+
+def select_targets(lab: Path | None, target: str | None, profile: str | None) -> list[DeviceEntry]:
+    """The named devices of the lab file; each must use `profile` (a profile name) when given."""
+    from edgedistill.profiles import load_profile
+
+    if lab is None:
+        raise UserInputError("--target: needs --lab FILE (the lab file that names the device)")
+    if not parse_targets(target):
+        names = ", ".join(load_lab(lab).devices)
+        raise UserInputError(f"--lab {lab}: name the device(s) with --target ({names})")
+    devices = load_lab(lab).select(parse_targets(target))
+    for entry in devices:
+        found = load_profile(entry.profile, flag=f"{lab}: device {entry.name}: field profile")
+        if profile is not None and found.name != profile:
+            raise UserInputError(
+                f"--target {entry.name}: its profile in {lab} is {found.name}, not --device "
+                f"{profile}; measure each device with the model made for it"
+            )
+    return devices
 
 
 def _field_errors(where: str, error: ValidationError, prefix: str = "") -> list[str]:

@@ -39,20 +39,27 @@ def measure_artifact(
 
 def measure_on_lab(
     targets: list[DeviceEntry],
-    artifacts: list[Path],
+    artifacts: list[Path] | dict[str, list[Path]],
     protocol: BenchProtocol,
     strict: bool = True,
 ) -> dict[str, list[LatencyResult]]:
     """Time every artifact on every target (targets in parallel); results by target name.
 
-    Raises the lab's error when a device fails (infrastructure failures are never results) and,
-    when strict, UntrustedResultError for an invalid result or a failed audit.
+    `artifacts` is one list for every target, or a list per target name. Raises the lab's
+    error when a device fails (infrastructure failures are never results) and, when strict,
+    UntrustedResultError for an invalid result or a failed audit.
     """
     from edgedistill.lab.pool import run_on_devices
 
-    references = {artifact: _host_reference(artifact) for artifact in artifacts}
-    jobs = [_job(artifact, protocol, references[artifact]) for artifact in artifacts]
-    outcomes = run_on_devices(targets, jobs)
+    per_target = artifacts if isinstance(artifacts, dict) else {t.name: artifacts for t in targets}
+    unique = {artifact for paths in per_target.values() for artifact in paths}
+    references = {artifact: _host_reference(artifact) for artifact in sorted(unique)}
+
+    def jobs_for(device: DeviceEntry) -> list:
+        paths = per_target[device.name]
+        return [_job(artifact, protocol, references[artifact]) for artifact in paths]
+
+    outcomes = run_on_devices(targets, jobs_for)
     failed = [outcome for outcome in outcomes if outcome.error is not None]
     if failed:
         for outcome in failed[1:]:
@@ -131,6 +138,8 @@ def latency_fields(result: LatencyResult | None) -> dict:
         "runs": result.runs,
         "runtime": result.runtime,
     }
+    if result.p90 is None and "p95" in result.extra:  # benchmark_model: no p90, a p95
+        fields["p95"] = result.extra["p95"]
     if result.target is not None:  # a lab measurement: say how far to trust it
         fields.update(
             target=result.target,

@@ -43,10 +43,15 @@ def _run_device(device: DeviceEntry, jobs: list[Job[T]]) -> DeviceOutcome[T]:
     return outcome
 
 
-def run_on_devices(devices: list[DeviceEntry], jobs: list[Job[T]]) -> list[DeviceOutcome[T]]:
-    """Run every job on every device: devices in parallel, jobs in order on each."""
+def run_on_devices(
+    devices: list[DeviceEntry],
+    jobs: list[Job[T]] | Callable[[DeviceEntry], list[Job[T]]],
+) -> list[DeviceOutcome[T]]:
+    """Run the jobs (the same list for all, or a list per device) on every device: devices in
+    parallel, jobs in order on each."""
+    jobs_for = jobs if callable(jobs) else (lambda device: jobs)
     if len(devices) == 1:
-        return [_run_device(devices[0], jobs)]
+        return [_run_device(devices[0], jobs_for(devices[0]))]
     with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="lab") as pool:
-        futures = [pool.submit(_run_device, device, jobs) for device in devices]
+        futures = [pool.submit(_run_device, device, jobs_for(device)) for device in devices]
         return [future.result() for future in futures]

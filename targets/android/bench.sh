@@ -29,8 +29,16 @@ state() {
     fi
 }
 
+if [ "$1" = "--probe" ]; then  # sh bench.sh --probe WORKDIR BENCHMARK_MODEL: for `lab check`
+    echo "edgedistill-probe android $(getprop ro.build.version.release 2>/dev/null)"
+    echo "edgedistill-probe model $(getprop ro.product.model 2>/dev/null)"
+    echo "edgedistill-probe df $(df -k "$2" 2>/dev/null | tail -n 1)"
+    if [ -n "$3" ] && [ -x "$3" ]; then echo "edgedistill-probe benchmark_model yes"; fi
+    state now
+    exit 0
+fi
 if [ "$#" -lt 1 ]; then
-    echo "usage: sh bench.sh BENCHMARK_MODEL [flags...]" >&2
+    echo "usage: sh bench.sh BENCHMARK_MODEL [flags...] | sh bench.sh --probe WORKDIR [BM]" >&2
     exit 2
 fi
 state before

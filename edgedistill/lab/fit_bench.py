@@ -1,0 +1,138 @@
+"""The bench stage of `fit`: the student (and teacher) timed on this host or on lab devices.
+
+`plan_lab_targets` runs in `plan_fit`, before any training: it validates `--lab/--target`,
+and connects to every target to check it is reachable and has a runtime for its profile.
+`bench_stage` then measures; with several targets the summary's figures are the slowest
+target's, and every target's figures are kept under `by_target`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgedistill.errors import UserInputError
+from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
+from edgedistill.lab.inventory import DeviceEntry
+from edgedistill.profiles import DeviceProfile
+from edgedistill.progress import ProgressFn
+
+log = logging.getLogger(__name__)
+# What each device-side platform times: the linux runner the ONNX file, benchmark_model TFLite.
+PLATFORM_FORMAT = {"linux": "onnx", "android": "tflite"}
+
+
+def platform_of(device: DeviceEntry) -> str:
+    from edgedistill.lab.transports import TRANSPORTS
+
+    return TRANSPORTS.get(device.transport).platform
+
+
+def plan_lab_targets(
+    lab: Path | None, target: str | None, profile: DeviceProfile, formats: list[str]
+) -> list[DeviceEntry]:
+    """Check --lab/--target now, and that every target answers and can run the model."""
+    from edgedistill.lab.check import judge_runtime, probe_device
+    from edgedistill.lab.inventory import select_targets
+    from edgedistill.lab.pool import run_on_devices
+
+    if lab is None and target is None:
+        return []
+    devices = select_targets(lab, target, profile.name)
+    for device in devices:
+        needed = PLATFORM_FORMAT[platform_of(device)]
+        if needed not in formats:
+            raise UserInputError(
+                f"--target {device.name}: a {device.transport} device times {needed} models; "
+                f"this fit makes {', '.join(formats)} (add --formats {needed})"
+            )
+    for outcome in run_on_devices(devices, [probe_device]):
+        if outcome.error is not None:
+            raise outcome.error
+        check = outcome.results[0]
+        judge_runtime(check, profile)
+        if not check.ready:
+            raise UserInputError(
+                f"--target {check.name} ({check.uri}): not ready to measure: "
+                f"{'; '.join(check.notes) or check.error}"
+            )
+    return devices
+
+
+def bench_stage(
+    profile: DeviceProfile,
+    targets: list[DeviceEntry],
+    artifacts: list[Any],
+    teacher_file: Callable[[], Path],
+    protocol: BenchProtocol,
+    progress: ProgressFn,
+    notes: list[str],
+) -> tuple[dict, dict]:
+    """(student latency fields, teacher latency fields); both empty when nothing was measured."""
+    from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact
+
+    if targets:
+        return _bench_on_lab(targets, artifacts, teacher_file, protocol, progress, notes)
+    if not can_measure(profile):
+        notes.append(
+            f"latency not measured: {profile.name} is reached over {profile.lab.transport}; "
+            "give --lab FILE --target NAME to measure it there; fits_budget is the prediction"
+        )
+        return {}, {}
+    progress("bench", 0, 2, "student")
+    student = latency_fields(measure_artifact(profile, Path(artifacts[0].path), protocol))
+    progress("bench", 1, 2, "teacher")
+    teacher = latency_fields(measure_artifact(profile, teacher_file(), protocol))
+    progress("bench", 2, 2, "done")
+    return student, teacher
+
+
+def _bench_on_lab(
+    targets: list[DeviceEntry],
+    artifacts: list[Any],
+    teacher_file: Callable[[], Path],
+    protocol: BenchProtocol,
+    progress: ProgressFn,
+    notes: list[str],
+) -> tuple[dict, dict]:
+    from edgedistill.lab.measure import latency_fields, measure_on_lab
+
+    by_format = {artifact.format: Path(artifact.path) for artifact in artifacts}
+    per_target: dict[str, list[Path]] = {}
+    for device in targets:
+        student = by_format[PLATFORM_FORMAT[platform_of(device)]]
+        per_target[device.name] = [student]
+        if student.suffix == ".onnx":  # the teacher exists as ONNX only
+            per_target[device.name].append(teacher_file())
+    progress("bench", 0, 1, "on " + ", ".join(per_target))
+    results = measure_on_lab(targets, per_target, protocol, strict=True)
+    progress("bench", 1, 1, "done")
+    students = {name: found[0] for name, found in results.items()}
+    teachers = {name: found[1] for name, found in results.items() if len(found) > 1}
+    slowest = max(students, key=lambda name: _upper(students[name]))
+    for name, result in students.items():
+        if result.validity == "unverified":
+            notes.append(f"latency on {name} is unverified: {'; '.join(result.validity_reasons)}")
+    student_fields = latency_fields(students[slowest])
+    teacher_name = slowest if slowest in teachers else next(iter(teachers), None)
+    teacher_fields = latency_fields(teachers[teacher_name]) if teacher_name else {}
+    if len(targets) > 1:
+        student_fields["by_target"] = {n: latency_fields(r) for n, r in students.items()}
+        teacher_fields["by_target"] = {n: latency_fields(r) for n, r in teachers.items()}
+    return student_fields, teacher_fields
+
+
+def _upper(result: LatencyResult) -> float:
+    """The figure a budget is judged on: p90, else (benchmark_model) its p95."""
+    if result.p90 is not None:
+        return result.p90
+    return float(result.extra.get("p95", result.p50))
+
+
+def measured_fit(student_latency: dict, budget_ms: float) -> tuple[bool, str]:
+    """fits_budget and its basis from measured figures: p90, or p95 where no p90 exists."""
+    if student_latency.get("p90") is not None:
+        return student_latency["p90"] <= budget_ms, "measured_p90"
+    return student_latency["p95"] <= budget_ms, "measured_p95"
