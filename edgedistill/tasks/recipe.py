@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -56,12 +56,32 @@ class Preprocessing(_Strict):
     channel_order: Literal["gray", "rgb", "bgr"] = "rgb"
 
 
+class AugmentSpec(_Strict):
+    """Random augmentation of training inputs; with it on, teacher outputs are computed online."""
+
+    shift: int = Field(0, ge=0, le=64, description="random translation by up to N pixels")
+    hflip: bool = Field(False, description="random horizontal flip")
+
+    @property
+    def is_random(self) -> bool:
+        return self.shift > 0 or self.hflip
+
+
 class TrainSpec(_Strict):
     epochs: int = Field(ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    patience: int = Field(5, ge=1, description="epochs without val improvement before stopping")
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd momentum")
+    schedule: Literal["cosine", "step", "constant"] = Field(
+        "cosine", description="learning rate per epoch: cosine decay, x0.1 at 50/75 %, or flat"
+    )
+    warmup_epochs: int = Field(0, ge=0, description="linear learning-rate warm-up epochs")
+    patience: int | None = Field(
+        5, ge=1, description="epochs without val improvement before stopping (null: never)"
+    )
+    augment: AugmentSpec = AugmentSpec()
 
 
 class TeacherSpec(_Strict):
@@ -77,11 +97,91 @@ class TeacherSpec(_Strict):
         return self
 
 
+class LossSpec(_Strict):
+    """One entry of distill.losses: a registered loss name, its weight, its own parameters.
+
+    `{name: kd, temperature: 2}` is short for `{name: kd, params: {temperature: 2}}`.
+    """
+
+    name: str
+    weight: float = Field(1.0, ge=0, description="weight of this term in the objective")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_params(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and "params" not in value:
+            outer = {k: v for k, v in value.items() if k in ("name", "weight")}
+            return {**outer, "params": {k: v for k, v in value.items() if k not in outer}}
+        return value
+
+    @model_validator(mode="after")
+    def _registered_with_valid_params(self) -> LossSpec:
+        from edgedistill.distill.losses import LOSSES
+
+        if self.name not in LOSSES:
+            raise ValueError(f"name: {LOSSES.unknown_message(self.name)}")
+        self.parsed()
+        return self
+
+    def parsed(self) -> Any:
+        """The parameters, validated by the loss family's own model."""
+        from edgedistill.distill.losses import LOSSES
+
+        try:
+            return LOSSES.get(self.name).params_model.model_validate(self.params)
+        except ValidationError as exc:
+            raise ValueError(
+                "; ".join(
+                    f"{self.name} parameter {'.'.join(str(p) for p in e['loc']) or '(all)'}: "
+                    f"{e['msg']}"
+                    for e in exc.errors()
+                )
+            ) from None
+
+
 class DistillSpec(_Strict):
-    loss: Literal["kd", "ce"] = "kd"
-    temperature: float = Field(4.0, gt=0)
-    alpha: float = Field(0.9, ge=0, le=1, description="weight of the soft-target term")
+    losses: list[LossSpec] = Field(
+        default_factory=lambda: [LossSpec(name="kd")],
+        min_length=1,
+        description="terms of the objective, and at most one procedure (born-again, progressive)",
+    )
+    teachers: list[str] = Field(
+        default_factory=list,
+        description="more teachers beside the task's, for multi-teacher (distill output folders)",
+    )
     train: TrainSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_loss_shorthand(cls, value: Any) -> Any:
+        """`loss: kd` with `temperature` / `alpha` is short for a one-entry `losses` list."""
+        if not isinstance(value, dict) or "loss" not in value:
+            return value
+        if "losses" in value:
+            raise ValueError("give either loss (one name) or losses (a list), not both")
+        rest = dict(value)
+        entry = {"name": rest.pop("loss")}
+        for key in ("temperature", "alpha"):
+            if key in rest:
+                entry[key] = rest.pop(key)
+        return {**rest, "losses": [entry]}
+
+    @model_validator(mode="after")
+    def _one_procedure(self) -> DistillSpec:
+        from edgedistill.distill.losses import LOSSES
+
+        names = [spec.name for spec in self.losses]
+        if len(set(names)) != len(names):
+            raise ValueError(f"losses: each loss may appear once, got {', '.join(names)}")
+        procedures = [n for n in names if LOSSES.get(n).kind == "procedure"]
+        if len(procedures) > 1:
+            raise ValueError(f"losses: at most one procedure, got {', '.join(procedures)}")
+        if not any(LOSSES.get(n).kind == "term" for n in names) and not procedures:
+            raise ValueError("losses: name at least one loss term")
+        return self
 
 
 class TaskRecipe(_Strict):

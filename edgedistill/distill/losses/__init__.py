@@ -1,6 +1,30 @@
-"""Distillation losses. Importing this package registers every shipped loss."""
+"""Distillation losses. Importing this package registers every shipped loss family."""
 
-from edgedistill.distill.losses import ce, kd  # noqa: F401  (registration)
-from edgedistill.distill.losses._registry import LOSSES, DistillLoss
+from edgedistill.distill.losses import (  # noqa: F401  (registration)
+    at,
+    born_again,
+    ce,
+    dkd,
+    fitnet,
+    kd,
+    mse,
+    multi_teacher,
+    progressive,
+)
+from edgedistill.distill.losses._registry import (
+    LOSSES,
+    LayerMismatch,
+    LossFamily,
+    LossInputs,
+    LossParams,
+    LossTerm,
+)
 
-__all__ = ["LOSSES", "DistillLoss"]
+__all__ = [
+    "LOSSES",
+    "LayerMismatch",
+    "LossFamily",
+    "LossInputs",
+    "LossParams",
+    "LossTerm",
+]

@@ -1,29 +1,73 @@
-"""The loss registry: each loss family module registers a factory under its name."""
+"""The loss registry: each loss family module registers itself here under its recipe name.
+
+A family is either a *term* of the training objective (ce, kd, dkd, fitnet, at, multi-teacher,
+mse), built from its validated parameters, or a *procedure* (born-again, progressive) that
+splits a run into stages, each trained with the run's terms.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from edgedistill.registry import Registry
 
 if TYPE_CHECKING:
     import torch
-
-    from edgedistill.tasks.recipe import DistillSpec
-
-
-class DistillLoss(Protocol):
-    """loss(student_logits, labels, teacher_logits) -> scalar tensor."""
-
-    uses_teacher: bool
-
-    def __call__(
-        self,
-        student_logits: torch.Tensor,
-        labels: torch.Tensor,
-        teacher_logits: torch.Tensor | None,
-    ) -> torch.Tensor: ...
+    from torch import nn
 
 
-LOSSES: Registry[Callable[[DistillSpec], DistillLoss]] = Registry("loss")
+class LossParams(BaseModel):
+    """Base of every family's parameter model: unknown keys are refused, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerMismatch(ValueError):
+    """Two layers' outputs cannot be compared by a feature loss; the message says why."""
+
+
+@dataclass
+class LossInputs:
+    """What a term sees for one mini-batch."""
+
+    student_logits: torch.Tensor
+    labels: torch.Tensor  # int64, -1 where the sample has no label
+    teacher_logits: list[torch.Tensor]  # one per teacher (empty when the run has none)
+    features: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    epoch: int = 1  # 1-based, for terms with a warm-up
+
+
+class LossTerm(Protocol):
+    """One weighted term of the objective."""
+
+    needs_teacher: bool
+    pairs: tuple[tuple[str, str], ...]  # (student layer, teacher layer) it compares
+
+    def adapter(self, student_shape: tuple[int, ...], teacher_shape: tuple[int, ...]) -> nn.Module:
+        """The module applied to the student feature (a learned projection, pooling or Identity).
+
+        Raises LayerMismatch when the two shapes cannot be matched."""
+        ...
+
+    def __call__(self, inputs: LossInputs) -> torch.Tensor: ...
+
+
+class LossFamily(Protocol):
+    name: str
+    kind: Literal["term", "procedure"]
+    needs_teacher: bool
+    params_model: ClassVar[type[LossParams]]
+
+    def build(self, params: Any) -> Any:
+        """A LossTerm for a term family; a procedure family returns its validated params."""
+        ...
+
+
+LOSSES: Registry[LossFamily] = Registry("loss")
+
+
+def parse_params(family: LossFamily, params: dict[str, Any]) -> LossParams:
+    return family.params_model.model_validate(params)

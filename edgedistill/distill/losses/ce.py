@@ -1,22 +1,48 @@
-"""Plain cross-entropy on the labels: the no-teacher baseline, and how teachers are trained."""
+"""Plain cross-entropy on the labels: the no-teacher baseline, and how teachers are trained.
+
+Samples without a label (-1) are skipped, so `ce` with `--labels-fraction` trains on the
+labelled part only.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgedistill.distill.losses._registry import LOSSES
+from pydantic import Field
+
+from edgedistill.distill.losses._common import labeled_cross_entropy
+from edgedistill.distill.losses._registry import LOSSES, LossInputs, LossParams
+
+
+class CEParams(LossParams):
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
 
 
 @dataclass(frozen=True)
-class CrossEntropyLoss:
-    uses_teacher: bool = False
+class CrossEntropyTerm:
+    label_smoothing: float = 0.0
+    needs_teacher: bool = False
+    pairs: tuple = ()
 
-    def __call__(self, student_logits, labels, teacher_logits=None):
-        import torch.nn.functional as F
+    def adapter(self, student_shape, teacher_shape):
+        raise NotImplementedError("ce compares no layers")
 
-        return F.cross_entropy(student_logits, labels)
+    def __call__(self, inputs: LossInputs):
+        return labeled_cross_entropy(inputs.student_logits, inputs.labels, self.label_smoothing)
 
 
-@LOSSES.register("ce")
-def make_ce(spec) -> CrossEntropyLoss:
-    return CrossEntropyLoss()
+class CrossEntropyFamily:
+    name = "ce"
+    kind = "term"
+    needs_teacher = False
+    params_model = CEParams
+
+    def build(self, params: CEParams) -> CrossEntropyTerm:
+        return CrossEntropyTerm(params.label_smoothing)
+
+    def __call__(self, spec=None) -> CrossEntropyTerm:
+        """The plain term with default parameters (how built-in teachers are trained)."""
+        return CrossEntropyTerm()
+
+
+LOSSES.add(CrossEntropyFamily.name, CrossEntropyFamily())

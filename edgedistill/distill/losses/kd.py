@@ -1,39 +1,52 @@
 """Knowledge distillation with soft targets (Hinton, Vinyals & Dean 2015, arXiv:1503.02531).
 
 loss = alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y).
-The T^2 factor keeps the soft term's gradient magnitude independent of the temperature.
+The T^2 factor keeps the soft term's gradient magnitude independent of the temperature. The
+soft term uses every sample, labelled or not; the hard term only the labelled ones. With several
+teachers, `kd` follows the first; `multi-teacher` combines them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgedistill.distill.losses._registry import LOSSES
+from pydantic import Field
+
+from edgedistill.distill.losses._common import labeled_cross_entropy, soft_target_kl
+from edgedistill.distill.losses._registry import LOSSES, LossInputs, LossParams
 
 
-def soft_target_kl(student_logits, teacher_logits, temperature: float):
-    import torch.nn.functional as F
-
-    log_student = F.log_softmax(student_logits / temperature, dim=1)
-    log_teacher = F.log_softmax(teacher_logits / temperature, dim=1)
-    kl = F.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True)
-    return kl * temperature**2
+class KDParams(LossParams):
+    temperature: float = Field(4.0, gt=0)
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the soft-target term")
 
 
 @dataclass(frozen=True)
-class KDLoss:
+class KDTerm:
     temperature: float
     alpha: float
-    uses_teacher: bool = True
+    needs_teacher: bool = True
+    pairs: tuple = ()
 
-    def __call__(self, student_logits, labels, teacher_logits):
-        import torch.nn.functional as F
+    def adapter(self, student_shape, teacher_shape):
+        raise NotImplementedError("kd compares no layers")
 
-        soft = soft_target_kl(student_logits, teacher_logits, self.temperature)
-        hard = F.cross_entropy(student_logits, labels)
+    def __call__(self, inputs: LossInputs):
+        soft = soft_target_kl(inputs.student_logits, inputs.teacher_logits[0], self.temperature)
+        if self.alpha == 1:
+            return soft
+        hard = labeled_cross_entropy(inputs.student_logits, inputs.labels)
         return self.alpha * soft + (1 - self.alpha) * hard
 
 
-@LOSSES.register("kd")
-def make_kd(spec) -> KDLoss:
-    return KDLoss(temperature=spec.temperature, alpha=spec.alpha)
+class KDFamily:
+    name = "kd"
+    kind = "term"
+    needs_teacher = True
+    params_model = KDParams
+
+    def build(self, params: KDParams) -> KDTerm:
+        return KDTerm(params.temperature, params.alpha)
+
+
+LOSSES.add(KDFamily.name, KDFamily())

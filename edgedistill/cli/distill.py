@@ -1,0 +1,145 @@
+"""`edgedistill distill`: train a student from the task's teachers with chosen losses.
+
+Also runs under `torchrun --nproc-per-node N -m edgedistill distill ...` (DistributedDataParallel;
+only rank 0 writes and prints)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@handle_errors
+def distill(
+    student: Annotated[
+        str | None,
+        typer.Option(
+            help="Student spec as printed by `edgedistill search`, e.g. mbv2:d=2,r=32,w=0.5."
+        ),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Built-in task name (digits) or a task recipe YAML.")
+    ] = None,
+    teacher: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="`task` (the task's teacher) or a folder written by `distill --out`; repeat for "
+            "several teachers (multi-teacher). Default: task + the recipe's distill.teachers."
+        ),
+    ] = None,
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated losses: ce (no teacher), kd, dkd, fitnet, at, multi-teacher, "
+            "mse, and at most one of born-again, progressive. Default: the recipe's."
+        ),
+    ] = None,
+    layers: Annotated[
+        str | None,
+        typer.Option(help="Layer pairs for fitnet / at: STUDENT_LAYER=TEACHER_LAYER[,...]."),
+    ] = None,
+    labels_fraction: Annotated[
+        float | None,
+        typer.Option(help="Keep labels on this fraction of the train split (the rest: unlabeled)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Epochs per stage (default: the recipe's).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Data-loading worker processes for lazily decoded data.")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run the teacher online instead of caching outputs.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run folder (default: edgedistill-runs/distill-SPEC-TIME)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print only the result JSON on stdout.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")
+    ] = False,
+) -> None:
+    """Distill STUDENT from the task's teacher(s); `--loss ce` trains it alone (the baseline)."""
+    from edgedistill.distill import ddp
+    from edgedistill.distill.interrupt import StopFlag
+    from edgedistill.distill.run import DistillOptions, plan_distill, run_distill
+    from edgedistill.progress import no_progress
+
+    setup_logging(verbose)
+    options = DistillOptions(
+        task=task,
+        student=student,
+        teachers=teacher or None,
+        losses=_names(loss),
+        layers=_names(layers),
+        labels_fraction=labels_fraction,
+        epochs=epochs,
+        seed=seed,
+        workers=workers,
+        cache=False if no_cache else None,
+        out=out,
+        resume=resume,
+    )
+    context = ddp.from_environment()
+    try:
+        plan = plan_distill(options)
+        ddp.barrier(context)  # every rank has checked --out before rank 0 writes into it
+        main = ddp.is_main(context)
+        stop = StopFlag()
+        bars = progress_bars() if main else nullcontext(no_progress)
+        with stop.on_signals(), bars as progress:
+            result = run_distill(plan, progress, stop, context)
+    finally:
+        ddp.shutdown(context)
+    if not main:
+        return
+    if json_output:
+        emit_json(result)
+    else:
+        _print_human(result)
+
+
+def _print_human(result: dict) -> None:
+    teacher = result["teacher_accuracy"]
+    versus = (
+        f", teacher {teacher:.4f}, retention {result['retention']:.3f}"
+        if teacher is not None
+        else ""
+    )
+    typer.echo(
+        f"student   {result['student']}  ({result['params']:,} params, {result['macs']:,} MACs), "
+        f"losses {result['method']}"
+    )
+    typer.echo(
+        f"accuracy  {result['accuracy']:.4f} on the test split{versus}; "
+        f"{result['epochs_run']} epochs (best {result['best_epoch']}), {result['seconds']:.1f} s"
+    )
+    outputs = result["teacher_outputs"]
+    if outputs["mode"] != "none":
+        typer.echo(f"teacher   outputs {outputs['mode']}: {outputs['reason']}")
+    if len(result["stages"]) > 1:
+        for stage in result["stages"]:
+            typer.echo(
+                f"stage     {stage['name']}: {stage['student']} from {stage['teacher']}: "
+                f"accuracy {stage['accuracy']:.4f}"
+            )
+    typer.echo(f"result    {Path(result['out']) / 'result.json'}")
+    typer.echo(f"weights   {Path(result['out']) / 'student.safetensors'}")
