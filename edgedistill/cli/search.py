@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +19,10 @@ def search(
     ] = "digits",
     top: Annotated[int, typer.Option(help="Show the N most capable candidates (0 = all).")] = 0,
     threads: Annotated[int, typer.Option(help="onnxruntime threads (host calibration).")] = 1,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="Save the Pareto view (predicted latency vs MACs, budget) as a PNG."),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document on stdout.")
     ] = False,
@@ -25,9 +30,9 @@ def search(
     """Predict each student candidate's latency on DEVICE and mark those that fit BUDGET."""
     from edgedistill.budget import parse_budget
     from edgedistill.errors import UserInputError
-    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
+    from edgedistill.students.search import latency_model
     from edgedistill.students.select import pick, score
     from edgedistill.tasks.recipe import load_recipe
 
@@ -40,19 +45,20 @@ def search(
     input_shape = recipe.input.shape
     candidates = enumerate_space(input_shape)
     precision = "fp32"
-    model = latency_model_for(profile, precision, threads)
-    if profile.is_host and not model.calibrated:
-        with progress_bars() as progress:
-            model = calibrate_on_host(
-                profile,
-                candidates,
-                input_shape,
-                len(recipe.labels),
-                threads=threads,
-                progress=progress,
-            )
-    scored = score(candidates, model, input_shape, len(recipe.labels), budget_ms)
+    with progress_bars() as progress:
+        model = latency_model(
+            profile, precision, input_shape, len(recipe.labels), threads, 12, progress
+        )
+        scored = score(candidates, model, input_shape, len(recipe.labels), budget_ms, progress)
     chosen = pick(scored)
+    if plot is not None:
+        from edgedistill import budget as budget_text
+        from edgedistill.students.pareto import plot_pareto
+
+        title = (
+            f"{profile.name}: {len(scored)} candidates, budget {budget_text.format_ms(budget_ms)}"
+        )
+        plot_pareto(scored, budget_ms, model.margin(), chosen, plot, title)
     shown = scored[:top] if top else scored
     if json_output:
         emit_json(
@@ -67,8 +73,16 @@ def search(
                 "candidates": [s.to_dict() for s in shown],
             }
         )
-        return
-    _print_table(shown, chosen, profile.name, budget_ms, model)
+    else:
+        _print_table(shown, chosen, profile.name, budget_ms, model)
+    if chosen is None:
+        from edgedistill.errors import GoalNotMetError
+
+        fastest = min(scored, key=lambda s: s.predicted_ms)
+        raise GoalNotMetError(
+            f"no candidate fits {budget} on {profile.name}: the fastest, {fastest.candidate.spec},"
+            f" is predicted at {fastest.predicted_ms:.4f} ms (with a {model.margin():.0%} margin)"
+        )
 
 
 def _print_table(shown, chosen, device: str, budget_ms: float, model) -> None:
