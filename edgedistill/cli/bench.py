@@ -1,4 +1,4 @@
-"""`edgedistill bench`: time an exported model where it will run (this version: the host)."""
+"""`edgedistill bench`: time an exported model, or a candidate architecture, where it will run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,20 @@ from edgedistill.cli._common import emit_json, handle_errors
 
 @handle_errors
 def bench(
-    artifact: Annotated[Path, typer.Argument(help="An exported model (.onnx).")],
+    artifact: Annotated[
+        Path | None, typer.Argument(help="An exported model (.onnx); or use --candidate.")
+    ] = None,
+    candidate: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SPEC",
+            help="Time this student architecture (a spec as `search` prints it) with random "
+            "weights instead of a file, and show its predicted latency beside the measurement.",
+        ),
+    ] = None,
+    task: Annotated[
+        str, typer.Option(help="Task whose input shape --candidate is built for.")
+    ] = "digits",
     device: Annotated[
         str | None, typer.Option(help="Device profile name or .yaml path [default: host-cpu].")
     ] = None,
@@ -27,7 +40,68 @@ def bench(
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Measure ARTIFACT's latency at batch 1: p50 / p90 / p99 over timed runs after warm-up."""
+    """Measure latency at batch 1: p50 / p90 / p99 over timed runs after warm-up."""
+    from edgedistill.errors import UserInputError
+
+    if (artifact is None) == (candidate is None):
+        raise UserInputError("give either ARTIFACT (a model file) or --candidate SPEC, not both")
+    if candidate is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="edgedistill-candidate-") as scratch:
+            return _bench_candidate(
+                candidate,
+                task,
+                Path(scratch),
+                device,
+                runs,
+                warmup,
+                threads,
+                lab,
+                target,
+                json_output,
+            )
+    assert artifact is not None
+    return _bench_file(artifact, device, runs, warmup, threads, lab, target, json_output)
+
+
+def _bench_candidate(
+    spec: str, task: str, scratch: Path, device, runs, warmup, threads, lab, target, json_output
+) -> None:
+    import sys
+
+    from edgedistill.latency.calibrate import latency_model_for
+    from edgedistill.profiles import load_profile
+    from edgedistill.students import parse_student
+    from edgedistill.students.probe import export_candidate
+    from edgedistill.tasks.recipe import load_recipe
+
+    candidate = parse_student(spec, flag="--candidate")
+    recipe = load_recipe(task)
+    profile = load_profile(device or "host-cpu")
+    path = scratch / "candidate.onnx"
+    cost = export_candidate(candidate, recipe.input.shape, len(recipe.labels), path)
+    model = latency_model_for(profile, "fp32", threads)
+    predicted = {
+        "candidate": candidate.spec,
+        "params": cost.params,
+        "macs": cost.macs,
+        "predicted_ms": model.predict(cost),
+        "calibrated": model.calibrated,
+    }
+    if not json_output:
+        state = "calibrated" if model.calibrated else "uncalibrated, datasheet"
+        print(
+            f"{candidate.spec}: {cost.params:,} params, {cost.macs:,} MACs; predicted p90 on "
+            f"{profile.name} {predicted['predicted_ms']:.4f} ms ({state})",
+            file=sys.stderr if lab is not None or target is not None else sys.stdout,
+        )
+    _bench_file(path, device, runs, warmup, threads, lab, target, json_output, predicted)
+
+
+def _bench_file(
+    artifact: Path, device, runs, warmup, threads, lab, target, json_output, extra=None
+) -> None:
     from edgedistill.errors import UserInputError
     from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
     from edgedistill.profiles import load_profile
@@ -47,18 +121,22 @@ def bench(
         raise UserInputError("--runs, --warmup and --threads must each be at least 1")
     if not profile.is_host:
         raise UserInputError(
-            f"--device {profile.name}: measuring on a lab device needs --lab (not in this "
-            "version yet); use --device host-cpu"
+            f"--device {profile.name}: this device is measured through a lab file: add "
+            "--lab devices.yaml --target NAME (or use --device host-cpu)"
         )
     try:
         result = measure_onnx(artifact, BenchProtocol(threads, warmup, 0.5, runs, 1.0))
     except Exception as exc:  # onnxruntime raises its own types for unreadable models
         raise UserInputError(f"ARTIFACT {artifact}: onnxruntime cannot run it ({exc})") from None
     if json_output:
-        emit_json({"artifact": str(artifact), "device": profile.name, **result.summary()})
+        document = {"artifact": str(artifact), "device": profile.name, **result.summary()}
+        if extra is not None:
+            document = {**extra, "device": profile.name, **result.summary()}
+        emit_json(document)
     else:
+        label = extra["candidate"] if extra is not None else artifact
         typer.echo(
-            f"{artifact}: p50 {result.p50:.4f} ms, p90 {result.p90:.4f} ms, "
+            f"{label}: p50 {result.p50:.4f} ms, p90 {result.p90:.4f} ms, "
             f"p99 {result.p99:.4f} ms "
             f"({result.runs} runs in {result.seconds:.1f} s, {result.threads} thread(s), "
             f"{result.runtime}, measured on {result.measured_on})"
