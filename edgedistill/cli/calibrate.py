@@ -18,6 +18,12 @@ def calibrate(
         int, typer.Option(help="Candidates to measure, spread over the space.")
     ] = 12,
     threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
+    lab: Annotated[
+        Path | None, typer.Option(help="Lab file (devices.yaml) that reaches the device.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="The lab device (by name) to measure on (with --lab).")
+    ] = None,
     export_profile: Annotated[
         Path | None,
         typer.Option(
@@ -32,7 +38,7 @@ def calibrate(
 
     from edgedistill import atomic
     from edgedistill.errors import UserInputError
-    from edgedistill.latency.calibrate import calibrate_on_host
+    from edgedistill.latency.calibrate import calibrate, calibrate_on_host
     from edgedistill.latency.calibration import calibration_path, overlay_profile
     from edgedistill.latency.model import FEATURES
     from edgedistill.profiles import load_profile
@@ -46,18 +52,38 @@ def calibrate(
         raise UserInputError(
             f"--samples: the latency model needs at least {len(FEATURES) + 1}, got {samples}"
         )
-    if not profile.is_host:
+    measure = None
+    if lab is not None or target is not None:
+        from edgedistill.lab.host_bench import BenchProtocol
+        from edgedistill.lab.inventory import resolve_targets
+        from edgedistill.lab.measure import measure_artifact
+
+        devices = resolve_targets(lab, target, device)
+        if len(devices) != 1:
+            raise UserInputError("--target: calibrate one device at a time")
+        protocol = BenchProtocol(threads=threads)
+
+        def measure(path: Path):
+            return measure_artifact(profile, path, protocol, devices[0])
+
+    elif not profile.is_host:
         raise UserInputError(
-            f"--device {profile.name}: calibrating a remote device needs a lab transport "
-            "(--lab), which this version does not have yet; host-cpu can be calibrated now"
+            f"--device {profile.name}: this device is measured through a lab file: add "
+            "--lab devices.yaml --target NAME"
         )
     if export_profile is not None and export_profile.is_dir():
         raise UserInputError(f"--export-profile {export_profile}: is a directory")
     shape = recipe.input.shape
+    space = enumerate_space(shape)
     with progress_bars() as progress:
-        model = calibrate_on_host(
-            profile, enumerate_space(shape), shape, len(recipe.labels), samples, threads, progress
-        )
+        if measure is None:
+            model = calibrate_on_host(
+                profile, space, shape, len(recipe.labels), samples, threads, progress
+            )
+        else:
+            model = calibrate(
+                profile, space, shape, len(recipe.labels), samples, measure, None, progress
+            )
     path = calibration_path(profile, model.precision)
     if export_profile is not None:
         header = f"# {profile.name} with a latency model fitted on {samples} measurements\n"

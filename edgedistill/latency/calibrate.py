@@ -1,16 +1,18 @@
-"""Calibrate the latency model on this host: export and time a spread of candidates, fit, store."""
+"""Calibrate the latency model: time a spread of candidates (host or lab device), fit, store."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from edgedistill.lab.host_bench import LatencyResult
 from edgedistill.latency import calibration
 from edgedistill.latency.model import LatencyModel
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
-from edgedistill.students import Candidate, build_student
+from edgedistill.students import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,35 @@ def calibrate_on_host(
     progress: ProgressFn = no_progress,
 ) -> LatencyModel:
     """Measure `samples` candidates with onnxruntime on this host and fit the latency model."""
-    import torch
-
-    from edgedistill.export import EXPORTERS
     from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
+
+    protocol = BenchProtocol(threads=threads)
+    return calibrate(
+        profile,
+        candidates,
+        input_shape,
+        num_classes,
+        samples,
+        lambda path: measure_onnx(path, protocol),
+        calibration.host_fingerprint(threads),
+        progress,
+    )
+
+
+def calibrate(
+    profile: DeviceProfile,
+    candidates: list[Candidate],
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    samples: int,
+    measure: Callable[[Path], LatencyResult],
+    fingerprint: dict[str, str] | None,
+    progress: ProgressFn = no_progress,
+) -> LatencyModel:
+    """Measure `samples` candidates spread over the space with `measure` (on this host, or on a
+    lab device), fit the latency model and store it with its provenance. A None fingerprint is
+    taken from the first measurement (where it ran, runtime and version, threads)."""
+    from edgedistill.students.probe import export_candidate
     from edgedistill.students.select import candidate_cost
 
     precision = "fp32"
@@ -46,24 +73,26 @@ def calibrate_on_host(
         for c in candidates
     }
     chosen = spread(candidates, {k: v.macs for k, v in costs.items()}, samples)
-    protocol = BenchProtocol(threads=threads)
-    example = torch.zeros((1, *input_shape))
     measurements = []
     progress("calibrate", 0, len(chosen), "")
     with tempfile.TemporaryDirectory(prefix="edgedistill-calibrate-") as scratch:
         for index, candidate in enumerate(chosen, start=1):
             path = Path(scratch) / f"candidate{index}.onnx"
-            module = build_student(candidate, input_shape, num_classes)
-            EXPORTERS.get("onnx").export(module, example, path, precision)
-            result = measure_onnx(path, protocol)
+            export_candidate(candidate, input_shape, num_classes, path)
+            result = measure(path)
+            if fingerprint is None:
+                fingerprint = {
+                    "measured_on": result.measured_on,
+                    "runtime": result.runtime,
+                    "threads": str(result.threads),
+                }
+            p90 = result.p90 if result.p90 is not None else result.p50
             measurements.append(
-                calibration.measurement(
-                    candidate.spec, costs[candidate.spec], result.p50, result.p90
-                )
+                calibration.measurement(candidate.spec, costs[candidate.spec], result.p50, p90)
             )
             progress("calibrate", index, len(chosen), candidate.spec)
-            log.debug("calibrate %s p90 %.4f ms", candidate.spec, result.p90)
-    fingerprint = calibration.host_fingerprint(threads)
+            log.debug("calibrate %s p90 %.4f ms", candidate.spec, p90)
+    assert fingerprint is not None
     model = calibration.model_from_cost_fit(profile, precision, measurements, fingerprint)
     path = calibration.save(model, measurements)
     log.info(
