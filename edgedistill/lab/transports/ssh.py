@@ -60,7 +60,13 @@ class SshDevice(DeviceEntry):
 
 
 def _quiet_asyncio_after_drops() -> None:
-    """asyncio logs every write to a link that just died; the transport reports the drop once."""
+    """asyncio logs every write to a link that just died; the transport reports the drop once.
+
+    asyncssh logs each channel at INFO; it speaks only from WARNING unless told otherwise.
+    """
+    asyncssh_log = logging.getLogger("asyncssh")
+    if asyncssh_log.level == logging.NOTSET:
+        asyncssh_log.setLevel(logging.WARNING)
     asyncio_log = logging.getLogger("asyncio")
     if not any(isinstance(f, _DroppedLinkFilter) for f in asyncio_log.filters):
         asyncio_log.addFilter(_DroppedLinkFilter())
