@@ -259,3 +259,47 @@ def tiny_onnx(path: Path, seed: int = 0) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+# Strings a shell would act on, if any of them ever reached one unquoted.
+HOSTILE_SEEDS = [
+    "$(touch {canary})",
+    "`touch {canary}`",
+    "; touch {canary}",
+    "' ; touch {canary} ; '",
+    '" ; touch {canary} ; "',
+    "\ntouch {canary}\n",
+    "| touch {canary}",
+    "&& touch {canary}",
+    "& touch {canary} &",
+    "> {canary}",
+    "-rf",
+    "--help",
+    "-",
+    "--",
+    "a b  c",
+    "*",
+    "?",
+    "[a-z]*",
+    "~",
+    "~root",
+    "$HOME",
+    "${IFS}",
+    "$((1+1))",
+    "\\",
+    "'",
+    '"',
+    "\t",
+    "!!",
+    "#comment",
+    "héllo wörld ✓",
+]
+
+
+def hostile_strings(canary: str) -> list[str]:
+    seeds = [seed.replace("{canary}", canary) for seed in HOSTILE_SEEDS]
+    decorated = [f"-{seed}" for seed in seeds] + [f"x{seed}y" for seed in seeds]
+    decorated += [f"{a}{b}" for a, b in zip(seeds, reversed(seeds), strict=True)]
+    strings = list(dict.fromkeys(seeds + decorated))[:100]
+    assert len(strings) == 100
+    return strings

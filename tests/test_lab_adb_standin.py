@@ -20,7 +20,7 @@ from edgedistill.lab.host_bench import BenchProtocol
 from edgedistill.lab.measure import measure_on_lab
 from edgedistill.lab.transports import open_transport
 from edgedistill.lab.transports.adb import AdbDevice
-from tests.test_lab_ssh import hostile_strings
+from tests.lab_fixtures import hostile_strings
 
 STANDIN = Path(__file__).resolve().parent / "standin"
 SERIAL = "STANDIN0001"

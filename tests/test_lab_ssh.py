@@ -13,7 +13,7 @@ import pytest
 
 from edgedistill.lab.errors import LabAccessError, LabInfrastructureError
 from edgedistill.lab.transports import open_transport
-from tests.lab_fixtures import DroppingRelay, keygen, running_sshd
+from tests.lab_fixtures import DroppingRelay, hostile_strings, keygen, running_sshd
 
 
 @pytest.fixture(scope="module")
@@ -159,49 +159,6 @@ def test_step_timeout_kills_the_remote_command(sshd):
             device.run(["sleep", "30"], timeout=1)
         assert time.monotonic() - started < 10
         assert device.run(["true"]).exit_status == 0, "the connection stays usable"
-
-
-HOSTILE_SEEDS = [
-    "$(touch {canary})",
-    "`touch {canary}`",
-    "; touch {canary}",
-    "' ; touch {canary} ; '",
-    '" ; touch {canary} ; "',
-    "\ntouch {canary}\n",
-    "| touch {canary}",
-    "&& touch {canary}",
-    "& touch {canary} &",
-    "> {canary}",
-    "-rf",
-    "--help",
-    "-",
-    "--",
-    "a b  c",
-    "*",
-    "?",
-    "[a-z]*",
-    "~",
-    "~root",
-    "$HOME",
-    "${IFS}",
-    "$((1+1))",
-    "\\",
-    "'",
-    '"',
-    "\t",
-    "!!",
-    "#comment",
-    "héllo wörld ✓",
-]
-
-
-def hostile_strings(canary: str) -> list[str]:
-    seeds = [seed.replace("{canary}", canary) for seed in HOSTILE_SEEDS]
-    decorated = [f"-{seed}" for seed in seeds] + [f"x{seed}y" for seed in seeds]
-    decorated += [f"{a}{b}" for a, b in zip(seeds, reversed(seeds), strict=True)]
-    strings = list(dict.fromkeys(seeds + decorated))[:100]
-    assert len(strings) == 100
-    return strings
 
 
 def test_hostile_arguments_reach_the_device_unchanged(sshd, tmp_path):
