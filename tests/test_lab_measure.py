@@ -168,3 +168,34 @@ def test_several_devices_run_in_parallel_one_job_at_a_time_each(sshd):
         assert end1 <= start2, f"{outcome.device.name} ran two jobs at once"
     first_a, first_b = outcomes[0].results[0], outcomes[1].results[0]
     assert max(first_a[0], first_b[0]) < min(first_a[1], first_b[1]), "devices ran in parallel"
+
+
+def test_fit_bench_stage_on_two_targets_keeps_each_and_reports_the_slowest(sshd, model, tmp_path):
+    from types import SimpleNamespace
+
+    from edgedistill.lab.fit_bench import bench_stage
+    from edgedistill.profiles import load_profile
+
+    devices = [sshd.entry(name="board-a"), sshd.entry(name="board-b")]
+    teacher = tiny_onnx(tmp_path / "teacher.onnx", seed=2)
+    exported: list[Path] = []
+
+    def teacher_file() -> Path:
+        exported.append(teacher)
+        return teacher
+
+    notes: list[str] = []
+    student, teacher_fields = bench_stage(
+        load_profile("host-cpu"),
+        devices,
+        [SimpleNamespace(format="onnx", path=str(model))],
+        teacher_file,
+        BenchProtocol(),
+        lambda *args: None,
+        notes,
+    )
+    assert len(exported) == 1, "the teacher is exported once for every device"
+    assert set(student["by_target"]) == set(teacher_fields["by_target"]) == {"board-a", "board-b"}
+    assert student["p90"] == max(t["p90"] for t in student["by_target"].values())
+    assert student["target"] in ("board-a", "board-b")
+    assert all(t["audit"] == "passed" for t in student["by_target"].values())

@@ -101,11 +101,13 @@ def _bench_on_lab(
 
     by_format = {artifact.format: Path(artifact.path) for artifact in artifacts}
     per_target: dict[str, list[Path]] = {}
+    teacher: list[Path] = []  # exported once, on first need
     for device in targets:
         student = by_format[PLATFORM_FORMAT[platform_of(device)]]
         per_target[device.name] = [student]
         if student.suffix == ".onnx":  # the teacher exists as ONNX only
-            per_target[device.name].append(teacher_file())
+            teacher = teacher or [teacher_file()]
+            per_target[device.name] += teacher
     progress("bench", 0, 1, "on " + ", ".join(per_target))
     results = measure_on_lab(targets, per_target, protocol, strict=True)
     progress("bench", 1, 1, "done")
