@@ -314,7 +314,8 @@ def run_distill(
     if context is not None:
         from edgedistill.distill.cache import teacher_digest
 
-        log.info("rank %d: student weights sha256 %s", context.rank, teacher_digest(final_model))
+        digest = (teacher_digest(final_model) or "")[:16]
+        log.info("rank %d: student weights sha256 %s", context.rank, digest)
     document = _result_document(plan, data, labeled, task_teachers, results, final, student_cost)
     document["seconds"] = round(time.perf_counter() - started, 3)
     document["world_size"] = context.world if context else 1
