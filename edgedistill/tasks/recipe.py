@@ -179,8 +179,6 @@ class DistillSpec(_Strict):
         procedures = [n for n in names if LOSSES.get(n).kind == "procedure"]
         if len(procedures) > 1:
             raise ValueError(f"losses: at most one procedure, got {', '.join(procedures)}")
-        if not any(LOSSES.get(n).kind == "term" for n in names) and not procedures:
-            raise ValueError("losses: name at least one loss term")
         return self
 
 
