@@ -22,7 +22,8 @@ HINT = "features.2=layers.5"  # student stage 3 output (8x4x4) <- teacher last s
 
 
 def run(student: str, losses: str, fraction: float, seed: int, scratch: Path) -> dict:
-    from edgedistill.distill.run import DistillOptions, plan_distill, run_distill
+    from edgedistill.distill.plan import DistillOptions, plan_distill
+    from edgedistill.distill.run import run_distill
 
     out = scratch / f"{losses.replace(',', '+')}-{fraction}-{seed}"
     options = DistillOptions(

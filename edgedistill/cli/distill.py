@@ -80,7 +80,8 @@ def distill(
     """Distill STUDENT from the task's teacher(s); `--loss ce` trains it alone (the baseline)."""
     from edgedistill.distill import ddp
     from edgedistill.distill.interrupt import StopFlag
-    from edgedistill.distill.run import DistillOptions, plan_distill, run_distill
+    from edgedistill.distill.plan import DistillOptions, plan_distill
+    from edgedistill.distill.run import run_distill
     from edgedistill.progress import no_progress
 
     setup_logging(verbose)

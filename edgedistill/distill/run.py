@@ -1,22 +1,17 @@
-"""`edgedistill distill`: train one student from the task's teachers with the chosen losses.
-
-plan_distill checks everything that can be checked without training (recipe, student spec,
-losses and their parameters, teachers, flags, the output folder); run_distill checks every
-stage's layer pairs against the models, loads the teachers, then trains stage after stage
-(one, or several for born-again / progressive) with a resumable checkpoint in the output folder.
+"""Running `edgedistill distill`: check every stage's layer pairs against the models, load the
+teachers, train stage after stage (one, or several for born-again / progressive), write the
+student and the result document into the run folder (rank 0 only under torchrun).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from edgedistill import atomic
+from edgedistill.distill.plan import RUN_FILE, DistillOptions, DistillPlan
 from edgedistill.errors import UserInputError
 from edgedistill.progress import ProgressFn, no_progress
 
@@ -25,224 +20,10 @@ if TYPE_CHECKING:
 
     from edgedistill.distill.ddp import DistContext
     from edgedistill.distill.interrupt import StopFlag
-    from edgedistill.distill.objective import WeightedTerm
     from edgedistill.distill.stages import Stage
-    from edgedistill.students import Candidate
-    from edgedistill.tasks.recipe import LossSpec, TaskRecipe, TrainSpec
+    from edgedistill.distill.train_stage import StageResult
 
 log = logging.getLogger(__name__)
-RUN_FILE = "run.json"
-
-
-@dataclass
-class DistillOptions:
-    """What the user asked for; None = not given (the recipe's value, or the resumed run's)."""
-
-    task: str | None = None
-    student: str | None = None
-    teachers: list[str] | None = None
-    losses: list[str] | None = None
-    layers: list[str] | None = None
-    labels_fraction: float | None = None
-    epochs: int | None = None
-    seed: int | None = None
-    workers: int | None = None
-    cache: bool | None = None
-    out: Path | None = None
-    resume: bool = False
-
-
-DEFAULTS: dict[str, Any] = {
-    "task": "digits",
-    "labels_fraction": 1.0,
-    "seed": 0,
-    "workers": 0,
-    "cache": True,
-}
-# Settings that change what is learned: a resumed run must keep them.
-LEARNING_FIELDS = (
-    "task",
-    "student",
-    "teachers",
-    "losses",
-    "layers",
-    "labels_fraction",
-    "epochs",
-    "seed",
-)
-
-
-@dataclass
-class DistillPlan:
-    options: DistillOptions
-    recipe: TaskRecipe
-    candidate: Candidate
-    loss_specs: list[LossSpec]
-    terms: list[WeightedTerm]
-    procedure: tuple[Any, Any] | None  # (family, params)
-    teacher_refs: list[str]
-    train_spec: TrainSpec
-    out: Path
-    digest: str
-    notes: list[str] = field(default_factory=list)
-
-
-def default_out(student: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in student)
-    return Path("edgedistill-runs") / f"distill-{safe}-{stamp}"
-
-
-def _resumed_options(options: DistillOptions) -> DistillOptions:
-    """Fill the options of `--resume` from the run's own run.json; refuse changed settings."""
-    if options.out is None:
-        raise UserInputError("--resume: give --out DIR, the folder of the run to continue")
-    run_file = options.out / RUN_FILE
-    if not run_file.is_file():
-        raise UserInputError(f"--resume: {options.out} holds no {RUN_FILE}; nothing to resume")
-    stored = json.loads(run_file.read_text())["options"]
-    merged = dict(stored)
-    for name in LEARNING_FIELDS + ("workers", "cache"):
-        given = getattr(options, name)
-        if given is None:
-            continue
-        if name in LEARNING_FIELDS and given != stored.get(name):
-            flag = "--" + name.replace("_", "-")
-            raise UserInputError(
-                f"{flag}: the run in {options.out} was started with {stored.get(name)!r}, not "
-                f"{given!r}; resume it with the same settings (or leave the flag out)"
-            )
-        merged[name] = given
-    return DistillOptions(**{**merged, "out": options.out, "resume": True})
-
-
-def plan_distill(options: DistillOptions) -> DistillPlan:
-    """Validate every input up front. Raises UserInputError naming the flag, file or field."""
-    from edgedistill.distill import teachers
-    from edgedistill.distill.losses import LOSSES
-    from edgedistill.distill.objective import build_terms
-    from edgedistill.students import FAMILIES, Candidate
-    from edgedistill.tasks.recipe import LossSpec, load_recipe
-
-    if options.resume:
-        options = _resumed_options(options)
-    else:
-        options = DistillOptions(
-            **{k: (DEFAULTS.get(k) if v is None else v) for k, v in asdict(options).items()}
-        )
-    if options.student is None:
-        raise UserInputError("--student: required (a spec as printed by `edgedistill search`)")
-    recipe = load_recipe(options.task or "digits")
-    candidate = Candidate.parse(options.student)
-    FAMILIES.get(candidate.family).validate(candidate)
-    if options.epochs is not None and options.epochs < 1:
-        raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
-    fraction = options.labels_fraction
-    if fraction is None or not 0 < fraction <= 1:
-        raise UserInputError(f"--labels-fraction: must be in (0, 1], got {fraction}")
-    if (options.workers or 0) < 0:
-        raise UserInputError(f"--workers: must be 0 or more, got {options.workers}")
-
-    specs = list(recipe.distill.losses)
-    if options.losses is not None:
-        by_name = {spec.name: spec for spec in specs}
-        specs = []
-        for name in options.losses:
-            if name not in LOSSES:
-                raise UserInputError(f"--loss: {LOSSES.unknown_message(name)}")
-            specs.append(by_name.get(name) or LossSpec(name=name))
-        if len({s.name for s in specs}) != len(specs):
-            raise UserInputError(
-                f"--loss: each loss may appear once, got {','.join(options.losses)}"
-            )
-    if options.layers is not None:
-        specs = [_with_pairs(spec, options.layers) for spec in specs]
-    procedures = [s for s in specs if LOSSES.get(s.name).kind == "procedure"]
-    if len(procedures) > 1:
-        raise UserInputError(
-            f"--loss: at most one of born-again, progressive; got {len(procedures)}"
-        )
-    procedure = None
-    if procedures:
-        family = LOSSES.get(procedures[0].name)
-        procedure = (family, family.build(procedures[0].parsed()))
-    terms = build_terms(specs)
-    if not terms:
-        specs = [*specs, LossSpec(name="kd")]
-        terms = build_terms(specs)
-    if procedure is not None and not any(t.term.needs_teacher for t in terms):
-        raise UserInputError(
-            f"--loss: {procedure[0].name} trains each stage from the previous one; add a loss "
-            "that learns from a teacher (kd, dkd, multi-teacher, mse, fitnet, at)"
-        )
-
-    refs = options.teachers or [teachers.TASK, *recipe.distill.teachers]
-    for ref in refs:
-        teachers.check_ref(ref)
-    for weighted in terms:
-        check = getattr(weighted.term, "check_teachers", None)
-        if check is not None:
-            try:
-                check(len(refs))
-            except ValueError as exc:
-                raise UserInputError(f"--teacher / loss {weighted.name}: {exc}") from None
-
-    train_spec = recipe.distill.train
-    if options.epochs is not None:
-        train_spec = train_spec.model_copy(update={"epochs": options.epochs})
-    out = options.out or default_out(candidate.spec)
-    _check_out(out, options.resume)
-    options.out = out
-    material = {
-        "recipe": recipe.model_dump(mode="json"),
-        "student": candidate.spec,
-        "losses": [s.model_dump(mode="json") for s in specs],
-        "teachers": refs,
-        "train": train_spec.model_dump(mode="json"),
-        "labels_fraction": fraction,
-        "seed": options.seed,
-    }
-    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
-    return DistillPlan(
-        options, recipe, candidate, specs, terms, procedure, refs, train_spec, out, digest
-    )
-
-
-def _with_pairs(spec: LossSpec, layers: list[str]) -> LossSpec:
-    from edgedistill.distill.losses import LOSSES
-    from edgedistill.tasks.recipe import LossSpec
-
-    if "pairs" not in LOSSES.get(spec.name).params_model.model_fields:
-        return spec
-    try:
-        return LossSpec(name=spec.name, weight=spec.weight, params={**spec.params, "pairs": layers})
-    except ValueError as exc:
-        raise UserInputError(f"--layers: {exc}") from None
-
-
-def _check_out(out: Path, resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out}: exists and is not a directory")
-    if not resume and out.is_dir() and any(out.iterdir()):
-        raise UserInputError(
-            f"--out {out}: directory exists and is not empty; choose a new one, or add --resume "
-            "to continue the run in it"
-        )
-
-
-@dataclass
-class StageResult:
-    name: str
-    student: str
-    teacher: str
-    accuracy: float
-    val_accuracy: float
-    teacher_accuracy: float | None
-    best_epoch: int
-    epochs_run: int
-    seconds: float
-    teacher_outputs: dict[str, str]
-    resumed: bool = False
 
 
 def run_distill(
@@ -256,6 +37,7 @@ def run_distill(
 
     from edgedistill.distill import ddp, teachers
     from edgedistill.distill.labels import with_labels_fraction
+    from edgedistill.distill.train_stage import run_stage
     from edgedistill.latency.costs import model_cost
     from edgedistill.students import build_student
     from edgedistill.tasks.data import load_task_data
@@ -294,7 +76,7 @@ def run_distill(
             ]
         else:
             stage_teachers = []
-        model, result = _run_stage(
+        model, result = run_stage(
             plan,
             stage,
             index,
@@ -383,120 +165,6 @@ def _load_task_teachers(plan, data, progress, context):
             "(no layers to compare); use kd, dkd, multi-teacher or mse"
         )
     return loaded
-
-
-def _stage_terms(plan: DistillPlan, stage: Stage):
-    from edgedistill.distill.losses.ce import CrossEntropyTerm
-    from edgedistill.distill.objective import WeightedTerm
-
-    return plan.terms if stage.with_terms else [WeightedTerm("ce", 1.0, CrossEntropyTerm())]
-
-
-def _run_stage(
-    plan, stage, index, stage_teachers, data, train_split, example, device, context, progress, stop
-):
-    import torch
-
-    from edgedistill.distill import ddp
-    from edgedistill.distill.cache import choose_outputs, teacher_digest
-    from edgedistill.distill.checkpoint import load_weights, save_weights
-    from edgedistill.distill.objective import build_objective
-    from edgedistill.distill.teacher_outputs import TeacherRunner
-    from edgedistill.distill.trainer import TrainOptions, accuracy, train
-    from edgedistill.students import build_student
-
-    options, recipe = plan.options, plan.recipe
-    folder = plan.out / "stages" / f"{index}-{stage.name}"
-    material = [plan.digest, stage.name, stage.candidate.spec, stage.teacher]
-    material += [teacher_digest(t.model) or t.name for t in stage_teachers]
-    digest = hashlib.sha256(json.dumps(material).encode()).hexdigest()[:16]
-    teacher_name = ", ".join(t.name for t in stage_teachers) or "none (labels only)"
-    teacher_accuracy = stage_teachers[0].test_accuracy if stage_teachers else None
-
-    torch.manual_seed(options.seed or 0)
-    student = build_student(stage.candidate, data.input_shape, len(recipe.labels))
-    done = folder / "result.json"
-    if done.is_file() and json.loads(done.read_text()).get("digest") == digest:
-        load_weights(folder, student)
-        stored = json.loads(done.read_text())["result"]
-        log.info("stage %s: already trained in %s", stage.name, folder)
-        return student.eval(), StageResult(**stored)
-
-    terms = _stage_terms(plan, stage)
-    where = f" (stage {stage.name})" if stage.name != "student" else ""
-    teacher_model = stage_teachers[0].model if stage_teachers else None
-    objective = build_objective(terms, student, teacher_model, example, where)
-    runner = outputs = None
-    mode = {"mode": "none", "reason": "no loss reads a teacher"}
-    if objective.needs_teacher:
-        runner = TeacherRunner([t.model for t in stage_teachers], objective.teacher_layers, device)
-        outputs = choose_outputs(
-            runner,
-            train_split,
-            _data_identity(recipe, data, train_split),
-            random_augment=plan.train_spec.augment.is_random,
-            use_cache=bool(options.cache),
-            workers=options.workers or 0,
-            context=context,
-        )
-        mode = {"mode": outputs.mode, "reason": outputs.reason}
-        if outputs.mode == "online":
-            log.info("stage %s: teacher runs online: %s", stage.name, outputs.reason)
-    try:
-        trained = train(
-            student,
-            train_split,
-            data.val,
-            plan.train_spec,
-            objective,
-            outputs,
-            seed=options.seed or 0,
-            progress=progress,
-            stage=stage.name,
-            options=TrainOptions(
-                state_path=folder / "train-state.safetensors",
-                resume=True,  # a fresh run's folder is empty, so only --resume finds a state
-                run_digest=digest,
-                stop=stop,
-                context=context,
-                device=str(device),
-                workers=options.workers or 0,
-            ),
-        )
-    finally:
-        if objective.model is not None:
-            objective.model.release()
-        if runner is not None:
-            runner.close()
-    student = student.cpu().eval()
-    result = StageResult(
-        name=stage.name,
-        student=stage.candidate.spec,
-        teacher=teacher_name,
-        accuracy=accuracy(student, data.test),
-        val_accuracy=trained.best_val_accuracy,
-        teacher_accuracy=teacher_accuracy,
-        best_epoch=trained.best_epoch,
-        epochs_run=trained.epochs_run,
-        seconds=round(trained.seconds, 3),
-        teacher_outputs=mode,
-        resumed=trained.resumed,
-    )
-    if ddp.is_main(context):
-        save_weights(folder, student, {"spec": stage.candidate.spec, "stage": stage.name})
-        atomic.write_json(done, {"digest": digest, "result": asdict(result)})
-    return student, result
-
-
-def _data_identity(recipe, data, train_split) -> dict[str, Any]:
-    """What the teacher's inputs depend on: the data, the split and the transform."""
-    return {
-        "fingerprint": data.fingerprint,
-        "split": "train",
-        "samples": len(train_split),
-        "input": recipe.input.model_dump(mode="json"),
-        "preprocessing": recipe.preprocessing.model_dump(mode="json"),
-    }
 
 
 def _student_meta(plan: DistillPlan, data, final: StageResult) -> dict[str, Any]:

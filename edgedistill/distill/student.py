@@ -48,8 +48,8 @@ def distill_student(
 
     from edgedistill.distill import cache
     from edgedistill.distill.objective import build_objective, build_terms
-    from edgedistill.distill.run import _data_identity
     from edgedistill.distill.teacher_outputs import TeacherRunner
+    from edgedistill.distill.train_stage import data_identity
     from edgedistill.distill.trainer import accuracy, train
 
     spec = recipe.distill
@@ -70,7 +70,7 @@ def distill_student(
         outputs = cache.choose_outputs(
             runner,
             data.train,
-            _data_identity(recipe, data, data.train),
+            data_identity(recipe, data, data.train),
             random_augment=train_spec.augment.is_random,
         )
     try:

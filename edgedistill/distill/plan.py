@@ -1,0 +1,221 @@
+"""Planning `edgedistill distill`: every input checked before anything is trained.
+
+plan_distill reads the recipe, the student spec, the losses and their parameters, the teachers,
+the flags and the output folder (or, with --resume, the run's own run.json) and refuses bad
+input naming the flag, file or field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgedistill.errors import UserInputError
+
+if TYPE_CHECKING:
+    from edgedistill.distill.objective import WeightedTerm
+    from edgedistill.students import Candidate
+    from edgedistill.tasks.recipe import LossSpec, TaskRecipe, TrainSpec
+
+RUN_FILE = "run.json"
+RUN_FILE = "run.json"
+
+
+@dataclass
+class DistillOptions:
+    """What the user asked for; None = not given (the recipe's value, or the resumed run's)."""
+
+    task: str | None = None
+    student: str | None = None
+    teachers: list[str] | None = None
+    losses: list[str] | None = None
+    layers: list[str] | None = None
+    labels_fraction: float | None = None
+    epochs: int | None = None
+    seed: int | None = None
+    workers: int | None = None
+    cache: bool | None = None
+    out: Path | None = None
+    resume: bool = False
+
+
+DEFAULTS: dict[str, Any] = {
+    "task": "digits",
+    "labels_fraction": 1.0,
+    "seed": 0,
+    "workers": 0,
+    "cache": True,
+}
+# Settings that change what is learned: a resumed run must keep them.
+LEARNING_FIELDS = (
+    "task",
+    "student",
+    "teachers",
+    "losses",
+    "layers",
+    "labels_fraction",
+    "epochs",
+    "seed",
+)
+
+
+@dataclass
+class DistillPlan:
+    options: DistillOptions
+    recipe: TaskRecipe
+    candidate: Candidate
+    loss_specs: list[LossSpec]
+    terms: list[WeightedTerm]
+    procedure: tuple[Any, Any] | None  # (family, params)
+    teacher_refs: list[str]
+    train_spec: TrainSpec
+    out: Path
+    digest: str
+    notes: list[str] = field(default_factory=list)
+
+
+def default_out(student: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in student)
+    return Path("edgedistill-runs") / f"distill-{safe}-{stamp}"
+
+
+def _resumed_options(options: DistillOptions) -> DistillOptions:
+    """Fill the options of `--resume` from the run's own run.json; refuse changed settings."""
+    if options.out is None:
+        raise UserInputError("--resume: give --out DIR, the folder of the run to continue")
+    run_file = options.out / RUN_FILE
+    if not run_file.is_file():
+        raise UserInputError(f"--resume: {options.out} holds no {RUN_FILE}; nothing to resume")
+    stored = json.loads(run_file.read_text())["options"]
+    merged = dict(stored)
+    for name in LEARNING_FIELDS + ("workers", "cache"):
+        given = getattr(options, name)
+        if given is None:
+            continue
+        if name in LEARNING_FIELDS and given != stored.get(name):
+            flag = "--" + name.replace("_", "-")
+            raise UserInputError(
+                f"{flag}: the run in {options.out} was started with {stored.get(name)!r}, not "
+                f"{given!r}; resume it with the same settings (or leave the flag out)"
+            )
+        merged[name] = given
+    return DistillOptions(**{**merged, "out": options.out, "resume": True})
+
+
+def plan_distill(options: DistillOptions) -> DistillPlan:
+    """Validate every input up front. Raises UserInputError naming the flag, file or field."""
+    from edgedistill.distill import teachers
+    from edgedistill.distill.losses import LOSSES
+    from edgedistill.distill.objective import build_terms
+    from edgedistill.students import FAMILIES, Candidate
+    from edgedistill.tasks.recipe import LossSpec, load_recipe
+
+    if options.resume:
+        options = _resumed_options(options)
+    else:
+        options = DistillOptions(
+            **{k: (DEFAULTS.get(k) if v is None else v) for k, v in asdict(options).items()}
+        )
+    if options.student is None:
+        raise UserInputError("--student: required (a spec as printed by `edgedistill search`)")
+    recipe = load_recipe(options.task or "digits")
+    candidate = Candidate.parse(options.student)
+    FAMILIES.get(candidate.family).validate(candidate)
+    if options.epochs is not None and options.epochs < 1:
+        raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
+    fraction = options.labels_fraction
+    if fraction is None or not 0 < fraction <= 1:
+        raise UserInputError(f"--labels-fraction: must be in (0, 1], got {fraction}")
+    if (options.workers or 0) < 0:
+        raise UserInputError(f"--workers: must be 0 or more, got {options.workers}")
+
+    specs = list(recipe.distill.losses)
+    if options.losses is not None:
+        by_name = {spec.name: spec for spec in specs}
+        specs = []
+        for name in options.losses:
+            if name not in LOSSES:
+                raise UserInputError(f"--loss: {LOSSES.unknown_message(name)}")
+            specs.append(by_name.get(name) or LossSpec(name=name))
+        if len({s.name for s in specs}) != len(specs):
+            raise UserInputError(
+                f"--loss: each loss may appear once, got {','.join(options.losses)}"
+            )
+    if options.layers is not None:
+        specs = [_with_pairs(spec, options.layers) for spec in specs]
+    procedures = [s for s in specs if LOSSES.get(s.name).kind == "procedure"]
+    if len(procedures) > 1:
+        raise UserInputError(
+            f"--loss: at most one of born-again, progressive; got {len(procedures)}"
+        )
+    procedure = None
+    if procedures:
+        family = LOSSES.get(procedures[0].name)
+        procedure = (family, family.build(procedures[0].parsed()))
+    terms = build_terms(specs)
+    if not terms:
+        specs = [*specs, LossSpec(name="kd")]
+        terms = build_terms(specs)
+    if procedure is not None and not any(t.term.needs_teacher for t in terms):
+        raise UserInputError(
+            f"--loss: {procedure[0].name} trains each stage from the previous one; add a loss "
+            "that learns from a teacher (kd, dkd, multi-teacher, mse, fitnet, at)"
+        )
+
+    refs = options.teachers or [teachers.TASK, *recipe.distill.teachers]
+    for ref in refs:
+        teachers.check_ref(ref)
+    for weighted in terms:
+        check = getattr(weighted.term, "check_teachers", None)
+        if check is not None:
+            try:
+                check(len(refs))
+            except ValueError as exc:
+                raise UserInputError(f"--teacher / loss {weighted.name}: {exc}") from None
+
+    train_spec = recipe.distill.train
+    if options.epochs is not None:
+        train_spec = train_spec.model_copy(update={"epochs": options.epochs})
+    out = options.out or default_out(candidate.spec)
+    _check_out(out, options.resume)
+    options.out = out
+    material = {
+        "recipe": recipe.model_dump(mode="json"),
+        "student": candidate.spec,
+        "losses": [s.model_dump(mode="json") for s in specs],
+        "teachers": refs,
+        "train": train_spec.model_dump(mode="json"),
+        "labels_fraction": fraction,
+        "seed": options.seed,
+    }
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+    return DistillPlan(
+        options, recipe, candidate, specs, terms, procedure, refs, train_spec, out, digest
+    )
+
+
+def _with_pairs(spec: LossSpec, layers: list[str]) -> LossSpec:
+    from edgedistill.distill.losses import LOSSES
+    from edgedistill.tasks.recipe import LossSpec
+
+    if "pairs" not in LOSSES.get(spec.name).params_model.model_fields:
+        return spec
+    try:
+        return LossSpec(name=spec.name, weight=spec.weight, params={**spec.params, "pairs": layers})
+    except ValueError as exc:
+        raise UserInputError(f"--layers: {exc}") from None
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out}: exists and is not a directory")
+    if not resume and out.is_dir() and any(out.iterdir()):
+        raise UserInputError(
+            f"--out {out}: directory exists and is not empty; choose a new one, or add --resume "
+            "to continue the run in it"
+        )
