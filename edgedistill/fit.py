@@ -23,7 +23,7 @@ from edgedistill.summary import RunSummary
 from edgedistill.tasks.recipe import TaskRecipe, load_recipe
 
 log = logging.getLogger(__name__)
-SUPPORTED_PRECISIONS = ("fp32",)  # int8 / fp16 arrive with quantization-aware distillation
+SUPPORTED_PRECISIONS = ("fp32", "fp16")  # int8 arrives with quantization-aware distillation
 
 
 @dataclass
@@ -53,6 +53,7 @@ class FitPlan:
     options: FitOptions
     notes: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    deploy_format: str = "onnx"  # the chain's last format, whether built here or pending
 
 
 def default_out(device: str) -> Path:
@@ -75,7 +76,8 @@ def _prepare_out(out: Path) -> Path:
 
 def plan_fit(options: FitOptions) -> FitPlan:
     """Validate every input up front. Raises UserInputError naming the flag, file or field."""
-    from edgedistill.export import EXPORTERS
+    from edgedistill.export import ExportContext
+    from edgedistill.export.chain import deploy_formats, plan_chain
 
     budget_ms = parse_budget(options.budget)
     profile = load_profile(options.device)
@@ -93,9 +95,9 @@ def plan_fit(options: FitOptions) -> FitPlan:
     if precision not in SUPPORTED_PRECISIONS:
         if options.precision is not None:
             raise UserInputError(
-                f"--precision {precision}: this version distills and exports "
-                f"{', '.join(SUPPORTED_PRECISIONS)} only (quantization-aware distillation is "
-                "not implemented yet)"
+                f"--precision {precision}: this version exports "
+                f"{', '.join(SUPPORTED_PRECISIONS)} (int8 arrives with quantization-aware "
+                "distillation, not implemented yet)"
             )
         notes.append(
             f"{profile.name} deploys {precision}; this version produces fp32 "
@@ -103,18 +105,17 @@ def plan_fit(options: FitOptions) -> FitPlan:
         )
         precision = "fp32"
 
-    if options.formats is not None:
-        for name in options.formats:
-            if name not in EXPORTERS:
-                raise UserInputError(f"--formats: {EXPORTERS.unknown_message(name)}")
-        formats = list(dict.fromkeys(["onnx", *options.formats]))
-    else:
-        formats = []
-        for name in profile.deploy.formats:
-            if name in EXPORTERS:
-                formats.append(name)
-            else:
-                pending.append(f"{name}: exporter not available in this version")
+    requested = (
+        ["onnx", *options.formats] if options.formats is not None else deploy_formats(profile)
+    )
+    chain = plan_chain(
+        list(dict.fromkeys(requested)),
+        precision,
+        ExportContext.for_profile(profile),
+        explicit=options.precision is not None or options.formats is not None,
+    )
+    formats = chain.formats
+    pending.extend(chain.pending)
     staging = _prepare_out(options.out or default_out(options.device))
     return FitPlan(
         profile,
@@ -127,6 +128,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
         options,
         notes,
         pending,
+        deploy_format=chain.deploy_format,
     )
 
 
@@ -149,11 +151,13 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     from edgedistill.bundle.writer import write_bundle
     from edgedistill.distill.checkpoint import save_student
     from edgedistill.distill.student import distill_student
-    from edgedistill.export import EXPORTERS
+    from edgedistill.export import EXPORTERS, ExportContext
     from edgedistill.export.chain import export_chain
+    from edgedistill.export.preflight import preflight
     from edgedistill.lab.host_bench import BenchProtocol
     from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact
     from edgedistill.latency.costs import model_cost
+    from edgedistill.students import build_student
     from edgedistill.tasks.data import load_task_data
     from edgedistill.tasks.teacher import builtin_teacher
 
@@ -165,6 +169,10 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     data = load_task_data(recipe)
     input_shape = data.input_shape
     chosen, margin = _search(plan, input_shape, num_classes, progress)
+    example = torch.zeros((1, *input_shape))
+    export_context = ExportContext.for_profile(profile, recipe.preprocessing, recipe.labels)
+    untrained = build_student(chosen.candidate, input_shape, num_classes)
+    preflight(plan.formats, plan.precision, untrained, example, export_context, progress)
     stages["search"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -178,10 +186,17 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     stages["distill"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    example = torch.zeros((1, *input_shape))
     bundle = plan.staging / "bundle"
     artifacts = export_chain(
-        plan.formats, plan.precision, distilled.model, example, bundle, data, progress
+        plan.formats,
+        plan.precision,
+        distilled.model,
+        example,
+        bundle,
+        data,
+        progress,
+        context=export_context,
+        pending=plan.pending,
     )
     save_student(plan.staging / "checkpoint", distilled, recipe.name, input_shape, num_classes)
     stages["export"] = time.perf_counter() - started
@@ -211,7 +226,9 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
         )
     stages["bench"] = time.perf_counter() - started
 
-    deployed = artifacts[-1]
+    # The artifact of the chain's last format is the deployed one; when that format waits for
+    # a device (a TensorRT engine), no deployed accuracy is claimed.
+    deployed = artifacts[-1] if artifacts[-1].format == plan.deploy_format else None
     teacher_cost = model_cost(teacher.model, input_shape)
     if student_latency:
         fits, basis = student_latency["p90"] <= plan.budget_ms, "measured_p90"
@@ -253,12 +270,12 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
             "macs": chosen.macs,
             "precision": plan.precision,
             "accuracy_fp32": distilled.test_accuracy,
-            "accuracy": deployed.accuracy,
+            "accuracy": deployed.accuracy if deployed else None,
             "epochs_run": distilled.train.epochs_run,
             "best_epoch": distilled.train.best_epoch,
         },
         retention=(deployed.accuracy / teacher.test_accuracy)
-        if deployed.accuracy is not None and teacher.test_accuracy > 0
+        if deployed and deployed.accuracy is not None and teacher.test_accuracy > 0
         else None,
         latency_ms={
             **student_latency,

@@ -103,10 +103,15 @@ def _print_human(document: dict, out: Path) -> None:
     typer.echo(
         f"student   {student['spec']}  ({student['params']:,} params, {student['macs']:,} MACs)"
     )
-    typer.echo(
-        f"accuracy  {student['accuracy']:.4f} deployed, teacher {teacher['accuracy']:.4f}, "
-        f"retention {document['retention']:.3f}"
+    deployed = (
+        f"{student['accuracy']:.4f} deployed"
+        if student["accuracy"] is not None
+        else f"deployed not measured here ({student['accuracy_fp32']:.4f} PyTorch fp32)"
     )
+    retention = f"{document['retention']:.3f}" if document["retention"] is not None else "n/a"
+    typer.echo(f"accuracy  {deployed}, teacher {teacher['accuracy']:.4f}, retention {retention}")
+    for artifact in document["artifacts"]:
+        typer.echo(f"artifact  {_artifact_line(artifact)}")
     typer.echo(
         f"latency   {measured}; predicted {latency['predicted']:.4f} ms; "
         f"budget {document['budget_ms']} ms -> {verdict}"
@@ -120,3 +125,17 @@ def _print_human(document: dict, out: Path) -> None:
         typer.echo(f"note      {note}")
     typer.echo(f"summary   {out / 'summary.json'}")
     typer.echo(f"bundle    {out / 'bundle'}")
+
+
+def _artifact_line(artifact: dict) -> str:
+    figures = [f"{artifact['format']} {artifact['precision']} {artifact['path']}"]
+    if artifact.get("validation") == "outputs":
+        if artifact.get("max_abs_diff") is not None:
+            figures.append(f"max|diff| {artifact['max_abs_diff']:.2g}")
+        if artifact.get("argmax_agreement") is not None:
+            figures.append(f"agreement {artifact['argmax_agreement']:.3f}")
+        if artifact.get("accuracy") is not None:
+            figures.append(f"accuracy {artifact['accuracy']:.4f}")
+    elif artifact.get("validation") == "structural":
+        figures.append("checked structurally (its runtime does not run here)")
+    return ", ".join(figures)

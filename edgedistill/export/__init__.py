@@ -1,7 +1,8 @@
 """Exporters, one module per format. Importing this package registers every shipped exporter."""
 
-from edgedistill.export import onnx  # noqa: F401  (registers "onnx")
+from edgedistill.export import coreml, edgetpu, onnx, tensorrt, tflite  # noqa: F401  (register)
 from edgedistill.export._registry import EXPORTERS, Exporter
 from edgedistill.export.artifact import Artifact
+from edgedistill.export.context import ExportContext
 
-__all__ = ["EXPORTERS", "Artifact", "Exporter"]
+__all__ = ["EXPORTERS", "Artifact", "ExportContext", "Exporter"]

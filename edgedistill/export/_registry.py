@@ -1,4 +1,9 @@
-"""The exporter registry: one module per format registers an Exporter under the format's name."""
+"""The exporter registry: one module per format registers an Exporter under the format's name.
+
+A format may be built from another format's artifact (`consumes`: TensorRT from ONNX, the Edge
+TPU from TFLite); the chain hands that artifact over in the ExportContext, and no exporter ever
+calls another one.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +17,42 @@ if TYPE_CHECKING:
     from torch import nn
 
     from edgedistill.export.artifact import Artifact
+    from edgedistill.export.context import ExportContext
+    from edgedistill.export.validate import Reference, Validation
 
 
 class Exporter(Protocol):
     name: str
-    suffix: str
+    suffix: str  # file name ending: model.<precision><suffix>
     precisions: tuple[str, ...]
+    consumes: str | None  # the format whose artifact this one is built from; None: the student
+    # A compiler for one runtime (the Edge TPU): joins the deploy chain of every profile whose
+    # `runtimes` list it, after the format it consumes.
+    compiles_for_runtime: str | None
+    hub: bool  # written at fp32 when the chain's precision is one it does not write
+    extra: str | None  # the pip extra it needs (None: always installed or a system tool)
+    modules: tuple[str, ...]  # Python modules the extra provides
+    tools: tuple[str, ...]  # system programs it runs
+    validated_on: str  # where its artifacts can be checked, in words (the formats table)
+
+    def check(self, precision: str, context: ExportContext) -> str | None:
+        """Raise UserInputError if the export cannot work; return why it must wait for a
+        device (the format then goes to `pending`); None when it can be built here."""
+        ...
 
     def export(
-        self, student: nn.Module, example: torch.Tensor, out: Path, precision: str
+        self,
+        student: nn.Module,
+        example: torch.Tensor,
+        out: Path,
+        precision: str,
+        context: ExportContext | None = None,
     ) -> Artifact: ...
+
+    def validate(self, artifact: Artifact, reference: Reference) -> Validation:
+        """Compare the artifact's outputs with the student's where its runtime runs here, or
+        check it structurally where it does not."""
+        ...
 
 
 EXPORTERS: Registry[Exporter] = Registry("export format")

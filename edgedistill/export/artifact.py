@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -16,8 +18,15 @@ class Artifact(BaseModel):
     input_name: str = "input"
     output_name: str = "logits"
     input_shape: list[int] = []
+    built_from: str | None = None  # the artifact this one was built from (TensorRT <- ONNX)
+    # How it was checked: "outputs" compared with the PyTorch student by its runtime on this
+    # host, or "structural" (loads; inputs, outputs, shapes and precision as declared) where
+    # the runtime does not run here (Core ML off macOS).
+    validation: Literal["outputs", "structural"] | None = None
     max_abs_diff: float | None = None  # vs the PyTorch student on the validation sample
     argmax_agreement: float | None = None
+    samples_compared: int | None = None
     accuracy: float | None = None  # on the test split, run by the artifact's runtime
+    tolerance: dict[str, Any] | None = None  # what the figures had to meet for this precision
     validated_with: str | None = None  # e.g. "onnxruntime 1.22.0 CPUExecutionProvider"
     notes: list[str] = []

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 from edgedistill.errors import UserInputError
+from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS
 from edgedistill.export.artifact import Artifact
+from edgedistill.export.context import ExportContext
+from edgedistill.export.validate import Reference, Validation, compare_predictions
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -22,8 +22,25 @@ class OnnxExporter:
     name = "onnx"
     suffix = ".onnx"
     precisions = ("fp32",)
+    consumes = None
+    compiles_for_runtime = None
+    hub = True
+    extra = None
+    modules = ("onnx", "onnxruntime")
+    tools = ()
+    validated_on = "host: onnxruntime (CPU)"
 
-    def export(self, student, example, out: Path, precision: str = "fp32") -> Artifact:
+    def check(self, precision: str, context: ExportContext) -> str | None:
+        return None
+
+    def export(
+        self,
+        student,
+        example,
+        out: Path,
+        precision: str = "fp32",
+        context: ExportContext | None = None,
+    ) -> Artifact:
         import torch
 
         if precision not in self.precisions:
@@ -38,8 +55,7 @@ class OnnxExporter:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
         os.close(fd)
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
+            with converter_output("torch.onnx"):
                 torch.onnx.export(
                     student,
                     (example,),
@@ -60,6 +76,17 @@ class OnnxExporter:
             path=str(out),
             bytes=out.stat().st_size,
             input_shape=list(example.shape),
+        )
+
+    def validate(self, artifact: Artifact, reference: Reference) -> Validation:
+        import onnxruntime as ort
+
+        from edgedistill.export.validate import onnx_predictions
+
+        return compare_predictions(
+            lambda x: onnx_predictions(Path(artifact.path), x),
+            reference,
+            f"onnxruntime {ort.__version__} CPUExecutionProvider",
         )
 
 

@@ -1,69 +1,221 @@
-"""Check an exported ONNX model against the PyTorch student it came from, and score it."""
+"""Check an exported artifact against the PyTorch student it came from, and score it.
+
+Every artifact that can run here is run by its own runtime on a fixed validation sample (the
+first COMPARE_SAMPLES samples of the val split) and compared with the student (max abs logit
+difference, argmax agreement), then scored on the test split. What "close enough" means depends
+on the precision: fp32 differs only by summation order; fp16 and int8 are judged by argmax
+agreement and accuracy.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
     from torch import nn
     from torch.utils.data import Dataset
 
+    from edgedistill.export.artifact import Artifact
+
 # Tolerance on logits for an fp32 export: different kernels reorder float sums, nothing more.
+# Scaled by the largest |logit| of the student when that is above 1.
 FP32_TOLERANCE = 1e-4
 COMPARE_SAMPLES = 64  # the fixed validation sample: the first N samples of the val split
+FP16_MIN_AGREEMENT = 0.98
+FP16_MAX_ACCURACY_DROP = 0.01
+INT8_MAX_ACCURACY_DROP = 0.02
+
+Predict = Callable[["np.ndarray"], "np.ndarray"]  # N x C x H x W float32 -> N x K logits
 
 
 @dataclass(frozen=True)
-class OnnxValidation:
-    max_abs_diff: float
-    argmax_agreement: float
-    accuracy: float
-    samples_compared: int
+class Validation:
+    """What one check found. `kind` says whether outputs were compared or only the structure."""
+
+    kind: Literal["outputs", "structural"]
     runtime: str
+    max_abs_diff: float | None = None
+    argmax_agreement: float | None = None
+    accuracy: float | None = None
+    samples_compared: int | None = None
+    problems: tuple[str, ...] = ()  # structural checks that failed
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Reference:
+    """The PyTorch student's side of every comparison, computed once per chain."""
+
+    student: nn.Module
+    compare_x: torch.Tensor  # the fixed validation sample, N x C x H x W
+    logits: np.ndarray  # the student's logits on compare_x
+    test: Dataset | None  # the held-out split; None: no task data, accuracy is not scored
+    student_accuracy: float | None  # the PyTorch student's accuracy on `test`
+    sample_origin: str
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_data(cls, student: nn.Module, compare: Dataset, test: Dataset | None) -> Reference:
+        import torch
+
+        from edgedistill.tasks.data import iter_batches
+
+        compare_x = torch.cat([x for x, _ in iter_batches(compare, limit=COMPARE_SAMPLES)])
+        origin = f"the first {len(compare_x)} samples of the val split"
+        return cls._build(student, compare_x, test, origin)
+
+    @classmethod
+    def from_random(
+        cls, student: nn.Module, input_shape: tuple[int, ...], samples: int = COMPARE_SAMPLES
+    ) -> Reference:
+        """No task data: compare on seeded standard-normal inputs; accuracy is not scored."""
+        import torch
+
+        generator = torch.Generator().manual_seed(0)
+        compare_x = torch.randn((samples, *input_shape), generator=generator)
+        return cls._build(student, compare_x, None, f"{samples} seeded random inputs")
+
+    @classmethod
+    def _build(cls, student, compare_x, test, origin, transform=None) -> Reference:
+        student.eval()
+        reference = cls(student, compare_x, _logits(student, compare_x), test, None, origin)
+        reference.transform = transform
+        if test is not None:
+            correct = total = 0
+            for x, y in reference.test_batches():
+                correct += int((_logits(student, x).argmax(1) == y.numpy()).sum())
+                total += len(y)
+            reference.student_accuracy = correct / total if total else None
+        return reference
+
+    def transformed(self, transform: Callable[[torch.Tensor], torch.Tensor], why: str) -> Reference:
+        """The same comparison on transformed inputs (e.g. snapped to 8-bit image pixels)."""
+        return Reference._build(
+            self.student,
+            transform(self.compare_x),
+            self.test,
+            f"{self.sample_origin}, {why}",
+            transform,
+        )
+
+    def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from edgedistill.tasks.data import iter_batches
+
+        if self.test is None:
+            return
+        for x, y in iter_batches(self.test):
+            yield (self.transform(x) if self.transform else x), y
+
+    @property
+    def largest_logit(self) -> float:
+        return float(abs(self.logits).max()) if self.logits.size else 0.0
+
+
+def _logits(student: nn.Module, x: torch.Tensor) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return student(x).float().numpy()
+
+
+def compare_predictions(predict: Predict, reference: Reference, runtime: str) -> Validation:
+    """Run `predict` on the validation sample and the test split; compare with the student."""
+    import numpy as np
+
+    exported = np.asarray(predict(reference.compare_x.numpy().astype(np.float32)), np.float32)
+    if exported.shape != reference.logits.shape:
+        return Validation(
+            "outputs",
+            runtime,
+            problems=(
+                f"outputs have shape {list(exported.shape)}, the student's "
+                f"{list(reference.logits.shape)}",
+            ),
+        )
+    accuracy = None
+    if reference.test is not None:
+        correct = total = 0
+        for x, y in reference.test_batches():
+            correct += int((predict(x.numpy().astype(np.float32)).argmax(1) == y.numpy()).sum())
+            total += len(y)
+        accuracy = correct / total if total else None
+    return Validation(
+        "outputs",
+        runtime,
+        max_abs_diff=float(np.abs(exported - reference.logits).max()),
+        argmax_agreement=float((exported.argmax(1) == reference.logits.argmax(1)).mean()),
+        accuracy=accuracy,
+        samples_compared=len(exported),
+        notes=(f"compared on {reference.sample_origin}",),
+    )
+
+
+def tolerance_for(precision: str, reference: Reference) -> dict[str, Any]:
+    """What the figures of an artifact at `precision` must meet."""
+    if precision == "fp32":
+        return {"max_abs_diff": FP32_TOLERANCE * max(1.0, reference.largest_logit)}
+    if precision == "fp16":
+        return {
+            "min_argmax_agreement": FP16_MIN_AGREEMENT,
+            "max_accuracy_drop": FP16_MAX_ACCURACY_DROP,
+        }
+    return {"max_accuracy_drop": INT8_MAX_ACCURACY_DROP}
+
+
+def judge(validation: Validation, tolerance: dict[str, Any], reference: Reference) -> list[str]:
+    """Every way the validation misses its tolerance, in words (empty: it passes)."""
+    problems = list(validation.problems)
+    if validation.kind != "outputs" or problems:
+        return problems
+    limit = tolerance.get("max_abs_diff")
+    diff = validation.max_abs_diff
+    if limit is not None and diff is not None and diff > limit:
+        problems.append(f"max abs logit difference {diff:.3g} > {limit:.3g}")
+    agreement = tolerance.get("min_argmax_agreement")
+    found = validation.argmax_agreement
+    if agreement is not None and found is not None and found < agreement:
+        problems.append(f"argmax agreement {found:.3f} < {agreement:.3f}")
+    drop = tolerance.get("max_accuracy_drop")
+    if (
+        drop is not None
+        and validation.accuracy is not None
+        and reference.student_accuracy is not None
+        and reference.student_accuracy - validation.accuracy > drop
+    ):
+        problems.append(
+            f"test accuracy {validation.accuracy:.4f} is more than {drop:.2f} below the "
+            f"PyTorch student's {reference.student_accuracy:.4f}"
+        )
+    return problems
+
+
+def record(artifact: Artifact, validation: Validation, tolerance: dict[str, Any]) -> None:
+    """Write the validation figures into the artifact's entry."""
+    artifact.validation = validation.kind
+    artifact.validated_with = validation.runtime
+    artifact.max_abs_diff = validation.max_abs_diff
+    artifact.argmax_agreement = validation.argmax_agreement
+    artifact.samples_compared = validation.samples_compared
+    artifact.accuracy = validation.accuracy
+    artifact.tolerance = tolerance if validation.kind == "outputs" else None
+    artifact.notes = [*artifact.notes, *validation.notes]
 
 
 def onnx_predictions(path: Path, x):
-    """Logits of the ONNX model for every sample of the tensor `x`, run one at a time (batch 1)."""
+    """Logits of the ONNX model for every sample of `x` (tensor or array), run at batch 1."""
     import numpy as np
 
     from edgedistill.lab.host_bench import onnx_session
 
     session = onnx_session(path, threads=1)
     input_name = session.get_inputs()[0].name
-    batch = x.numpy().astype(np.float32)
+    batch = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+    batch = batch.astype(np.float32)
     return np.concatenate(
         [session.run(None, {input_name: batch[i : i + 1]})[0] for i in range(len(batch))]
-    )
-
-
-def validate_onnx(
-    path: Path, student: nn.Module, compare: Dataset, test: Dataset
-) -> OnnxValidation:
-    """Logit difference and argmax agreement on a fixed sample of `compare`; accuracy on `test`."""
-    import numpy as np
-    import onnxruntime as ort
-    import torch
-
-    from edgedistill.tasks.data import iter_batches
-
-    student.eval()
-    exported, reference = [], []
-    for x, _ in iter_batches(compare, limit=COMPARE_SAMPLES):
-        with torch.no_grad():
-            reference.append(student(x).numpy())
-        exported.append(onnx_predictions(path, x))
-    correct = total = 0
-    for x, y in iter_batches(test):
-        predicted = onnx_predictions(path, x).argmax(1)
-        correct += int((predicted == y.numpy()).sum())
-        total += len(y)
-    exported_logits, reference_logits = np.concatenate(exported), np.concatenate(reference)
-    return OnnxValidation(
-        max_abs_diff=float(np.abs(exported_logits - reference_logits).max()),
-        argmax_agreement=float((exported_logits.argmax(1) == reference_logits.argmax(1)).mean()),
-        accuracy=correct / total,
-        samples_compared=len(exported_logits),
-        runtime=f"onnxruntime {ort.__version__} CPUExecutionProvider",
     )

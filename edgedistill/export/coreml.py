@@ -1,0 +1,407 @@
+"""Core ML export with coremltools: an ML program (.mlpackage), fp16 by default, zipped.
+
+The input is declared as an image when the task's preprocessing can be (Core ML applies
+`scale * pixel + bias` itself; the per-channel 1/std is folded into the model), so a device team
+feeds camera frames resized to the model's input size and gets logits named `logits`. Labels and
+the full preprocessing go into the model's metadata.
+
+Core ML predictions run only on macOS. Elsewhere the artifact is checked structurally: it loads,
+its inputs, outputs, shapes, weight precision and specification version are what was declared.
+The .mlpackage is a directory, so it ships as a zip (deterministic: fixed order and times)
+that unpacks to `model.<precision>.mlpackage`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgedistill.errors import UserInputError
+from edgedistill.export._extras import import_extra, require
+from edgedistill.export._quiet import converter_output
+from edgedistill.export._registry import EXPORTERS
+from edgedistill.export.artifact import Artifact
+from edgedistill.export.context import ExportContext
+from edgedistill.export.validate import Reference, Validation, compare_predictions
+
+if TYPE_CHECKING:
+    from edgedistill.tasks.recipe import Preprocessing
+
+log = logging.getLogger(__name__)
+EXTRA = "coreml"
+DEFAULT_TARGET = "iOS15"  # the oldest target that runs ML programs: the widest reach
+# Core ML specification version each precision needs. ML programs (fp32 or fp16 compute) need
+# specification 6 (iOS15 / macOS12 / tvOS15 / watchOS8).
+MIN_SPEC_VERSION = {"fp32": 6, "fp16": 6}
+_TARGET = re.compile(r"^(iOS|macOS|tvOS|watchOS)(\d+)(_\d+)?$")
+_COLOR_LAYOUTS = {"gray": "GRAYSCALE", "rgb": "RGB", "bgr": "BGR"}
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _coremltools():
+    with converter_output("coremltools"):
+        return import_extra("coremltools", EXTRA, "Core ML export")
+
+
+def resolve_target(name: str, origin: str, precision: str):
+    """The coremltools target for `name`; refuse names it does not know or that are too old."""
+    if not _TARGET.match(name):
+        raise UserInputError(
+            f"{origin} {name!r}: not a Core ML deployment target; expected e.g. iOS17, macOS14"
+        )
+    ct = _coremltools()
+    target = ct.target.__members__.get(name)
+    if target is None:
+        known = ", ".join(ct.target.__members__)
+        raise UserInputError(
+            f"{origin} {name!r}: coremltools {ct.__version__} does not know this target "
+            f"(known: {known})"
+        )
+    needed = MIN_SPEC_VERSION.get(precision)
+    if needed is not None and target.value < needed:
+        oldest = [n for n, t in ct.target.__members__.items() if t.value == needed]
+        raise UserInputError(
+            f"{origin} {name}: a Core ML {precision} model is an ML program, which needs "
+            f"{' / '.join(oldest)} or newer; raise the target (e.g. iOS15) or deploy elsewhere"
+        )
+    return target
+
+
+def image_input_for(preprocessing: Preprocessing | None, channels: int) -> dict | None:
+    """ImageType arguments reproducing `preprocessing`, or None when it cannot be declared."""
+    if preprocessing is None:
+        return None
+    layout = _COLOR_LAYOUTS.get(preprocessing.channel_order)
+    expected_channels = 1 if preprocessing.channel_order == "gray" else 3
+    if layout is None or channels != expected_channels:
+        return None
+    if len(preprocessing.mean) != channels or len(preprocessing.std) != channels:
+        return None
+    bias = [-mean for mean in preprocessing.mean]
+    return {
+        "scale": float(preprocessing.scale),
+        "bias": bias[0] if channels == 1 else bias,
+        "color_layout": layout,
+        "inverse_std": [1.0 / std for std in preprocessing.std],
+    }
+
+
+def _with_inverse_std(student, inverse_std: list[float]):
+    """The student behind a per-channel multiply: Core ML's image scale is one number."""
+    import torch
+    from torch import nn
+
+    class ScaledInput(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.student = student
+            self.register_buffer("inverse_std", torch.tensor(inverse_std).view(1, -1, 1, 1))
+
+        def forward(self, x):
+            return self.student(x * self.inverse_std)
+
+    return ScaledInput().eval()
+
+
+class CoreMLExporter:
+    name = "coreml"
+    suffix = ".mlpackage.zip"
+    precisions = ("fp32", "fp16")
+    consumes = None
+    compiles_for_runtime = None
+    hub = False
+    extra = EXTRA
+    modules = ("coremltools",)
+    tools = ()
+    validated_on = "macOS: Core ML predictions; elsewhere structural (spec, shapes, precision)"
+
+    def check(self, precision: str, context: ExportContext) -> str | None:
+        require(self.modules, EXTRA, "Core ML export")
+        resolve_target(
+            context.min_deployment_target or DEFAULT_TARGET,
+            context.min_deployment_target_origin,
+            precision,
+        )
+        return None
+
+    def export(
+        self,
+        student,
+        example,
+        out: Path,
+        precision: str = "fp16",
+        context: ExportContext | None = None,
+    ) -> Artifact:
+        import numpy as np
+        import torch
+
+        context = context or ExportContext()
+        if precision not in self.precisions:
+            raise UserInputError(
+                f"--precision {precision}: the coreml exporter writes "
+                f"{', '.join(self.precisions)} in this version"
+            )
+        target_name = context.min_deployment_target or DEFAULT_TARGET
+        target = resolve_target(target_name, context.min_deployment_target_origin, precision)
+        ct = _coremltools()
+        shape = tuple(example.shape)
+        image = image_input_for(context.preprocessing, shape[1])
+        notes = []
+        if image is not None:
+            model = _with_inverse_std(student.eval(), image["inverse_std"])
+            model_input = ct.ImageType(
+                name="input",
+                shape=shape,
+                scale=image["scale"],
+                bias=image["bias"],
+                color_layout=getattr(ct.colorlayout, image["color_layout"]),
+            )
+            notes.append(
+                f"input is a {image['color_layout'].lower()} image of {shape[3]}x{shape[2]} "
+                "pixels (resize first); scale, mean and std are applied inside the model"
+            )
+        else:
+            model = student.eval()
+            model_input = ct.TensorType(name="input", shape=shape, dtype=np.float32)
+            notes.append("input is the preprocessed float32 tensor (no image preprocessing)")
+        compute_precision = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
+        with converter_output("coremltools"):
+            program = torch.export.export(model, (example,)).run_decompositions({})
+            mlmodel = ct.convert(
+                program,
+                convert_to="mlprogram",
+                inputs=[model_input],
+                outputs=[ct.TensorType(name="logits", dtype=np.float32)],
+                minimum_deployment_target=target,
+                compute_precision=compute_precision,
+                skip_model_load=True,
+            )
+        _describe(mlmodel, context, precision, image is not None)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".coreml-", dir=out.parent) as scratch:
+            package = Path(scratch) / out.name.removesuffix(".zip")
+            with converter_output("coremltools"):
+                mlmodel.save(str(package))
+            _zip_directory(package, out)
+        return Artifact(
+            format=self.name,
+            precision=precision,
+            path=str(out),
+            bytes=out.stat().st_size,
+            input_shape=list(shape),
+            notes=[f"minimum deployment target {target_name}", *notes],
+        )
+
+    def validate(self, artifact: Artifact, reference: Reference) -> Validation:
+        ct = _coremltools()
+        with tempfile.TemporaryDirectory(prefix="edgedistill-coreml-") as scratch:
+            package = unzip_package(Path(artifact.path), Path(scratch))
+            with converter_output("coremltools"):
+                spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
+            problems = structural_problems(spec, artifact, reference)
+            problems += _target_problems(ct, spec)
+            if platform.system() != "Darwin" or problems:
+                return Validation(
+                    "structural",
+                    f"coremltools {ct.__version__} (structural: loads; inputs, outputs, shapes, "
+                    "weight precision, specification version; predictions need macOS)",
+                    problems=tuple(problems),
+                )
+            return _compare_on_macos(ct, package, spec, reference)
+
+
+def _describe(mlmodel, context: ExportContext, precision: str, image: bool) -> None:
+    mlmodel.author = "edgedistill"
+    mlmodel.short_description = (
+        f"edgedistill student for {context.device or 'any device'}, {precision}; "
+        f"output `logits` over {len(context.labels) or 'the task'} classes"
+    )
+    mlmodel.input_description["input"] = (
+        "image resized to the model input; pixel values as in metadata `preprocessing`"
+        if image
+        else "preprocessed float32 tensor, N x C x H x W (see metadata `preprocessing`)"
+    )
+    mlmodel.output_description["logits"] = "unnormalised class scores, in metadata `labels` order"
+    metadata = mlmodel.user_defined_metadata
+    metadata["labels"] = json.dumps(list(context.labels))
+    metadata["precision"] = precision
+    metadata["min_deployment_target"] = context.min_deployment_target or DEFAULT_TARGET
+    if context.preprocessing is not None:
+        metadata["preprocessing"] = context.preprocessing.model_dump_json()
+
+
+def _zip_directory(folder: Path, out: Path) -> None:
+    """Zip `folder` (as its own top-level entry) to `out`: sorted entries, fixed timestamps."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                name = path.relative_to(folder.parent).as_posix()
+                info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes())
+        os.replace(tmp_name, out)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
+def unzip_package(archive_path: Path, into: Path) -> Path:
+    """Unpack a zipped .mlpackage under `into`; refuse entries that would land outside it."""
+    with zipfile.ZipFile(archive_path) as archive:
+        roots = set()
+        for member in archive.namelist():
+            parts = Path(member).parts
+            if Path(member).is_absolute() or ".." in parts:
+                raise UserInputError(f"{archive_path}: unsafe entry {member!r} in the archive")
+            roots.add(parts[0])
+        if len(roots) != 1 or not next(iter(roots)).endswith(".mlpackage"):
+            raise UserInputError(f"{archive_path}: expected one .mlpackage folder inside")
+        archive.extractall(into)
+    return into / roots.pop()
+
+
+def structural_problems(spec, artifact: Artifact, reference: Reference) -> list[str]:
+    """Everything in the spec that differs from what the exporter declared."""
+    problems = []
+    if spec.WhichOneof("Type") != "mlProgram":
+        problems.append(f"model type is {spec.WhichOneof('Type')}, expected mlProgram")
+    inputs = {item.name: item for item in spec.description.input}
+    outputs = {item.name: item for item in spec.description.output}
+    if list(inputs) != ["input"]:
+        problems.append(f"inputs are {list(inputs)}, expected ['input']")
+    if list(outputs) != ["logits"]:
+        problems.append(f"outputs are {list(outputs)}, expected ['logits']")
+    shape = artifact.input_shape
+    if "input" in inputs:
+        feature = inputs["input"].type
+        if feature.WhichOneof("Type") == "imageType":
+            found = [feature.imageType.height, feature.imageType.width]
+            if found != shape[2:]:
+                problems.append(
+                    f"image input is {found[1]}x{found[0]}, expected {shape[3]}x{shape[2]}"
+                )
+        elif list(feature.multiArrayType.shape) != shape:
+            problems.append(f"input shape {list(feature.multiArrayType.shape)}, expected {shape}")
+    if "logits" in outputs:
+        found = list(outputs["logits"].type.multiArrayType.shape)
+        expected = [shape[0], reference.logits.shape[1]]
+        if found != expected:
+            problems.append(f"logits shape {found}, expected {expected}")
+    labels = json.loads(spec.description.metadata.userDefined.get("labels", "[]"))
+    if labels and len(labels) != reference.logits.shape[1]:
+        problems.append(f"{len(labels)} labels for {reference.logits.shape[1]} logits")
+    weight_types = _weight_dtypes(spec)
+    wanted = "FLOAT16" if artifact.precision == "fp16" else "FLOAT32"
+    others = sorted(set(weight_types) - {wanted})
+    if not weight_types:
+        problems.append("the program holds no weights")
+    elif others:
+        problems.append(f"{artifact.precision} model holds {', '.join(others)} weights")
+    return problems
+
+
+def _target_problems(ct, spec) -> list[str]:
+    """The specification version must load on the declared minimum deployment target."""
+    name = spec.description.metadata.userDefined.get("min_deployment_target", "")
+    target = ct.target.__members__.get(name)
+    if target is None:
+        return [f"metadata names no known minimum deployment target ({name!r})"]
+    if spec.specificationVersion > target.value:
+        return [
+            f"specification version {spec.specificationVersion} does not load on {name} "
+            f"(which reads up to {target.value})"
+        ]
+    return []
+
+
+def _weight_dtypes(spec) -> list[str]:
+    """Data types of the program's constant tensors of rank >= 2 (conv and linear weights)."""
+    from coremltools.proto import MIL_pb2
+
+    found = []
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            for operation in block.operations:
+                if operation.type != "const":
+                    continue
+                for output in operation.outputs:
+                    tensor = output.type.tensorType
+                    if output.type.WhichOneof("type") == "tensorType" and tensor.rank >= 2:
+                        found.append(MIL_pb2.DataType.Name(tensor.dataType))
+    return found
+
+
+def _compare_on_macos(ct, package: Path, spec, reference: Reference) -> Validation:
+    """Run Core ML on this Mac (CPU only, for reproducible figures) and compare outputs."""
+    import numpy as np
+
+    model = ct.models.MLModel(str(package), compute_units=ct.ComputeUnit.CPU_ONLY)
+    feature = spec.description.input[0].type
+    runtime = f"Core ML via coremltools {ct.__version__} on macOS {platform.mac_ver()[0]}, CPU"
+    if feature.WhichOneof("Type") != "imageType":
+
+        def predict(batch):
+            return np.concatenate(
+                [model.predict({"input": batch[i : i + 1]})["logits"] for i in range(len(batch))]
+            )
+
+        return compare_predictions(predict, reference, runtime)
+    metadata = spec.description.metadata.userDefined
+    from edgedistill.tasks.recipe import Preprocessing
+
+    preprocessing = Preprocessing.model_validate_json(metadata["preprocessing"])
+    snapped = reference.transformed(
+        lambda x: _snap_to_pixels(x, preprocessing), "snapped to 8-bit pixels"
+    )
+
+    def predict_images(batch):
+        outputs = []
+        for sample in batch:
+            image = _to_image(sample, preprocessing)
+            outputs.append(model.predict({"input": image})["logits"])
+        return np.concatenate(outputs)
+
+    return compare_predictions(predict_images, snapped, runtime)
+
+
+def _pixels(x, preprocessing: Preprocessing):
+    import torch
+
+    mean = torch.tensor(preprocessing.mean).view(1, -1, 1, 1)
+    std = torch.tensor(preprocessing.std).view(1, -1, 1, 1)
+    return ((x * std + mean) / preprocessing.scale).round().clamp(0, 255)
+
+
+def _snap_to_pixels(x, preprocessing: Preprocessing):
+    """The tensor an 8-bit image of `x` becomes after preprocessing (what Core ML is fed)."""
+    import torch
+
+    mean = torch.tensor(preprocessing.mean).view(1, -1, 1, 1)
+    std = torch.tensor(preprocessing.std).view(1, -1, 1, 1)
+    return (_pixels(x, preprocessing) * preprocessing.scale - mean) / std
+
+
+def _to_image(sample, preprocessing: Preprocessing):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    pixels = _pixels(torch.from_numpy(np.asarray(sample))[None], preprocessing)[0]
+    array = pixels.numpy().astype(np.uint8)
+    if preprocessing.channel_order == "gray":
+        return Image.fromarray(array[0], mode="L")
+    if preprocessing.channel_order == "bgr":
+        array = array[::-1]
+    return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode="RGB")
+
+
+EXPORTERS.add(CoreMLExporter.name, CoreMLExporter())

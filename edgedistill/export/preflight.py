@@ -1,0 +1,120 @@
+"""Turn a converter's failure into a refusal that names the layer, and try a chain before training.
+
+Converters report the op they cannot lower ("Lowering not found: aten.erfinv.default",
+"Unsupported fx node median"); the layer that op comes from is found in the torch.export graph
+of the same module. `preflight` converts an untrained copy of the chosen architecture to every
+format the chain builds here, so an export that cannot work is refused before any training.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgedistill.errors import EdgeDistillError, UserInputError
+from edgedistill.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from edgedistill.export.context import ExportContext
+
+log = logging.getLogger(__name__)
+_OP_PATTERNS = (
+    re.compile(r"Lowering not found: aten\.(\w+)"),  # litert-torch
+    re.compile(r"No ONNX function found for <OpOverload\(op='\w+\.(\w+)'"),  # torch.onnx
+    re.compile(r"Unsupported fx node (\w+)"),  # coremltools
+    re.compile(r"\bnode (\w+) \(\w+\) got"),  # coremltools, wrong arity
+    re.compile(r"aten[.:]+(\w+)"),  # anything else naming an aten op
+)
+
+
+def failed_op(error: BaseException) -> str | None:
+    """The op a converter error names, without overload or leading underscores."""
+    text = str(error)
+    for pattern in _OP_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return match.group(1).lstrip("_")
+    return None
+
+
+def layer_using(op: str, module: nn.Module, example: torch.Tensor) -> str | None:
+    """`path (Type)` of the innermost module whose forward calls an aten op named like `op`."""
+    import torch
+
+    try:
+        program = torch.export.export(module.eval(), (example,))
+    except Exception:  # the module does not even trace; the caller reports the raw error
+        return None
+    wanted = op.replace("_", "")  # erf_inv after decomposition, special_erfinv before it
+    for node in program.graph.nodes:
+        if node.op != "call_function" or wanted not in str(node.target).replace("_", ""):
+            continue
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return f"forward of the top-level {type(module).__name__}"
+        path, kind = list(stack.values())[-1]
+        kind_name = getattr(kind, "__name__", str(kind)).rsplit(".", 1)[-1]
+        return f"`{path or '(top level)'}` ({kind_name})"
+    return None
+
+
+def explain_failure(
+    error: BaseException, format_name: str, module: nn.Module, example: torch.Tensor
+) -> UserInputError:
+    """A refusal naming the layer and op the `format_name` converter could not handle."""
+    from edgedistill.export import EXPORTERS
+
+    op = failed_op(error)
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    if format_name in EXPORTERS and EXPORTERS.get(format_name).hub:
+        remedy = f"{format_name} is the hub every chain starts from, so change the model"
+    else:
+        remedy = f"drop {format_name} from --formats or change the model"
+    if op is None:
+        return UserInputError(
+            f"{format_name}: the export failed ({type(error).__name__}: {first_line}); {remedy}"
+        )
+    layer = layer_using(op, module, example)
+    where = f"layer {layer} uses" if layer else "the model uses"
+    return UserInputError(
+        f"{format_name}: {where} the op {op}, which the {format_name} converter cannot "
+        f"convert ({first_line}); {remedy}"
+    )
+
+
+def preflight(
+    formats: list[str],
+    precision: str,
+    module: nn.Module,
+    example: torch.Tensor,
+    context: ExportContext,
+    progress: ProgressFn = no_progress,
+) -> None:
+    """Convert `module` (its weights do not matter) to every format of a planned chain."""
+    from edgedistill.export import EXPORTERS
+    from edgedistill.export.chain import artifact_precision
+
+    upstream: dict = {}
+    with tempfile.TemporaryDirectory(prefix="edgedistill-preflight-") as scratch:
+        for index, name in enumerate(formats):
+            progress("preflight", index, len(formats), name)
+            exporter = EXPORTERS.get(name)
+            step_precision = artifact_precision(exporter, precision) or precision
+            out = Path(scratch) / f"model.{step_precision}{exporter.suffix}"
+            try:
+                upstream[name] = exporter.export(
+                    module, example, out, step_precision, replace(context, upstream=dict(upstream))
+                )
+            except EdgeDistillError:
+                raise
+            except Exception as exc:
+                raise explain_failure(exc, name, module, example) from None
+            log.debug("preflight: %s %s converts", name, step_precision)
+    progress("preflight", len(formats), len(formats), "done")

@@ -1,0 +1,181 @@
+"""`export` as a library call: plan (every refusal up front), then export, validate, write.
+
+The output directory is assembled under a temporary name and renamed into place only when every
+artifact has been exported and validated, so a failed export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgedistill.errors import UserInputError
+from edgedistill.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    from edgedistill.export.chain import ChainPlan
+    from edgedistill.export.context import ExportContext
+    from edgedistill.export.source import ExportSource
+    from edgedistill.tasks.data import TaskData
+    from edgedistill.tasks.recipe import TaskRecipe
+
+log = logging.getLogger(__name__)
+PRECISIONS = ("fp32", "fp16")  # int8 arrives with quantization-aware distillation
+EXPORT_DOCUMENT = "export.json"
+
+
+@dataclass
+class ExportRequest:
+    checkpoint: str
+    out: Path
+    formats: list[str] | None = None
+    precision: str | None = None
+    device: str | None = None
+    task: str | None = None
+    weights: Path | None = None
+    input_shape: str | None = None
+    min_deployment_target: str | None = None
+
+
+@dataclass
+class ExportPlan:
+    request: ExportRequest
+    precision: str
+    chain: ChainPlan
+    context: ExportContext
+    source: ExportSource
+    recipe: TaskRecipe | None
+    data: TaskData | None
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_export(request: ExportRequest) -> ExportPlan:
+    """Check every input; raises UserInputError naming the flag, file or field."""
+    from edgedistill.export.chain import deploy_formats, plan_chain
+    from edgedistill.export.context import ExportContext
+    from edgedistill.export.source import load_source
+    from edgedistill.profiles import load_profile
+
+    notes: list[str] = []
+    profile = load_profile(request.device) if request.device else None
+    precision = request.precision or (profile.deploy.precision if profile else "fp32")
+    if precision not in PRECISIONS:
+        if request.precision is not None or precision != "int8":
+            raise UserInputError(
+                f"--precision {precision}: this version exports {', '.join(PRECISIONS)} (int8 "
+                "arrives with quantization-aware distillation, not implemented yet)"
+            )
+        notes.append(f"{profile.name} deploys int8; this version exports fp32")  # type: ignore[union-attr]
+        precision = "fp32"
+    if request.formats is not None:
+        formats = ["onnx", *request.formats]
+    elif profile is not None:
+        formats = deploy_formats(profile)
+    else:
+        raise UserInputError("--formats: name the formats (see `export --list`), or give --device")
+    context = ExportContext.for_profile(profile) if profile else ExportContext()
+    if request.min_deployment_target is not None:
+        context = replace(
+            context,
+            min_deployment_target=request.min_deployment_target,
+            min_deployment_target_origin="--min-deployment-target",
+        )
+    explicit = request.precision is not None or request.formats is not None
+    chain = plan_chain(list(dict.fromkeys(formats)), precision, context, explicit=explicit)
+    _check_out(request.out)
+    source = load_source(request.checkpoint, request.weights, request.input_shape)
+    recipe, data = _task_data(request.task, source, notes)
+    if recipe is not None:
+        context = replace(context, preprocessing=recipe.preprocessing, labels=tuple(recipe.labels))
+    return ExportPlan(request, precision, chain, context, source, recipe, data, notes)
+
+
+def run_export(plan: ExportPlan, progress: ProgressFn = no_progress) -> dict[str, Any]:
+    """Export and validate every planned format into plan.request.out; returns export.json."""
+    import torch
+
+    from edgedistill import __version__, atomic
+    from edgedistill.export.chain import export_chain
+    from edgedistill.export.validate import Reference
+
+    source = plan.source
+    example = torch.zeros((1, *source.input_shape))
+    reference = (
+        Reference.from_data(source.module, plan.data.val, plan.data.test)
+        if plan.data is not None
+        else Reference.from_random(source.module, source.input_shape)
+    )
+    with atomic.staged_directory(plan.request.out) as staging:
+        artifacts = export_chain(
+            plan.chain.formats,
+            plan.precision,
+            source.module,
+            example,
+            staging,
+            plan.data,
+            progress,
+            context=plan.context,
+            reference=reference,
+            pending=plan.chain.pending,
+        )
+        for artifact in artifacts:
+            artifact.path = Path(artifact.path).relative_to(staging).as_posix()
+        document = {
+            "schema_version": 1,
+            "edgedistill_version": __version__,
+            "source": source.description,
+            "device": plan.context.device,
+            "precision": plan.precision,
+            "task": plan.recipe.name if plan.recipe else None,
+            "input_shape": [1, *source.input_shape],
+            "validation_sample": reference.sample_origin,
+            "student_accuracy": reference.student_accuracy,
+            "artifacts": [a.model_dump(mode="json") for a in artifacts],
+            "pending": plan.chain.pending,
+            "notes": plan.notes,
+        }
+        atomic.write_json(staging / EXPORT_DOCUMENT, document)
+    return document
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise UserInputError(f"--out {out}: directory exists and is not empty; choose a new one")
+
+
+def _task_data(task: str | None, source: ExportSource, notes: list[str]):
+    """The recipe and data that validate the artifacts, or (None, None) with a note."""
+    from edgedistill.tasks.data import load_task_data
+    from edgedistill.tasks.recipe import BUILTIN_TASKS, load_recipe
+
+    name = task or (source.task if source.task in BUILTIN_TASKS else None)
+    if name is None:
+        notes.append(
+            "no task data: artifacts compared with the model on seeded random inputs and not "
+            "scored; pass --task (the recipe it was trained on) to score them on its test split"
+        )
+        return None, None
+    recipe = load_recipe(name)
+    data = load_task_data(recipe)
+    if tuple(data.input_shape) != tuple(source.input_shape):
+        raise UserInputError(
+            f"--task {name}: its inputs are {list(data.input_shape)}, the model takes "
+            f"{list(source.input_shape)}"
+        )
+    classes = _output_width(source)
+    if classes != len(recipe.labels):
+        raise UserInputError(
+            f"--task {name}: it has {len(recipe.labels)} labels, the model {classes} outputs"
+        )
+    return recipe, data
+
+
+def _output_width(source: ExportSource) -> int:
+    import torch
+
+    with torch.no_grad():
+        return int(source.module(torch.zeros((1, *source.input_shape))).shape[1])
