@@ -242,7 +242,8 @@ def _run_epochs(run: _Loop) -> None:
                 run.stage, spec.epochs, spec.epochs, f"early stop, best epoch {loop.best_epoch}"
             )
             break
-        if ddp.any_rank(context, options.stop is not None and options.stop.requested, run.device):
+        requested = options.stop is not None and options.stop.requested
+        if not loop.finished and ddp.any_rank(context, requested, run.device):
             raise TrainingStopped(_stopped_message(run, epoch))
 
 
