@@ -106,17 +106,34 @@ def test_export_of_a_users_module_compares_on_random_inputs_without_task_data(tm
     [
         (["--formats", "tflite"], "--out: missing"),
         (["--formats", "tflite", "--precision", "int8", "--out", "{out}"], "--precision int8"),
-        (["--formats", "tensorrtt", "--out", "{out}"], "did you mean tensorrt"),
-        (["--out", "{out}"], "--formats: name the formats"),
-        (["--formats", "tflite", "--out", "{full}"], "not empty"),
     ],
 )
-def test_bad_export_input_is_refused_with_exit_2(checkpoint, tmp_path, args, expected):
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "keep.txt").write_text("mine")
-    filled = [a.format(out=tmp_path / "new", full=tmp_path / "full") for a in args]
+def test_bad_export_input_is_refused_with_exit_2_and_no_traceback(
+    checkpoint, tmp_path, args, expected
+):
+    filled = [a.format(out=tmp_path / "new") for a in args]
     result = run_cli("export", str(checkpoint), *filled)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("formats", "out", "expected"),
+    [
+        (["tensorrtt"], "new", "did you mean tensorrt"),
+        (None, "new", "--formats: name the formats"),
+        (["tflite"], "full", "not empty"),
+    ],
+)
+def test_export_plan_refuses_bad_input_before_writing(checkpoint, tmp_path, formats, out, expected):
+    from edgedistill.errors import UserInputError
+    from edgedistill.export.run import ExportRequest, plan_export
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    request = ExportRequest(checkpoint=str(checkpoint), out=tmp_path / out, formats=formats)
+    with pytest.raises(UserInputError, match=expected):
+        plan_export(request)
     assert not (tmp_path / "new").exists()
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"

@@ -3,7 +3,9 @@ checked structurally (predictions need macOS), both against the PyTorch student.
 
 from __future__ import annotations
 
+import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,26 +93,39 @@ def test_tflite_fp16_holds_fp16_weights_and_agrees_with_the_student(student, ref
     assert 0 < validation.max_abs_diff < 0.1  # fp16 weights do change the logits a little
 
 
+@pytest.fixture(scope="module")
+def coreml_packages(student, task, tmp_path_factory):
+    """The student as Core ML fp16 and fp32 packages, exported once for the tests below."""
+    exporter = EXPORTERS.get("coreml")
+    folder = tmp_path_factory.mktemp("coreml")
+    return {
+        precision: exporter.export(
+            student,
+            torch.zeros(1, *SHAPE),
+            folder / f"m-{precision}{exporter.suffix}",
+            precision,
+            _context(task),
+        )
+        for precision in ("fp16", "fp32")
+    }
+
+
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
 def test_coreml_package_is_checked_structurally_off_macos(
-    student, task, reference, precision, tmp_path
+    coreml_packages, task, reference, precision, tmp_path
 ):
     import coremltools as ct
 
     from edgedistill.export.coreml import unzip_package
 
-    exporter = EXPORTERS.get("coreml")
-    artifact = exporter.export(
-        student, torch.zeros(1, *SHAPE), tmp_path / f"m{exporter.suffix}", precision, _context(task)
-    )
+    artifact = coreml_packages[precision]
     with zipfile.ZipFile(artifact.path) as archive:
-        assert {name.split("/")[0] for name in archive.namelist()} == {"m.mlpackage"}
-    validation = exporter.validate(artifact, reference)
+        roots = {name.split("/")[0] for name in archive.namelist()}
+    assert roots == {f"m-{precision}.mlpackage"}
+    validation = EXPORTERS.get("coreml").validate(artifact, reference)
     assert validation.kind == "structural" and validation.problems == ()
-    spec = ct.models.MLModel(
-        str(unzip_package(tmp_path / artifact.path.split("/")[-1], tmp_path / "x")),
-        skip_model_load=True,
-    ).get_spec()
+    package = unzip_package(Path(artifact.path), tmp_path)
+    spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
     (model_input,) = spec.description.input
     image = model_input.type.imageType
     assert model_input.name == "input" and (image.width, image.height) == (32, 32)
@@ -118,7 +133,7 @@ def test_coreml_package_is_checked_structurally_off_macos(
     metadata = spec.description.metadata.userDefined
     assert metadata["precision"] == precision and '"scale":0.0625' in metadata["preprocessing"]
     recipe, _ = task
-    assert metadata["labels"] == str(recipe.labels).replace("'", '"')
+    assert json.loads(metadata["labels"]) == recipe.labels
     assert spec.specificationVersion <= ct.target.iOS17.value
 
 
@@ -139,14 +154,10 @@ def test_coreml_image_input_applies_the_task_preprocessing(student, task):
 
 
 def test_coreml_structural_check_catches_a_precision_that_was_not_delivered(
-    student, task, reference, tmp_path
+    coreml_packages, reference
 ):
-    exporter = EXPORTERS.get("coreml")
-    artifact = exporter.export(
-        student, torch.zeros(1, *SHAPE), tmp_path / "m.mlpackage.zip", "fp32", _context(task)
-    )
-    artifact.precision = "fp16"  # claim what the file is not
-    validation = exporter.validate(artifact, reference)
+    claimed = coreml_packages["fp32"].model_copy(update={"precision": "fp16"})
+    validation = EXPORTERS.get("coreml").validate(claimed, reference)
     assert any("FLOAT32 weights" in problem for problem in validation.problems)
 
 
