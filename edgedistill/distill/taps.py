@@ -70,6 +70,8 @@ def describe(shapes: dict[str, tuple[int, ...] | None], near: str = "") -> str:
     import difflib
 
     names = [n for n, s in shapes.items() if s is not None]
+    if not names:
+        return "none (this model exposes no layers, e.g. a teacher run by onnxruntime)"
     close = difflib.get_close_matches(near, names, n=5, cutoff=0.4) if near else []
     ordered = close + [n for n in names if n not in close]
     listed = ", ".join(f"{n} {list(shapes[n] or ())}" for n in ordered[:LISTED_LAYERS])
