@@ -20,7 +20,8 @@ from edgedistill.errors import UserInputError
 from edgedistill.profiles import DeviceProfile, load_profile
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.summary import RunSummary
-from edgedistill.tasks.recipe import TaskRecipe, load_recipe
+from edgedistill.tasks.recipe import TaskRecipe
+from edgedistill.tasks.task import Task, load_task
 
 log = logging.getLogger(__name__)
 SUPPORTED_PRECISIONS = ("fp32", "fp16")  # int8 arrives with quantization-aware distillation
@@ -30,7 +31,7 @@ SUPPORTED_PRECISIONS = ("fp32", "fp16")  # int8 arrives with quantization-aware 
 class FitOptions:
     device: str
     budget: str
-    task: str = "digits"
+    task: str | None = None  # None: digits, or the defaults for --data
     precision: str | None = None
     formats: list[str] | None = None
     epochs: int | None = None
@@ -38,6 +39,10 @@ class FitOptions:
     out: Path | None = None
     threads: int = 1
     calibration_samples: int = 12
+    teacher: str | None = None  # FILE.py:FN, package.module:FN or FILE.onnx
+    teacher_weights: str | None = None
+    data: str | None = None  # imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN
+    workers: int = 0  # loader processes for data decoded lazily
     verify_on_device: int = 0  # measure the top K before training
 
 
@@ -53,6 +58,7 @@ class FitPlan:
     options: FitOptions
     notes: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    task: Task | None = None  # the data loaded and the teacher checked, in plan_fit
     deploy_format: str = "onnx"  # the chain's last format, whether built here or pending
 
 
@@ -81,7 +87,6 @@ def plan_fit(options: FitOptions) -> FitPlan:
 
     budget_ms = parse_budget(options.budget)
     profile = load_profile(options.device)
-    recipe = load_recipe(options.task)
     notes: list[str] = []
     pending: list[str] = []
     if options.epochs is not None and options.epochs < 1:
@@ -116,6 +121,11 @@ def plan_fit(options: FitOptions) -> FitPlan:
     )
     formats = chain.formats
     pending.extend(chain.pending)
+    task = load_task(
+        options.task, options.data, options.teacher, options.teacher_weights, options.workers
+    )
+    recipe = task.recipe
+    notes.extend(task.notes)
     staging = _prepare_out(options.out or default_out(options.device))
     return FitPlan(
         profile,
@@ -128,6 +138,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
         options,
         notes,
         pending,
+        task,
         deploy_format=chain.deploy_format,
     )
 
@@ -151,22 +162,21 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     from edgedistill.bundle.writer import write_bundle
     from edgedistill.distill.checkpoint import save_student
     from edgedistill.distill.student import distill_student
-    from edgedistill.export import EXPORTERS, ExportContext
+    from edgedistill.export import ExportContext
     from edgedistill.export.chain import export_chain
     from edgedistill.export.preflight import preflight
     from edgedistill.lab.host_bench import BenchProtocol
     from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact
-    from edgedistill.latency.costs import model_cost
     from edgedistill.students import build_student
-    from edgedistill.tasks.data import load_task_data
-    from edgedistill.tasks.teacher import builtin_teacher
+    from edgedistill.tasks.teacher_sources import teacher_cost, teacher_onnx
 
     options, profile, recipe = plan.options, plan.profile, plan.recipe
+    assert plan.task is not None and plan.task.teacher is not None  # loaded in plan_fit
     stages: dict[str, float] = {}
     num_classes = len(recipe.labels)
 
     started = time.perf_counter()
-    data = load_task_data(recipe)
+    data = plan.task.data
     input_shape = data.input_shape
     chosen, margin = _search(plan, input_shape, num_classes, progress)
     example = torch.zeros((1, *input_shape))
@@ -176,7 +186,7 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     stages["search"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    teacher = builtin_teacher(recipe, data, seed=options.seed, progress=progress)
+    teacher = plan.task.teacher.load(seed=options.seed, progress=progress)
     stages["teacher"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -212,12 +222,8 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
         )
         progress("bench", 1, 2, "teacher")
         with tempfile.TemporaryDirectory(prefix="edgedistill-teacher-") as scratch:
-            teacher_onnx = EXPORTERS.get("onnx").export(
-                teacher.model, example, Path(scratch) / "teacher.onnx", "fp32"
-            )
-            teacher_latency = latency_fields(
-                measure_artifact(profile, Path(teacher_onnx.path), protocol)
-            )
+            teacher_file = teacher_onnx(teacher, example, Path(scratch))
+            teacher_latency = latency_fields(measure_artifact(profile, teacher_file, protocol))
         progress("bench", 2, 2, "done")
     else:
         plan.notes.append(
@@ -229,7 +235,7 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     # The artifact of the chain's last format is the deployed one; when that format waits for
     # a device (a TensorRT engine), no deployed accuracy is claimed.
     deployed = artifacts[-1] if artifacts[-1].format == plan.deploy_format else None
-    teacher_cost = model_cost(teacher.model, input_shape)
+    teacher_params, teacher_macs = teacher_cost(teacher, input_shape)
     if student_latency:
         fits, basis = student_latency["p90"] <= plan.budget_ms, "measured_p90"
     else:
@@ -253,10 +259,14 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
                 "val": len(data.val),
                 "test": len(data.test),
             },
+            "data_source": data.source,
+            "split": data.split,
         },
         teacher={
-            "params": teacher_cost.params,
-            "macs": teacher_cost.macs,
+            "form": teacher.form,
+            "source": teacher.source or None,
+            "params": teacher_params,
+            "macs": teacher_macs,
             "accuracy": teacher.test_accuracy,
             "latency_ms": teacher_latency,
             "cache_path": teacher.cache_path,

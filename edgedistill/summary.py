@@ -36,6 +36,8 @@ class TeacherInfo(_Strict):
     latency_ms: MeasuredLatency
     cache_path: str
     trained_now: bool
+    form: str = "builtin"  # builtin | python | onnx
+    source: str | None = None  # the user's teacher, as named (FILE.py:FN, module:FN, FILE.onnx)
 
 
 class StudentInfo(_Strict):
@@ -58,6 +60,8 @@ class TaskInfo(_Strict):
     labels: list[str]
     preprocessing: dict[str, Any]
     split_sizes: dict[str, int]
+    data_source: str | None = None
+    split: dict[str, Any] | None = None  # how the split was made (given, or seeded stratified)
 
 
 class RunSummary(_Strict):

@@ -23,8 +23,33 @@ def fit(
         str, typer.Option(help="Latency budget at batch 1, e.g. 10ms, 500us, 0.01s.")
     ],
     task: Annotated[
-        str, typer.Option(help="Built-in task name (digits) or a task recipe YAML.")
-    ] = "digits",
+        str | None,
+        typer.Option(
+            help="Built-in task name (digits) or a task recipe YAML (default: digits, or the "
+            "defaults for --data)."
+        ),
+    ] = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="Your teacher: FILE.py:FN or package.module:FN (returns an nn.Module), or "
+            "FILE.onnx (run with onnxruntime; logits only)."
+        ),
+    ] = None,
+    teacher_weights: Annotated[
+        str | None,
+        typer.Option(help="Weights for --teacher: .safetensors, or a torch.save'd state dict."),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Your data: imagefolder:DIR, npz:FILE, or FILE.py:FN / package.module:FN "
+            "(returns torch Datasets)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Processes that decode data too large to hold in memory.")
+    ] = 0,
     precision: Annotated[
         str | None,
         typer.Option(help="fp32 | fp16 | int8 (default: the profile's deploy precision)."),
@@ -73,6 +98,10 @@ def fit(
         seed=seed,
         out=out,
         threads=threads,
+        teacher=teacher,
+        teacher_weights=teacher_weights,
+        data=data,
+        workers=workers,
         verify_on_device=verify_on_device,
     )
     plan = plan_fit(options)

@@ -1,20 +1,32 @@
-"""Task data held as tensors, the data-adapter registry, and the stratified split."""
+"""The data interface (Split, iter_batches, all_labels, TaskData) and the data-source registry.
+
+Every split is a map-style torch Dataset: split[i] -> (x: float32 C x H x W, y: int64, -1 when
+unlabeled). Small data is decoded once and held in memory (`Split`, the fast path); data larger
+than the recipe's `data.in_memory_mb` stays on disk and is decoded batch by batch
+(`TableDataset`), by worker processes when `--workers` asks for them.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
 from edgedistill.registry import Registry
+from edgedistill.tasks.table import SampleTable, TableDataset
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
 
-    from edgedistill.tasks.recipe import TaskRecipe
+    from edgedistill.tasks.recipe import DataSpec, TaskRecipe
+
+# Bytes per decoded sample element: float32.
+_FLOAT_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -36,8 +48,20 @@ class Split:
         return self.x[index], self.y[index]
 
 
-def iter_batches(dataset, batch_size: int = 256, limit: int | None = None, workers: int = 0):
-    """(x, y) batches in the dataset's order; in-memory splits are sliced without copying."""
+def loader_workers(dataset) -> int:
+    """The worker processes a dataset asks for (`workers` attribute, through Subset wrappers)."""
+    while not hasattr(dataset, "workers") and hasattr(dataset, "dataset"):
+        dataset = dataset.dataset
+    return int(getattr(dataset, "workers", 0) or 0)
+
+
+def iter_batches(
+    dataset, batch_size: int = 256, limit: int | None = None, workers: int | None = None
+):
+    """(x, y) batches in the dataset's order; in-memory splits are sliced without copying.
+
+    `workers` defaults to what the dataset asks for (lazily decoded data: the --workers flag).
+    """
     total = len(dataset) if limit is None else min(limit, len(dataset))
     if isinstance(dataset, Split):
         for start in range(0, total, batch_size):
@@ -46,96 +70,156 @@ def iter_batches(dataset, batch_size: int = 256, limit: int | None = None, worke
         return
     from torch.utils.data import DataLoader, Subset
 
+    if workers is None:
+        workers = loader_workers(dataset)
     subset = dataset if total == len(dataset) else Subset(dataset, range(total))
     yield from DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=workers)
 
 
 def all_labels(dataset):
-    """Every label of the dataset as one int64 tensor, in order."""
+    """Every label of the dataset as one int64 tensor, in order (without decoding images when
+    the dataset knows its labels)."""
     import torch
+    from torch.utils.data import Subset
 
     if isinstance(dataset, Split):
         return dataset.y
+    if isinstance(dataset, Subset):
+        return all_labels(dataset.dataset)[torch.as_tensor(list(dataset.indices))]
+    known = getattr(dataset, "labels", None)
+    if known is not None and len(known) == len(dataset):
+        return torch.as_tensor(known, dtype=torch.int64)
     return torch.cat([y for _, y in iter_batches(dataset)])
 
 
 @dataclass(frozen=True)
 class TaskData:
-    train: Split
-    val: Split
-    test: Split
-    fingerprint: str  # sha256 over every split's bytes: keys caches of teachers and outputs
+    train: Any  # map-style Datasets (Split when held in memory)
+    val: Any
+    test: Any
+    fingerprint: str  # changes when the data, its split or its preprocessing change
+    input_shape: tuple[int, int, int]
+    split: dict = field(default_factory=dict)  # how the split was made, and its sizes
+    source: str = ""
+    notes: tuple[str, ...] = ()
 
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.x.shape[1:])  # type: ignore[return-value]
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What an adapter knows besides its argument: where relative paths start, how to name the
+    setting in messages, and what the recipe says the samples should become."""
+
+    base_dir: Path
+    what: str  # "--data" or "RECIPE: field data.source"
+    channel_order: str | None = None  # gray / rgb / bgr when the recipe says
+    size: tuple[int, int] | None = None  # H, W when the recipe says (mixed sizes get resized)
+
+    def path(self, argument: str) -> Path:
+        path = Path(argument).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
 
 
-DataAdapter = Callable[[str, "TaskRecipe"], "tuple[np.ndarray, np.ndarray]"]
+DataAdapter = Callable[[str, SourceContext], SampleTable]
 DATA_SOURCES: Registry[DataAdapter] = Registry("data source")
 
 
-def stratified_split(labels: np.ndarray, train: float, val: float, seed: int):
-    """Indices of train / val / test with each class in the same proportions."""
+def _register_sources() -> None:
+    import edgedistill.tasks.sources  # noqa: F401  (each module registers its source)
+
+
+def parse_source(source: str, what: str) -> tuple[str, str]:
+    """(scheme, argument): `npz:FILE` -> ("npz", FILE); `FILE.py:FN` -> ("python", source)."""
+    from edgedistill.tasks.user_code import looks_like_callable
+
+    _register_sources()
+    scheme, sep, argument = source.partition(":")
+    if sep and scheme in DATA_SOURCES:
+        return scheme, argument
+    if looks_like_callable(source):
+        return "python", source
+    raise UserInputError(
+        f"{what}: cannot read {source!r}; expected imagefolder:DIR, npz:FILE, FILE.py:FN, "
+        f"package.module:FN or builtin:digits ({DATA_SOURCES.unknown_message(scheme)})"
+    )
+
+
+def open_source(spec: DataSpec, context: SourceContext) -> SampleTable:
+    scheme, argument = parse_source(spec.source, context.what)
+    return DATA_SOURCES.get(scheme)(argument, context)
+
+
+def context_for(recipe, what: str) -> SourceContext:
+    """The adapter context for a recipe (or recipe document): its hints about the samples."""
+    channel_order = size = None
+    if recipe.preprocessing is not None:
+        channel_order = recipe.preprocessing.channel_order
+        size = tuple(recipe.preprocessing.resize)
+    elif recipe.input is not None:
+        channel_order = {1: "gray", 3: "rgb"}.get(recipe.input.channels)
+        size = (recipe.input.height, recipe.input.width)
+    return SourceContext(recipe.data.base_dir, what, channel_order, size)
+
+
+def build_task_data(
+    table: SampleTable,
+    recipe: TaskRecipe,
+    workers: int = 0,
+    split: tuple[dict, dict] | None = None,
+) -> TaskData:
+    """Split the table (unless `split` gives the rows and record already), attach
+    preprocessing, and hold the splits in memory when they are small."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    parts: tuple[list[int], list[int], list[int]] = ([], [], [])
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        rng.shuffle(members)
-        n_train = int(round(train * len(members)))
-        n_val = int(round(val * len(members)))
-        parts[0].extend(members[:n_train])
-        parts[1].extend(members[n_train : n_train + n_val])
-        parts[2].extend(members[n_train + n_val :])
-    return tuple(np.sort(np.asarray(p, dtype=np.int64)) for p in parts)
+    from edgedistill.tasks.preprocess import Preprocessor
+    from edgedistill.tasks.splits import split_indices
 
-
-def load_task_data(recipe: TaskRecipe) -> TaskData:
-    """Load the recipe's data through its adapter, preprocess, split."""
-    import numpy as np
-    import torch
-
-    scheme, _, argument = recipe.data.source.partition(":")
-    if scheme not in DATA_SOURCES:
+    parts, record = split or split_indices(table, recipe.data.split)
+    transform = None if table.facts.kind == "ready" else Preprocessor(recipe.preprocessing)
+    datasets = {name: TableDataset(table, rows, transform, workers) for name, rows in parts.items()}
+    input_shape = recipe.input.shape
+    first, _ = datasets["train"][0]
+    if tuple(first.shape) != input_shape:
         raise UserInputError(
-            f"task {recipe.name}: field data.source: {DATA_SOURCES.unknown_message(scheme)}"
+            f"{table.source}: a sample becomes {tuple(first.shape)} but the task's input is "
+            f"{input_shape} (C, H, W); fix the recipe's input / preprocessing or the data"
         )
-    images, labels = DATA_SOURCES.get(scheme)(argument, recipe)
-    split = recipe.data.split
-    indices = stratified_split(labels, split.train, split.val, split.seed)
     digest = hashlib.sha256()
-    splits = []
-    for index in indices:
-        x = torch.from_numpy(np.ascontiguousarray(images[index], dtype=np.float32))
-        y = torch.from_numpy(labels[index].astype(np.int64))
-        digest.update(x.numpy().tobytes())
-        digest.update(y.numpy().tobytes())
-        splits.append(Split(x, y))
-    return TaskData(*splits, fingerprint=digest.hexdigest())
+    digest.update(table.identity.encode())
+    digest.update(np.ascontiguousarray(table.labels, dtype=np.int64).tobytes())
+    for rows in parts.values():
+        digest.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+    digest.update(json.dumps(recipe.preprocessing.model_dump(mode="json"), sort_keys=True).encode())
+    digest.update(json.dumps([table.facts.kind, list(input_shape)]).encode())
+    decoded_mb = len(table) * math.prod(input_shape) * _FLOAT_BYTES / 2**20
+    in_memory = decoded_mb <= recipe.data.in_memory_mb
+    splits = {
+        name: _materialize(dataset) if in_memory else dataset for name, dataset in datasets.items()
+    }
+    record = {**record, "in_memory": in_memory, "decoded_mb": round(decoded_mb, 1)}
+    return TaskData(
+        splits["train"],
+        splits["val"],
+        splits["test"],
+        fingerprint=digest.hexdigest(),
+        input_shape=input_shape,
+        split=record,
+        source=recipe.data.source,
+        notes=tuple(table.notes),
+    )
 
 
-@DATA_SOURCES.register("builtin")
-def builtin_source(argument: str, recipe: TaskRecipe):
-    """Data sets that ship with the installed packages (no download): `builtin:digits`."""
-    if argument != "digits":
-        raise UserInputError(
-            f"task {recipe.name}: field data.source: no built-in data {argument!r}"
-        )
-    return _digits(recipe)
-
-
-def _digits(recipe: TaskRecipe):
-    import numpy as np
+def _materialize(dataset: TableDataset) -> Split:
     import torch
-    import torch.nn.functional as F
-    from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    pre = recipe.preprocessing
-    images = torch.from_numpy(bunch.images.astype(np.float32) * pre.scale).unsqueeze(1)
-    images = F.interpolate(images, size=tuple(pre.resize), mode="bilinear", align_corners=False)
-    mean = torch.tensor(pre.mean).view(1, -1, 1, 1)
-    std = torch.tensor(pre.std).view(1, -1, 1, 1)
-    return ((images - mean) / std).numpy(), bunch.target.astype(np.int64)
+    xs, ys = [], []
+    for x, y in iter_batches(dataset):
+        xs.append(x)
+        ys.append(y)
+    return Split(torch.cat(xs).contiguous(), torch.cat(ys))
+
+
+def load_task_data(recipe: TaskRecipe, workers: int = 0) -> TaskData:
+    """Load a complete recipe's data through its adapter, split and preprocess it."""
+    what = f"task {recipe.name}: field data.source"
+    table = open_source(recipe.data, context_for(recipe, what))
+    return build_task_data(table, recipe, workers)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from edgedistill.errors import UserInputError
 
@@ -29,9 +29,32 @@ class SplitSpec(_Strict):
         return self
 
 
-class DataSpec(_Strict):
-    source: str = Field(description="data adapter and argument, e.g. builtin:digits")
+class _Located(_Strict):
+    """A section whose relative paths are read from a folder: the recipe's, or the working
+    directory for values given as command-line flags."""
+
+    _base_dir: Path | None = PrivateAttr(None)
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir or Path.cwd()
+
+    def located(self, base_dir: Path | None) -> _Located:
+        self._base_dir = base_dir
+        return self
+
+
+class DataSpec(_Located):
+    source: str = Field(
+        description="imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN or builtin:digits"
+    )
     split: SplitSpec = SplitSpec()
+    in_memory_mb: float = Field(
+        256,
+        ge=0,
+        description="data that decodes to at most this many MB is held in memory (fast); "
+        "larger data is decoded lazily, batch by batch, by --workers processes",
+    )
 
 
 class InputSpec(_Strict):
@@ -53,7 +76,7 @@ class Preprocessing(_Strict):
     scale: float = Field(1.0, description="raw pixel value multiplier applied before mean/std")
     mean: list[float]
     std: list[float]
-    channel_order: Literal["gray", "rgb", "bgr"] = "rgb"
+    channel_order: Literal["gray", "rgb", "bgr", "as-is"] = "rgb"
 
 
 class AugmentSpec(_Strict):
@@ -84,16 +107,30 @@ class TrainSpec(_Strict):
     augment: AugmentSpec = AugmentSpec()
 
 
-class TeacherSpec(_Strict):
+class TeacherSpec(_Located):
+    """The user's teacher (`source`), or the built-in `arch` trained on the task's data."""
+
+    source: str | None = Field(
+        None,
+        description="FILE.py:FN or package.module:FN (a function returning an nn.Module), or "
+        "FILE.onnx (run with onnxruntime, logits only); unset: the built-in arch, trained here",
+    )
+    weights: str | None = Field(
+        None, description="state dict for `source`: .safetensors, or a torch.save'd state dict"
+    )
     arch: Literal["resnet"] = "resnet"
-    widths: list[int] = Field(min_length=1)
-    blocks: list[int] = Field(min_length=1)
-    train: TrainSpec
+    widths: list[int] = Field([32, 64, 128], min_length=1)
+    blocks: list[int] = Field([2, 2, 2], min_length=1)
+    train: TrainSpec | None = None
 
     @model_validator(mode="after")
-    def _same_length(self) -> TeacherSpec:
+    def _consistent(self) -> TeacherSpec:
         if len(self.widths) != len(self.blocks):
             raise ValueError("widths and blocks must have one entry per stage")
+        if self.source is None and self.train is None:
+            raise ValueError("train settings are needed to train the built-in teacher (no source)")
+        if self.weights is not None and self.source is None:
+            raise ValueError("weights need a source (the module they belong to)")
         return self
 
 
@@ -185,7 +222,8 @@ class DistillSpec(_Strict):
 class TaskRecipe(_Strict):
     schema_version: Literal[1] = 1
     name: str
-    task_type: Literal["classification"] = "classification"
+    task_type: Literal["classification", "regression"] = "classification"
+    metrics: list[Literal["accuracy"]] = Field(["accuracy"], min_length=1)
     data: DataSpec
     input: InputSpec
     preprocessing: Preprocessing
@@ -194,28 +232,79 @@ class TaskRecipe(_Strict):
     distill: DistillSpec
 
 
+class RecipeDocument(TaskRecipe):
+    """A recipe as written: input, preprocessing and labels may be left to the data to tell."""
+
+    input: InputSpec | None = None  # type: ignore[assignment]
+    preprocessing: Preprocessing | None = None  # type: ignore[assignment]
+    labels: list[str] | None = Field(None, min_length=2)  # type: ignore[assignment]
+
+    def is_complete(self) -> bool:
+        return None not in (self.input, self.preprocessing, self.labels)
+
+    def resolved(self, **fields) -> TaskRecipe:
+        """The TaskRecipe with `fields` (input, preprocessing, labels) filled in."""
+        values = {name: getattr(self, name) for name in TaskRecipe.model_fields}
+        values.update(fields)
+        return TaskRecipe.model_validate(values)
+
+
 BUILTIN_TASKS = {"digits": Path(__file__).with_name("digits.yaml")}
+# Sections a recipe may leave out, and the settings used when `fit --data` has no recipe.
+DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
 
-def load_recipe(name_or_path: str, flag: str = "--task") -> TaskRecipe:
-    """A built-in task name or the path of a recipe YAML file."""
-    path = BUILTIN_TASKS.get(name_or_path, Path(name_or_path))
-    if name_or_path not in BUILTIN_TASKS and not path.is_file():
-        raise UserInputError(
-            f"{flag}: {name_or_path!r} is neither a built-in task ({', '.join(BUILTIN_TASKS)}) "
-            "nor an existing recipe file"
-        )
+def _read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise UserInputError(f"{path}: cannot read task recipe ({exc})") from None
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a task recipe must be a YAML mapping")
+    return data
+
+
+def _validate(data: dict, where: str) -> RecipeDocument:
+    defaults = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
+    for section in ("teacher", "distill"):
+        data.setdefault(section, defaults[section])
     try:
-        return TaskRecipe.model_validate(data)
+        return RecipeDocument.model_validate(data)
     except ValidationError as exc:
         fields = "; ".join(
             f"field {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
             for e in exc.errors()
         )
-        raise UserInputError(f"{path}: invalid task recipe: {fields}") from None
+        raise UserInputError(f"{where}: invalid task recipe: {fields}") from None
+
+
+def read_recipe(name_or_path: str, flag: str = "--task") -> RecipeDocument:
+    """A built-in task name or a recipe YAML file, as written (relative paths: its folder)."""
+    path = BUILTIN_TASKS.get(name_or_path, Path(name_or_path))
+    if name_or_path not in BUILTIN_TASKS and not path.is_file():
+        raise UserInputError(
+            f"{flag}: {name_or_path!r} is neither a built-in task ({', '.join(BUILTIN_TASKS)}) "
+            "nor an existing recipe file"
+        )
+    document = _validate(_read_yaml(path), str(path))
+    folder = path.resolve().parent
+    document.data.located(folder)
+    document.teacher.located(folder)
+    return document
+
+
+def recipe_for_data(source: str, name: str) -> RecipeDocument:
+    """The recipe `fit --data SPEC` uses when no --task is given: defaults, the rest from data."""
+    document = _validate({"name": name, "data": {"source": source}}, "--data")
+    document.data.located(Path.cwd())
+    return document
+
+
+def load_recipe(name_or_path: str, flag: str = "--task") -> TaskRecipe:
+    """A complete recipe; fields the file leaves to the data are read from the data."""
+    document = read_recipe(name_or_path, flag)
+    if document.is_complete():
+        return document.resolved()
+    from edgedistill.tasks.task import resolve_task
+
+    return resolve_task(document).recipe

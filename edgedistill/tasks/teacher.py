@@ -73,11 +73,35 @@ def build_resnet(spec: TeacherSpec, in_channels: int, num_classes: int) -> nn.Mo
 
 @dataclass
 class Teacher:
+    """A teacher ready to distill from: `model(x)` gives logits for a batch of inputs."""
+
     model: nn.Module
     test_accuracy: float
     val_accuracy: float
-    cache_path: str
+    cache_path: str  # where its weights live (the cache, the user's weights file, the .onnx)
     trained_now: bool
+    form: str = "builtin"  # builtin | python | onnx (TEACHER_SOURCES)
+    source: str = ""  # what the recipe or --teacher named
+    logits_only: bool = False  # True: no layers to hook (ONNX): feature/attention losses cannot run
+    onnx_path: str | None = None  # an ONNX file that is the teacher (timed as it is)
+    params: int | None = None  # known without tracing the module (ONNX initializers)
+    macs: int | None = None
+
+
+def labeled_part(dataset):
+    """The samples of a training split that carry a label (y >= 0)."""
+    import torch
+    from torch.utils.data import Subset
+
+    from edgedistill.tasks.data import Split, all_labels
+
+    labels = all_labels(dataset)
+    keep = labels >= 0
+    if bool(keep.all()):
+        return dataset
+    if isinstance(dataset, Split):
+        return Split(dataset.x[keep], dataset.y[keep])
+    return Subset(dataset, torch.nonzero(keep).flatten().tolist())
 
 
 def _cache_key(recipe: TaskRecipe, data: TaskData, seed: int) -> str:
@@ -99,13 +123,21 @@ def _cache_key(recipe: TaskRecipe, data: TaskData, seed: int) -> str:
 def builtin_teacher(
     recipe: TaskRecipe, data: TaskData, seed: int = 0, progress: ProgressFn = no_progress
 ) -> Teacher:
-    """Load the recipe's teacher from the cache, or train it (once) and cache it."""
+    """Load the recipe's teacher from the cache, or train it (once) and cache it.
+
+    A recipe that names its own teacher (teacher.source) gets that one, through
+    TEACHER_SOURCES, so callers that only know the task still use the user's teacher.
+    """
     import torch
     from safetensors.torch import load_file, save
 
     from edgedistill.distill.losses import LOSSES
     from edgedistill.distill.trainer import accuracy, train
 
+    if recipe.teacher.source is not None:
+        from edgedistill.tasks.teacher_sources import prepare_teacher
+
+        return prepare_teacher(recipe, data).load(seed=seed, progress=progress)
     key = _cache_key(recipe, data, seed)
     weights_path = cache_dir() / "teachers" / f"{recipe.name}-{key}.safetensors"
     meta_path = weights_path.with_suffix(".json")
@@ -120,9 +152,10 @@ def builtin_teacher(
     log.info("training the %s teacher (first use; cached afterwards)", recipe.name)
     torch.manual_seed(seed)
     model = build_resnet(recipe.teacher, data.input_shape[0], len(recipe.labels))
+    assert recipe.teacher.train is not None  # the recipe schema requires it without a source
     result = train(
         model,
-        data.train,
+        labeled_part(data.train),
         data.val,
         recipe.teacher.train,
         LOSSES.get("ce")(recipe.distill),

@@ -1,0 +1,86 @@
+"""What a data adapter hands over: an indexed table of raw samples, and lazy Datasets over it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+TRAIN, VAL, TEST = 0, 1, 2
+SPLIT_NAMES = ("train", "val", "test")
+UNLABELED = -1
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the samples look like before preprocessing."""
+
+    channels: int
+    height: int | None  # None: samples differ in size (each is resized by preprocessing)
+    width: int | None
+    # uint8 / float: raw values the recipe's preprocessing turns into model inputs;
+    # ready: samples are model inputs already (a Python dataset applies its own transform)
+    kind: Literal["uint8", "float", "ready"]
+    channel_order: str  # gray, rgb, bgr, as-is
+
+
+@dataclass
+class SampleTable:
+    """Every sample a source holds, addressed by index.
+
+    `read(i)` returns sample i raw (H x W [x C] array) or, for kind "ready", the model input
+    (C x H x W tensor). `labels[i]` is its class, -1 when unlabeled. `assignment[i]` is the
+    split the source puts it in (0 train, 1 val, 2 test) or None when the source gives no split.
+    `identity` changes whenever the samples change (file list, sizes, mtimes, or bytes).
+    """
+
+    source: str
+    labels: np.ndarray
+    read: Callable[[int], Any]
+    identity: str
+    facts: ImageFacts
+    assignment: np.ndarray | None = None
+    class_names: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class TableDataset:
+    """A map-style torch Dataset over some rows of a table, decoded when an item is asked for.
+
+    `workers` is the number of loader processes `iter_batches` (and trainers) should use;
+    `labels` gives every label without decoding a single image.
+    """
+
+    def __init__(
+        self,
+        table: SampleTable,
+        indices: np.ndarray,
+        transform: Callable[[Any], torch.Tensor] | None,
+        workers: int = 0,
+    ) -> None:
+        self.table = table
+        self.indices = indices
+        self.transform = transform
+        self.workers = workers
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        row = int(self.indices[index])
+        sample = self.table.read(row)
+        x = self.transform(sample) if self.transform is not None else sample
+        return x, torch.tensor(int(self.table.labels[row]), dtype=torch.int64)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.table.labels[self.indices]

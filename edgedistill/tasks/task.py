@@ -1,0 +1,231 @@
+"""A task ready to run: recipe + flags, completed from the data (input shape, labels,
+preprocessing), the data split, and the teacher checked against it — all before training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edgedistill.errors import UserInputError
+from edgedistill.tasks.recipe import (
+    InputSpec,
+    RecipeDocument,
+    TaskRecipe,
+    TeacherSpec,
+    read_recipe,
+    recipe_for_data,
+)
+
+if TYPE_CHECKING:
+    from edgedistill.tasks.data import TaskData
+    from edgedistill.tasks.table import SampleTable
+    from edgedistill.tasks.teacher_sources import PreparedTeacher
+
+
+@dataclass
+class Task:
+    recipe: TaskRecipe  # complete: input, labels and preprocessing filled in from the data
+    data: TaskData
+    teacher: PreparedTeacher | None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_task(
+    task: str | None = None,
+    data: str | None = None,
+    teacher: str | None = None,
+    teacher_weights: str | None = None,
+    workers: int = 0,
+    with_teacher: bool = True,
+) -> Task:
+    """`fit --task/--data/--teacher/--teacher-weights`: every input read and checked.
+
+    Without --task, --data uses the default settings (edgedistill/tasks/defaults.yaml) and
+    takes everything else from the data; without either, the built-in digits task runs.
+    """
+    from edgedistill.tasks.teacher_sources import prepare_teacher
+
+    if workers < 0:
+        raise UserInputError(f"--workers: must be 0 or more, got {workers}")
+    if task is None and data is not None:
+        document = recipe_for_data(data, _name_for(data))
+        where = "--data"
+    else:
+        document = read_recipe(task or "digits")
+        where = f"{task or 'digits'}: field data.source"
+        if data is not None:
+            spec = document.data.model_copy(update={"source": data}).located(Path.cwd())
+            document = document.model_copy(update={"data": spec})
+            where = "--data"
+    document, names = _with_teacher_flags(document, task, teacher, teacher_weights)
+    recipe, data_ = resolve_document(document, where, workers)
+    notes = list(data_.notes)
+    prepared = None
+    if with_teacher:
+        prepared = prepare_teacher(recipe, data_, names)
+        notes.extend(prepared.notes)
+    return Task(recipe, data_, prepared, notes)
+
+
+def resolve_task(document: RecipeDocument, workers: int = 0) -> Task:
+    """A recipe document's task without its teacher (for commands that need shapes only)."""
+    recipe, data = resolve_document(document, "field data.source", workers)
+    return Task(recipe, data, None, list(data.notes))
+
+
+def resolve_document(
+    document: RecipeDocument, where: str, workers: int
+) -> tuple[TaskRecipe, TaskData]:
+    from edgedistill.tasks.data import build_task_data, context_for, open_source
+
+    if document.task_type != "classification":
+        raise UserInputError(
+            f"task {document.name}: field task_type: {document.task_type} is not supported by "
+            "this version (classification only: accuracy, soft-target distillation)"
+        )
+    from edgedistill.tasks.splits import split_indices
+
+    table = open_source(document.data, context_for(document, where))
+    parts, record = split_indices(table, document.data.split)
+    recipe = _complete(document, table, parts["train"])
+    return recipe, build_task_data(table, recipe, workers, (parts, record))
+
+
+def _name_for(data: str) -> str:
+    """A task name from a data spec: the folder or file name, or the function name."""
+    from edgedistill.tasks.data import parse_source
+
+    scheme, argument = parse_source(data, "--data")
+    if scheme == "python":
+        return argument.rpartition(":")[2]
+    return Path(argument.rstrip("/")).stem or "custom"
+
+
+def _absolute(value: str) -> str:
+    """A flag value's file part made absolute (flags are relative to the working directory)."""
+    target, sep, function = value.rpartition(":")
+    if sep and target.endswith(".py"):
+        return f"{Path(target).expanduser().resolve()}:{function}"
+    if value.lower().endswith(".onnx") or not sep:
+        return str(Path(value).expanduser().resolve())
+    return value
+
+
+def _with_teacher_flags(
+    document: RecipeDocument, task: str | None, teacher: str | None, weights: str | None
+):
+    from pydantic import ValidationError
+
+    from edgedistill.tasks.teacher_sources import TeacherNames
+
+    recipe_name = task or "digits"
+    names = TeacherNames(
+        source="--teacher" if teacher else f"{recipe_name}: field teacher.source",
+        weights="--teacher-weights" if weights else f"{recipe_name}: field teacher.weights",
+    )
+    if teacher is None and weights is None:
+        return document, names
+    if weights is not None and teacher is None and document.teacher.source is None:
+        raise UserInputError(
+            "--teacher-weights: needs --teacher (the module the weights belong to)"
+        )
+    values = document.teacher.model_dump()
+    if teacher is not None:
+        values.update(source=_absolute(teacher), weights=None)
+    if weights is not None:
+        values["weights"] = str(Path(weights).expanduser().resolve())
+    try:
+        spec = TeacherSpec.model_validate(values).located(document.teacher.base_dir)
+    except ValidationError as exc:
+        raise UserInputError(f"--teacher: {'; '.join(e['msg'] for e in exc.errors())}") from None
+    return document.model_copy(update={"teacher": spec}), names
+
+
+def _complete(document: RecipeDocument, table: SampleTable, train_rows) -> TaskRecipe:
+    """Fill in input, labels and preprocessing from the data; check what the recipe gives."""
+    facts = table.facts
+    where = f"task {document.name}"
+    labels = _labels(document, table, where)
+    preprocessing = document.preprocessing
+    if preprocessing is None:
+        preprocessing = _default_preprocessing(document, table, train_rows)
+    if document.input is not None:
+        model_input = document.input
+    elif facts.kind == "ready":
+        model_input = InputSpec(channels=facts.channels, height=facts.height, width=facts.width)
+    else:
+        height, width = preprocessing.resize
+        model_input = InputSpec(channels=facts.channels, height=height, width=width)
+    if model_input.channels != facts.channels:
+        raise UserInputError(
+            f"{where}: field input.channels is {model_input.channels} but the data "
+            f"({table.source}) has {facts.channels}"
+        )
+    if facts.kind != "ready":
+        if tuple(preprocessing.resize) != (model_input.height, model_input.width):
+            raise UserInputError(
+                f"{where}: field preprocessing.resize {list(preprocessing.resize)} differs from "
+                f"input height x width {model_input.height}x{model_input.width}"
+            )
+        for name in ("mean", "std"):
+            values = getattr(preprocessing, name)
+            if len(values) != facts.channels:
+                raise UserInputError(
+                    f"{where}: field preprocessing.{name} has {len(values)} values but the data "
+                    f"has {facts.channels} channels"
+                )
+    return document.resolved(input=model_input, preprocessing=preprocessing, labels=labels)
+
+
+def _labels(document: RecipeDocument, table: SampleTable, where: str) -> list[str]:
+    count = int(table.labels.max()) + 1
+    found = table.class_names
+    if document.labels is None:
+        return list(found) if found else [str(i) for i in range(count)]
+    if found is not None and list(document.labels) != list(found):
+        raise UserInputError(
+            f"{where}: field labels {document.labels} differs from the classes the data "
+            f"names ({found}, in label order)"
+        )
+    if len(document.labels) < count:
+        raise UserInputError(
+            f"{where}: field labels names {len(document.labels)} classes but the data uses "
+            f"labels 0..{count - 1}"
+        )
+    return list(document.labels)
+
+
+def _default_preprocessing(document: RecipeDocument, table: SampleTable, train_rows):
+    import numpy as np
+
+    from edgedistill.tasks.preprocess import (
+        STAT_SAMPLES,
+        default_preprocessing,
+        identity_preprocessing,
+    )
+
+    facts = table.facts
+    if facts.kind == "ready":
+        assert facts.height is not None and facts.width is not None
+        return identity_preprocessing(facts.channels, (facts.height, facts.width), table.source)
+    if document.input is not None:
+        size = (document.input.height, document.input.width)
+    elif facts.height is not None and facts.width is not None:
+        size = (facts.height, facts.width)
+    else:
+        raise UserInputError(
+            f"task {document.name}: the images differ in size; give input height/width or "
+            "preprocessing.resize"
+        )
+    rng = np.random.default_rng(document.data.split.seed)
+    count = min(STAT_SAMPLES, len(train_rows))
+    rows = np.sort(rng.choice(train_rows, size=count, replace=False))
+    return default_preprocessing(
+        [table.read(int(row)) for row in rows],
+        facts.channels,
+        size,
+        1 / 255 if facts.kind == "uint8" else 1.0,
+        facts.channel_order,
+        table.source,
+    )

@@ -1,0 +1,80 @@
+"""`FILE.py:FN` / `package.module:FN`: the user's function builds the teacher nn.Module; its
+weights come from `--teacher-weights` (safetensors or a plain state dict), or FN loads them."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+from edgedistill.errors import UserInputError
+from edgedistill.tasks.teacher_sources import (
+    TEACHER_SOURCES,
+    ReadyTeacher,
+    TeacherNames,
+    check_logits,
+    frozen,
+)
+
+if TYPE_CHECKING:
+    from edgedistill.tasks.data import TaskData
+    from edgedistill.tasks.recipe import TaskRecipe, TeacherSpec
+
+
+def _arguments(function, recipe: TaskRecipe, data: TaskData) -> dict:
+    """The keyword arguments FN declares among num_classes, in_channels and input_shape."""
+    offered = {
+        "num_classes": len(recipe.labels),
+        "in_channels": data.input_shape[0],
+        "input_shape": tuple(data.input_shape),
+    }
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {name: value for name, value in offered.items() if name in parameters}
+
+
+class PythonModuleForm:
+    def claims(self, spec: TeacherSpec) -> bool:
+        return spec.source is not None and not spec.source.lower().endswith(".onnx")
+
+    def prepare(self, recipe: TaskRecipe, data: TaskData, names: TeacherNames) -> ReadyTeacher:
+        from torch import nn
+
+        from edgedistill.tasks.user_code import load_callable
+        from edgedistill.tasks.weights import apply_state_dict, load_state_dict
+
+        spec = recipe.teacher
+        assert spec.source is not None
+        function = load_callable(spec.source, names.source, spec.base_dir)
+        try:
+            model = function(**_arguments(function, recipe, data))
+        except Exception as exc:
+            raise UserInputError(
+                f"{names.source}: {spec.source}() failed: {type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(model, nn.Module):
+            raise UserInputError(
+                f"{names.source}: {spec.source} returned a {type(model).__name__}; it must "
+                "return a torch.nn.Module"
+            )
+        notes = []
+        cache_path = spec.source
+        if spec.weights is not None:
+            path = spec.base_dir / spec.weights
+            apply_state_dict(model, load_state_dict(path, names.weights), path, names.weights)
+            cache_path = str(path)
+        else:
+            notes.append(
+                f"teacher {spec.source}: no weights file given; using the module as "
+                f"{spec.source.rpartition(':')[2]}() returns it"
+            )
+        model.eval()
+        check_logits(model, data, len(recipe.labels), f"{names.source} {spec.source}")
+        frozen(model)
+        return ReadyTeacher(
+            model, data, form="python", source=spec.source, cache_path=cache_path, notes=notes
+        )
+
+
+TEACHER_SOURCES.add("python", PythonModuleForm())
