@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import bench, bundle, calibrate, fit, profiles, search
+from edgedistill.cli import bench, bundle, calibrate, distill, export, fit, lab, profiles, search
 
 app = typer.Typer(
     name="edgedistill",
@@ -19,11 +19,11 @@ app.command("fit")(fit.fit)
 app.command("search")(search.search)
 app.command("calibrate")(calibrate.calibrate)
 app.command("bench")(bench.bench)
-app.command("distill")(__import__("edgedistill.cli.distill", fromlist=["distill"]).distill)
-app.command("export")(__import__("edgedistill.cli.export", fromlist=["export"]).export)
+app.command("distill")(distill.distill)
+app.command("export")(export.export)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(bundle.app, name="bundle")
-app.add_typer(__import__("edgedistill.cli.lab", fromlist=["app"]).app, name="lab")
+app.add_typer(lab.app, name="lab")
 
 
 def _version(value: bool) -> None:
