@@ -39,11 +39,13 @@ class FitOptions:
     out: Path | None = None
     threads: int = 1
     calibration_samples: int = 12
+    verify_on_device: int = 0  # measure the top K before training
     teacher: str | None = None  # FILE.py:FN, package.module:FN or FILE.onnx
     teacher_weights: str | None = None
     data: str | None = None  # imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN
     workers: int = 0  # loader processes for data decoded lazily
-    verify_on_device: int = 0  # measure the top K before training
+    lab: Path | None = None  # devices.yaml: measure on its --target devices
+    target: str | None = None  # NAME[,NAME...] in the lab file
 
 
 @dataclass
@@ -60,6 +62,7 @@ class FitPlan:
     pending: list[str] = field(default_factory=list)
     task: Task | None = None  # the data loaded and the teacher checked, in plan_fit
     deploy_format: str = "onnx"  # the chain's last format, whether built here or pending
+    targets: list = field(default_factory=list)  # lab devices to measure on (checked reachable)
 
 
 def default_out(device: str) -> Path:
@@ -84,6 +87,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
     """Validate every input up front. Raises UserInputError naming the flag, file or field."""
     from edgedistill.export import ExportContext
     from edgedistill.export.chain import deploy_formats, plan_chain
+    from edgedistill.lab.fit_bench import plan_lab_targets
 
     budget_ms = parse_budget(options.budget)
     profile = load_profile(options.device)
@@ -126,6 +130,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
     )
     recipe = task.recipe
     notes.extend(task.notes)
+    targets = plan_lab_targets(options.lab, options.target, profile, formats)
     staging = _prepare_out(options.out or default_out(options.device))
     return FitPlan(
         profile,
@@ -140,6 +145,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
         pending,
         task,
         deploy_format=chain.deploy_format,
+        targets=targets,
     )
 
 
@@ -165,8 +171,8 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     from edgedistill.export import ExportContext
     from edgedistill.export.chain import export_chain
     from edgedistill.export.preflight import preflight
+    from edgedistill.lab.fit_bench import bench_stage, measured_fit
     from edgedistill.lab.host_bench import BenchProtocol
-    from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact
     from edgedistill.students import build_student
     from edgedistill.tasks.teacher_sources import teacher_cost, teacher_onnx
 
@@ -213,22 +219,15 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
 
     started = time.perf_counter()
     protocol = BenchProtocol(threads=options.threads)
-    student_latency: dict = {}
-    teacher_latency: dict = {}
-    if can_measure(profile):
-        progress("bench", 0, 2, "student")
-        student_latency = latency_fields(
-            measure_artifact(profile, Path(artifacts[0].path), protocol)
-        )
-        progress("bench", 1, 2, "teacher")
-        with tempfile.TemporaryDirectory(prefix="edgedistill-teacher-") as scratch:
-            teacher_file = teacher_onnx(teacher, example, Path(scratch))
-            teacher_latency = latency_fields(measure_artifact(profile, teacher_file, protocol))
-        progress("bench", 2, 2, "done")
-    else:
-        plan.notes.append(
-            f"latency not measured: {profile.name} is reached over {profile.lab.transport}, "
-            "and lab transports are not in this version; fits_budget is the prediction"
+    with tempfile.TemporaryDirectory(prefix="edgedistill-teacher-") as scratch:
+        student_latency, teacher_latency = bench_stage(
+            profile,
+            plan.targets,
+            artifacts,
+            lambda: teacher_onnx(teacher, example, Path(scratch)),
+            protocol,
+            progress,
+            plan.notes,
         )
     stages["bench"] = time.perf_counter() - started
 
@@ -237,7 +236,7 @@ def _run_stages(plan: FitPlan, progress: ProgressFn) -> RunSummary:
     deployed = artifacts[-1] if artifacts[-1].format == plan.deploy_format else None
     teacher_params, teacher_macs = teacher_cost(teacher, input_shape)
     if student_latency:
-        fits, basis = student_latency["p90"] <= plan.budget_ms, "measured_p90"
+        fits, basis = measured_fit(student_latency, plan.budget_ms)
     else:
         fits, basis = chosen.predicted_ms <= plan.budget_ms, "predicted"
     for artifact in artifacts:

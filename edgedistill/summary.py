@@ -21,6 +21,14 @@ class MeasuredLatency(_Strict):
     threads: int | None = None
     runs: int | None = None
     runtime: str | None = None
+    # Measured on a lab device (fit --lab FILE --target NAME): how far to trust the figures.
+    p95: float | None = None  # only where the tool reports no p90 (TFLite benchmark_model)
+    target: str | None = None
+    validity: Literal["valid", "unverified"] | None = None  # invalid results are refused
+    validity_reasons: list[str] = Field(default_factory=list)
+    audit: Literal["passed", "skipped"] | None = None  # device outputs vs the host's
+    audit_detail: str | None = None
+    by_target: dict[str, MeasuredLatency] = Field(default_factory=dict)  # several --target
 
 
 class StudentLatency(MeasuredLatency):
@@ -70,7 +78,7 @@ class RunSummary(_Strict):
     device: str
     budget_ms: float
     fits_budget: bool
-    fits_budget_basis: Literal["measured_p90", "predicted"]
+    fits_budget_basis: Literal["measured_p90", "measured_p95", "predicted"]
     task: TaskInfo
     teacher: TeacherInfo
     student: StudentInfo

@@ -77,6 +77,12 @@ def fit(
             "first) on the device and keep the first whose measured p90 fits.",
         ),
     ] = 0,
+    lab: Annotated[
+        Path | None, typer.Option(help="Lab file (devices.yaml): measure on lab devices.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Lab device name(s) to measure on, comma-separated.")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print only summary.json on stdout.")
     ] = False,
@@ -98,11 +104,13 @@ def fit(
         seed=seed,
         out=out,
         threads=threads,
+        verify_on_device=verify_on_device,
         teacher=teacher,
         teacher_weights=teacher_weights,
         data=data,
         workers=workers,
-        verify_on_device=verify_on_device,
+        lab=lab,
+        target=target,
     )
     plan = plan_fit(options)
     with progress_bars() as progress:
