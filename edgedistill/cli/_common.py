@@ -47,7 +47,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except EdgeDistillError as exc:
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             stderr.print("interrupted")
