@@ -57,7 +57,7 @@ def example(tmp_path_factory, host_calibration):
         "--out",
         str(root / "teacher"),
         "--epochs",
-        "4",
+        "5",
     )
     return {"root": root, "shapes": shapes, "teacher": root / "teacher"}
 

@@ -238,3 +238,22 @@ def test_task_teacher_callers_get_the_users_teacher(byo):
     )
     teacher = builtin_teacher(task.recipe, task.data)
     assert teacher.form == "python" and not teacher.trained_now
+
+
+def test_onnx_teacher_refuses_feature_losses_before_training(byo, onnx_teachers, tmp_path):
+    recipe = tmp_path / "features.yaml"
+    recipe.write_text(
+        "name: features\n"
+        f"data: {{source: '{byo['data']}'}}\n"
+        "distill:\n"
+        "  losses: [kd, {name: fitnet, pairs: ['features.0=features.0']}]\n"
+        "  train: {epochs: 1, lr: 0.01}\n"
+    )
+    refused(
+        "--teacher",
+        "logits only",
+        "fitnet",
+        "unavailable",
+        task=str(recipe),
+        teacher=str(onnx_teachers["dynamic"]),
+    )

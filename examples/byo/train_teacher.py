@@ -56,6 +56,8 @@ def main() -> None:
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(data.train, labeled), batch_size=16, shuffle=True
     )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs * len(loader))
+    best_accuracy, best_state = -1.0, None
     for epoch in range(1, args.epochs + 1):
         model.train()
         for x, y in loader:
@@ -63,7 +65,13 @@ def main() -> None:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        print(f"epoch {epoch}: val accuracy {accuracy(model, data.val):.3f}")
+            schedule.step()
+        val_accuracy = accuracy(model, data.val)
+        print(f"epoch {epoch}: val accuracy {val_accuracy:.3f}")
+        if val_accuracy > best_accuracy:  # keep the best epoch's weights
+            best_accuracy = val_accuracy
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
 
     args.out.mkdir(parents=True, exist_ok=True)
     model.eval()

@@ -128,6 +128,19 @@ def _check_signature(session, path: Path, input_shape: tuple[int, ...], what: st
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
 
 
+def _refuse_layer_losses(recipe: TaskRecipe, what: str) -> None:
+    """Feature and attention terms compare teacher layers, which an ONNX teacher cannot show."""
+    from edgedistill.distill.objective import build_terms
+
+    layered = [term.name for term in build_terms(recipe.distill.losses) if term.term.pairs]
+    if layered:
+        raise UserInputError(
+            f"{what}: an ONNX teacher gives logits only, so the recipe's loss "
+            f"{', '.join(layered)} (which compares intermediate layers) is unavailable with it; "
+            "use a PyTorch teacher (--teacher FILE.py:FN) or drop it from distill.losses"
+        )
+
+
 class OnnxForm:
     def claims(self, spec: TeacherSpec) -> bool:
         return spec.source is not None and spec.source.lower().endswith(".onnx")
@@ -143,6 +156,7 @@ class OnnxForm:
             )
         path = spec.base_dir / spec.source
         what = names.source
+        _refuse_layer_losses(recipe, what)
         if not path.is_file():
             raise UserInputError(f"{what}: no such file {path}")
         session = _Session(str(path))
