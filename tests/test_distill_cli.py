@@ -157,3 +157,7 @@ def test_progressive_goes_through_an_intermediate_between_the_sizes(tmp_path):
     intermediate, student = document["stages"]
     assert intermediate["name"] == "intermediate" and intermediate["teacher"] == "task"
     assert student["teacher"] == "intermediate" and student["student"] == STUDENT
+    from edgedistill.students.select import candidate_cost
+
+    macs = candidate_cost(intermediate["student"], (1, 32, 32), 10).macs
+    assert document["macs"] < macs < document["teachers"][0]["macs"]

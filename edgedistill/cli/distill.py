@@ -29,14 +29,31 @@ def distill(
         ),
     ] = None,
     task: Annotated[
-        str | None, typer.Option(help="Built-in task name (digits) or a task recipe YAML.")
+        str | None,
+        typer.Option(
+            help="Built-in task name (digits) or a task recipe YAML (default: digits, or the "
+            "defaults for --data)."
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="Your data: imagefolder:DIR, npz:FILE, or FILE.py:FN / package.module:FN "
+            "(returns torch Datasets)."
+        ),
     ] = None,
     teacher: Annotated[
         list[str] | None,
         typer.Option(
-            help="`task` (the task's teacher) or a folder written by `distill --out`; repeat for "
-            "several teachers (multi-teacher). Default: task + the recipe's distill.teachers."
+            help="`task` (the task's teacher), your own (FILE.py:FN, package.module:FN or "
+            "FILE.onnx; replaces the task's), or a folder written by `distill --out`; repeat "
+            "for several teachers (multi-teacher). Default: task + the recipe's "
+            "distill.teachers."
         ),
+    ] = None,
+    teacher_weights: Annotated[
+        str | None,
+        typer.Option(help="Weights for your --teacher: .safetensors or a saved state dict."),
     ] = None,
     loss: Annotated[
         str | None,
@@ -87,8 +104,10 @@ def distill(
     setup_logging(verbose)
     options = DistillOptions(
         task=task,
+        data=data,
         student=student,
         teachers=teacher or None,
+        teacher_weights=teacher_weights,
         losses=_names(loss),
         layers=_names(layers),
         labels_fraction=labels_fraction,

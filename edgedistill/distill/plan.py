@@ -1,8 +1,9 @@
 """Planning `edgedistill distill`: every input checked before anything is trained.
 
-plan_distill reads the recipe, the student spec, the losses and their parameters, the teachers,
-the flags and the output folder (or, with --resume, the run's own run.json) and refuses bad
-input naming the flag, file or field.
+plan_distill reads the task (recipe, data and teacher, through the same loader as `fit`), the
+student spec, the losses and their parameters, the teachers, the flags and the output folder
+(or, with --resume, the run's own run.json), and refuses bad input naming the flag, file or
+field.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     from edgedistill.distill.objective import WeightedTerm
     from edgedistill.students import Candidate
     from edgedistill.tasks.recipe import LossSpec, TaskRecipe, TrainSpec
+    from edgedistill.tasks.task import Task
 
-RUN_FILE = "run.json"
 RUN_FILE = "run.json"
 
 
@@ -30,8 +31,10 @@ class DistillOptions:
     """What the user asked for; None = not given (the recipe's value, or the resumed run's)."""
 
     task: str | None = None
+    data: str | None = None
     student: str | None = None
     teachers: list[str] | None = None
+    teacher_weights: str | None = None
     losses: list[str] | None = None
     layers: list[str] | None = None
     labels_fraction: float | None = None
@@ -43,18 +46,14 @@ class DistillOptions:
     resume: bool = False
 
 
-DEFAULTS: dict[str, Any] = {
-    "task": "digits",
-    "labels_fraction": 1.0,
-    "seed": 0,
-    "workers": 0,
-    "cache": True,
-}
+DEFAULTS: dict[str, Any] = {"labels_fraction": 1.0, "seed": 0, "workers": 0, "cache": True}
 # Settings that change what is learned: a resumed run must keep them.
 LEARNING_FIELDS = (
     "task",
+    "data",
     "student",
     "teachers",
+    "teacher_weights",
     "losses",
     "layers",
     "labels_fraction",
@@ -66,22 +65,90 @@ LEARNING_FIELDS = (
 @dataclass
 class DistillPlan:
     options: DistillOptions
-    recipe: TaskRecipe
+    task: Task  # recipe, data, and the task's teacher prepared (None when no stage needs it)
     candidate: Candidate
     loss_specs: list[LossSpec]
     terms: list[WeightedTerm]
     procedure: tuple[Any, Any] | None  # (family, params)
-    teacher_refs: list[str]
+    teacher_refs: list[str]  # `task` or folders of earlier runs
     train_spec: TrainSpec
     out: Path
     digest: str
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def recipe(self) -> TaskRecipe:
+        return self.task.recipe
 
 
 def default_out(student: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in student)
     return Path("edgedistill-runs") / f"distill-{safe}-{stamp}"
+
+
+def plan_distill(options: DistillOptions) -> DistillPlan:
+    """Validate every input up front. Raises UserInputError naming the flag, file or field."""
+    from edgedistill.students import FAMILIES, Candidate
+    from edgedistill.tasks.task import load_task
+
+    options = _resumed_options(options) if options.resume else _with_defaults(options)
+    if options.student is None:
+        raise UserInputError("--student: required (a spec as printed by `edgedistill search`)")
+    candidate = Candidate.parse(options.student)
+    FAMILIES.get(candidate.family).validate(candidate)
+    if options.epochs is not None and options.epochs < 1:
+        raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
+    fraction = options.labels_fraction
+    if fraction is None or not 0 < fraction <= 1:
+        raise UserInputError(f"--labels-fraction: must be in (0, 1], got {fraction}")
+    if (options.workers or 0) < 0:
+        raise UserInputError(f"--workers: must be 0 or more, got {options.workers}")
+    out = options.out or default_out(candidate.spec)
+    _check_out(out, options.resume)
+    options.out = out
+
+    user_source = _user_teacher_source(options.teachers or [])
+    task = load_task(
+        options.task,
+        options.data,
+        user_source,
+        options.teacher_weights,
+        options.workers or 0,
+        with_teacher=False,
+    )
+    specs, terms, procedure = _losses(options, task.recipe)
+    refs = _teacher_refs(options.teachers, user_source, task.recipe, terms)
+    if _uses_task_teacher(terms, procedure) and "task" in refs:
+        task.teacher = _prepare_task_teacher(task, user_source, options)
+        if getattr(task.teacher, "logits_only", False) and any(t.term.pairs for t in terms):
+            names = ", ".join(t.name for t in terms if t.term.pairs)
+            raise UserInputError(
+                f"--loss {names}: the teacher gives logits only (an ONNX teacher has no layers "
+                "to compare); use kd, dkd, multi-teacher or mse"
+            )
+    train_spec = task.recipe.distill.train
+    if options.epochs is not None:
+        train_spec = train_spec.model_copy(update={"epochs": options.epochs})
+    material = {
+        "recipe": task.recipe.model_dump(mode="json"),
+        "data": task.data.fingerprint,
+        "student": candidate.spec,
+        "losses": [s.model_dump(mode="json") for s in specs],
+        "teachers": refs,
+        "train": train_spec.model_dump(mode="json"),
+        "labels_fraction": fraction,
+        "seed": options.seed,
+    }
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+    return DistillPlan(
+        options, task, candidate, specs, terms, procedure, refs, train_spec, out, digest
+    )
+
+
+def _with_defaults(options: DistillOptions) -> DistillOptions:
+    values = {k: (DEFAULTS.get(k) if v is None else v) for k, v in asdict(options).items()}
+    return DistillOptions(**values)
 
 
 def _resumed_options(options: DistillOptions) -> DistillOptions:
@@ -93,7 +160,7 @@ def _resumed_options(options: DistillOptions) -> DistillOptions:
         raise UserInputError(f"--resume: {options.out} holds no {RUN_FILE}; nothing to resume")
     stored = json.loads(run_file.read_text())["options"]
     merged = dict(stored)
-    for name in LEARNING_FIELDS + ("workers", "cache"):
+    for name in (*LEARNING_FIELDS, "workers", "cache"):
         given = getattr(options, name)
         if given is None:
             continue
@@ -107,32 +174,28 @@ def _resumed_options(options: DistillOptions) -> DistillOptions:
     return DistillOptions(**{**merged, "out": options.out, "resume": True})
 
 
-def plan_distill(options: DistillOptions) -> DistillPlan:
-    """Validate every input up front. Raises UserInputError naming the flag, file or field."""
-    from edgedistill.distill import teachers
+def _user_teacher_source(given: list[str]) -> str | None:
+    """The one --teacher that names the user's own teacher (FILE.py:FN, module:FN, .onnx)."""
+    from edgedistill.distill.teachers import TASK, checkpoint_folder
+
+    sources = [ref for ref in given if ref != TASK and checkpoint_folder(ref) is None]
+    if len(sources) > 1:
+        raise UserInputError(
+            f"--teacher: at most one of your own teachers (FILE.py:FN, module:FN, FILE.onnx) per "
+            f"run, got {', '.join(sources)}; add others as folders of earlier distill runs"
+        )
+    if sources and TASK in given:
+        raise UserInputError(
+            f"--teacher {sources[0]} replaces the task's teacher; leave out --teacher task"
+        )
+    return sources[0] if sources else None
+
+
+def _losses(options: DistillOptions, recipe: TaskRecipe):
+    """(loss specs, terms, procedure) from the recipe, or from --loss / --layers."""
     from edgedistill.distill.losses import LOSSES
     from edgedistill.distill.objective import build_terms
-    from edgedistill.students import FAMILIES, Candidate
-    from edgedistill.tasks.recipe import LossSpec, load_recipe
-
-    if options.resume:
-        options = _resumed_options(options)
-    else:
-        options = DistillOptions(
-            **{k: (DEFAULTS.get(k) if v is None else v) for k, v in asdict(options).items()}
-        )
-    if options.student is None:
-        raise UserInputError("--student: required (a spec as printed by `edgedistill search`)")
-    recipe = load_recipe(options.task or "digits")
-    candidate = Candidate.parse(options.student)
-    FAMILIES.get(candidate.family).validate(candidate)
-    if options.epochs is not None and options.epochs < 1:
-        raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
-    fraction = options.labels_fraction
-    if fraction is None or not 0 < fraction <= 1:
-        raise UserInputError(f"--labels-fraction: must be in (0, 1], got {fraction}")
-    if (options.workers or 0) < 0:
-        raise UserInputError(f"--workers: must be 0 or more, got {options.workers}")
+    from edgedistill.tasks.recipe import LossSpec
 
     specs = list(recipe.distill.losses)
     if options.losses is not None:
@@ -143,16 +206,13 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
                 raise UserInputError(f"--loss: {LOSSES.unknown_message(name)}")
             specs.append(by_name.get(name) or LossSpec(name=name))
         if len({s.name for s in specs}) != len(specs):
-            raise UserInputError(
-                f"--loss: each loss may appear once, got {','.join(options.losses)}"
-            )
+            raise UserInputError(f"--loss: each loss may appear once, got {options.losses}")
     if options.layers is not None:
         specs = [_with_pairs(spec, options.layers) for spec in specs]
     procedures = [s for s in specs if LOSSES.get(s.name).kind == "procedure"]
     if len(procedures) > 1:
-        raise UserInputError(
-            f"--loss: at most one of born-again, progressive; got {len(procedures)}"
-        )
+        names = ", ".join(s.name for s in procedures)
+        raise UserInputError(f"--loss: at most one of born-again, progressive; got {names}")
     procedure = None
     if procedures:
         family = LOSSES.get(procedures[0].name)
@@ -166,10 +226,16 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
             f"--loss: {procedure[0].name} trains each stage from the previous one; add a loss "
             "that learns from a teacher (kd, dkd, multi-teacher, mse, fitnet, at)"
         )
+    return specs, terms, procedure
 
-    refs = options.teachers or [teachers.TASK, *recipe.distill.teachers]
+
+def _teacher_refs(given, user_source, recipe: TaskRecipe, terms) -> list[str]:
+    from edgedistill.distill.teachers import TASK, check_ref
+
+    refs = [TASK if ref == user_source else ref for ref in (given or [])]
+    refs = refs or [TASK, *recipe.distill.teachers]
     for ref in refs:
-        teachers.check_ref(ref)
+        check_ref(ref)
     for weighted in terms:
         check = getattr(weighted.term, "check_teachers", None)
         if check is not None:
@@ -177,26 +243,28 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
                 check(len(refs))
             except ValueError as exc:
                 raise UserInputError(f"--teacher / loss {weighted.name}: {exc}") from None
+    return refs
 
-    train_spec = recipe.distill.train
-    if options.epochs is not None:
-        train_spec = train_spec.model_copy(update={"epochs": options.epochs})
-    out = options.out or default_out(candidate.spec)
-    _check_out(out, options.resume)
-    options.out = out
-    material = {
-        "recipe": recipe.model_dump(mode="json"),
-        "student": candidate.spec,
-        "losses": [s.model_dump(mode="json") for s in specs],
-        "teachers": refs,
-        "train": train_spec.model_dump(mode="json"),
-        "labels_fraction": fraction,
-        "seed": options.seed,
-    }
-    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
-    return DistillPlan(
-        options, recipe, candidate, specs, terms, procedure, refs, train_spec, out, digest
+
+def _uses_task_teacher(terms, procedure) -> bool:
+    if procedure is not None:
+        family, params = procedure
+        return family.uses_task_teacher(params)
+    return any(t.term.needs_teacher for t in terms)
+
+
+def _prepare_task_teacher(task: Task, user_source: str | None, options: DistillOptions):
+    """The task's teacher (the recipe's, or the one --teacher names) checked on the data."""
+    from edgedistill.tasks.teacher_sources import TeacherNames, prepare_teacher
+
+    recipe_name = options.task or "digits"
+    names = TeacherNames(
+        source="--teacher" if user_source else f"{recipe_name}: field teacher.source",
+        weights="--teacher-weights"
+        if options.teacher_weights
+        else f"{recipe_name}: field teacher.weights",
     )
+    return prepare_teacher(task.recipe, task.data, names)
 
 
 def _with_pairs(spec: LossSpec, layers: list[str]) -> LossSpec:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistill import atomic
 from edgedistill.distill.plan import RUN_FILE, DistillOptions, DistillPlan
-from edgedistill.errors import UserInputError
 from edgedistill.progress import ProgressFn, no_progress
 
 if TYPE_CHECKING:
@@ -40,7 +39,6 @@ def run_distill(
     from edgedistill.distill.train_stage import run_stage
     from edgedistill.latency.costs import model_cost
     from edgedistill.students import build_student
-    from edgedistill.tasks.data import load_task_data
 
     started = time.perf_counter()
     options, recipe = plan.options, plan.recipe
@@ -49,13 +47,17 @@ def run_distill(
         document = {"options": _options_document(options), "digest": plan.digest}
         atomic.write_json(plan.out / RUN_FILE, document)
     device = ddp.training_device(context)
-    data = load_task_data(recipe)
+    data = plan.task.data
     num_classes = len(recipe.labels)
     train_split, labeled = with_labels_fraction(
         data.train, options.labels_fraction or 1.0, options.seed or 0
     )
     example = torch.stack([data.train[i][0] for i in range(min(2, len(data.train)))])
-    task_arch = teachers.architecture(plan.teacher_refs[0], recipe, data.input_shape, num_classes)
+    task_arch = None
+    if plan.task.teacher is not None:
+        task_arch = teachers.architecture(
+            plan.teacher_refs[0], plan.task.teacher, recipe, data.input_shape, num_classes
+        )
     stages = _stages(plan, data.input_shape, num_classes, task_arch)
     _check_stages(plan, stages, example, data.input_shape, num_classes, task_arch)
 
@@ -125,8 +127,8 @@ def _stages(plan: DistillPlan, input_shape, num_classes: int, task_arch) -> list
     if plan.procedure is None:
         return single_stage(plan.candidate, needs_teacher)
     family, params = plan.procedure
-    teacher_macs = None
-    if task_arch is not None:
+    teacher_macs = getattr(plan.task.teacher, "macs", None)  # known for ONNX teachers
+    if teacher_macs is None and task_arch is not None:
         teacher_macs = model_cost(task_arch, input_shape).macs
     context = StageContext(plan.candidate, tuple(input_shape), num_classes, teacher_macs)
     return family.stages(params, context)
@@ -152,19 +154,16 @@ def _load_task_teachers(plan, data, progress, context):
     """Rank 0 loads first (it may train the built-in teacher); the others then read the cache."""
     from edgedistill.distill import ddp, teachers
 
-    loaded = []
-    if ddp.is_main(context):
-        loaded = [teachers.load(ref, plan.recipe, data, progress) for ref in plan.teacher_refs]
+    def load_all(report: ProgressFn):
+        num_classes = len(plan.recipe.labels)
+        return [
+            teachers.load(ref, plan.task.teacher, data, num_classes, report)
+            for ref in plan.teacher_refs
+        ]
+
+    loaded = load_all(progress) if ddp.is_main(context) else []
     ddp.barrier(context)
-    if not ddp.is_main(context):
-        loaded = [teachers.load(ref, plan.recipe, data) for ref in plan.teacher_refs]
-    feature_terms = [t.name for t in plan.terms if t.term.pairs]
-    if feature_terms and loaded and loaded[0].logits_only:
-        raise UserInputError(
-            f"loss {', '.join(feature_terms)}: the teacher {loaded[0].name} gives logits only "
-            "(no layers to compare); use kd, dkd, multi-teacher or mse"
-        )
-    return loaded
+    return loaded if ddp.is_main(context) else load_all(no_progress)
 
 
 def _student_meta(plan: DistillPlan, data, final: StageResult) -> dict[str, Any]:
@@ -180,19 +179,11 @@ def _student_meta(plan: DistillPlan, data, final: StageResult) -> dict[str, Any]
 
 
 def _result_document(plan, data, labeled, task_teachers, results, final, student_cost):
-    from edgedistill.latency.costs import model_cost
 
-    teacher_rows = []
-    for teacher in task_teachers:
-        cost = model_cost(teacher.model, data.input_shape)
-        teacher_rows.append(
-            {
-                "name": teacher.name,
-                "accuracy": teacher.test_accuracy,
-                "params": cost.params,
-                "macs": cost.macs,
-            }
-        )
+    teacher_rows = [
+        {"name": t.name, "accuracy": t.test_accuracy, "params": t.params, "macs": t.macs}
+        for t in task_teachers
+    ]
     teacher_accuracy = task_teachers[0].test_accuracy if task_teachers else None
     return {
         "task": plan.recipe.name,

@@ -1,6 +1,7 @@
 """Teachers a distillation run can name (`--teacher`, repeatable; recipe `distill.teachers`):
 
-- `task`: the task's own teacher (the built-in one is trained on first use and cached);
+- `task`: the task's own teacher: the recipe's (the built-in one is trained on first use and
+  cached), or your own given as `--teacher FILE.py:FN | module:FN | FILE.onnx`;
 - a folder written by `edgedistill distill --out` or a `fit` run's `checkpoint/` folder: a
   student trained earlier (any family), so teachers of different architectures can be combined.
 """
@@ -29,6 +30,8 @@ class LoadedTeacher:
     model: nn.Module
     test_accuracy: float | None
     logits_only: bool = False  # no layers to hook (e.g. an ONNX teacher)
+    params: int | None = None
+    macs: int | None = None
 
 
 def checkpoint_folder(ref: str) -> Path | None:
@@ -43,15 +46,19 @@ def checkpoint_folder(ref: str) -> Path | None:
 def check_ref(ref: str, flag: str = "--teacher") -> None:
     if ref != TASK and checkpoint_folder(ref) is None:
         raise UserInputError(
-            f"{flag} {ref!r}: expected `task` (the task's teacher) or a folder written by "
-            "`edgedistill distill --out` (student.json and student.safetensors)"
+            f"{flag} {ref!r}: expected `task` (the task's teacher), a folder written by "
+            "`edgedistill distill --out` (student.json and student.safetensors), or your own "
+            "teacher (FILE.py:FN, package.module:FN, FILE.onnx)"
         )
 
 
-def architecture(ref: str, recipe: TaskRecipe, input_shape, num_classes: int) -> nn.Module:
+def architecture(ref: str, prepared, recipe: TaskRecipe, input_shape, num_classes: int):
     """The teacher's module without training it (trained weights where they are at hand), to
     check layer names and shapes before any training."""
     if ref == TASK:
+        model = getattr(prepared, "model", None)
+        if model is not None:
+            return model
         from edgedistill.tasks.teacher import build_resnet
 
         return build_resnet(recipe.teacher, input_shape[0], num_classes)
@@ -60,22 +67,26 @@ def architecture(ref: str, recipe: TaskRecipe, input_shape, num_classes: int) ->
 
 def load(
     ref: str,
-    recipe: TaskRecipe,
+    prepared,
     data: TaskData,
+    num_classes: int,
     progress: ProgressFn = no_progress,
 ) -> LoadedTeacher:
+    """A teacher ready to distill from; the task's is trained first if it must be."""
     from edgedistill.distill.trainer import accuracy
+    from edgedistill.latency.costs import model_cost
 
-    num_classes = len(recipe.labels)
     if ref == TASK:
-        from edgedistill.tasks.teacher import builtin_teacher
+        from edgedistill.tasks.teacher_sources import teacher_cost
 
-        teacher = builtin_teacher(recipe, data, seed=0, progress=progress)
+        teacher = prepared.load(seed=0, progress=progress)
+        params, macs = teacher_cost(teacher, data.input_shape)
         return LoadedTeacher(
-            TASK, teacher.model, teacher.test_accuracy, getattr(teacher, "logits_only", False)
+            TASK, teacher.model, teacher.test_accuracy, teacher.logits_only, params, macs
         )
     model = _load_checkpoint(ref, data.input_shape, num_classes)
-    return LoadedTeacher(ref, model, accuracy(model, data.test))
+    cost = model_cost(model, data.input_shape)
+    return LoadedTeacher(ref, model, accuracy(model, data.test), False, cost.params, cost.macs)
 
 
 def _load_checkpoint(ref: str, input_shape, num_classes: int) -> nn.Module:

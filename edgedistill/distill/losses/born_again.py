@@ -32,6 +32,9 @@ class BornAgainFamily:
     def build(self, params: BornAgainParams) -> BornAgainParams:
         return params
 
+    def uses_task_teacher(self, params: BornAgainParams) -> bool:
+        return params.first == "teacher"
+
     def stages(self, params: BornAgainParams, context: StageContext) -> list[Stage]:
         student = context.student
         if params.first == "teacher":

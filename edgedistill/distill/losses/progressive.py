@@ -9,6 +9,7 @@ the student's MACs, strictly between the two; `intermediate: SPEC` picks it by h
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from pydantic import Field
@@ -25,36 +26,41 @@ class ProgressiveParams(LossParams):
     )
 
 
-def choose_intermediate(context: StageContext) -> Candidate:
-    """The candidate of the student's family sized halfway (geometrically) to the teacher."""
-    from edgedistill.latency.costs import model_cost
-    from edgedistill.students import build_student, enumerate_space
+SIZE_KNOBS = ("w", "d", "r")  # width, depth, resolution: what scales a student up or down
 
-    student_macs = _macs(context.student, context)
-    teacher_macs = context.teacher_macs or 0
+
+def choose_intermediate(context: StageContext) -> Candidate:
+    """The candidate of the student's family and block type (same knobs but width, depth and
+    resolution) sized halfway, geometrically, between the student and the teacher."""
+    from edgedistill.students import canonical, enumerate_space
+    from edgedistill.students.select import candidate_cost
+
+    def macs(candidate: Candidate) -> int:
+        return candidate_cost(candidate.spec, context.input_shape, context.num_classes).macs
+
+    student = canonical(context.student)
+    fixed = {k: v for k, v in student.knobs.items() if k not in SIZE_KNOBS}
+    student_macs, teacher_macs = macs(student), context.teacher_macs or 0
+    middle = 0.5 * math.log(max(student_macs, 1) * max(teacher_macs, 1))
+    space = list(enumerate_space(context.input_shape, [student.family]))
+    if all(k in student.knobs for k in SIZE_KNOBS):  # the space's sizes, the student's blocks
+        sizes = [sorted({c.knobs[k] for c in space if k in c.knobs}) for k in SIZE_KNOBS]
+        space = [
+            Candidate(student.family, {**fixed, **dict(zip(SIZE_KNOBS, values, strict=True))})
+            for values in itertools.product(*sizes)
+        ]
     between = []
-    for candidate in enumerate_space(context.input_shape, [context.student.family]):
-        model = build_student(candidate, context.input_shape, context.num_classes)
-        macs = model_cost(model, context.input_shape).macs
-        if student_macs < macs < teacher_macs:
-            between.append(
-                (abs(math.log(macs) - 0.5 * math.log(student_macs * teacher_macs)), candidate)
-            )
+    for candidate in space:
+        size = macs(candidate)
+        if student_macs < size < teacher_macs:
+            between.append((abs(math.log(size) - middle), candidate))
     if not between:
         raise UserInputError(
-            f"progressive: no {context.student.family} candidate lies between the student "
+            f"progressive: no {student.family} candidate lies between the student "
             f"({student_macs:,} MACs) and the teacher ({teacher_macs:,} MACs); "
             "give one with intermediate: SPEC"
         )
     return min(between, key=lambda item: item[0])[1]
-
-
-def _macs(candidate: Candidate, context: StageContext) -> int:
-    from edgedistill.latency.costs import model_cost
-    from edgedistill.students import build_student
-
-    model = build_student(candidate, context.input_shape, context.num_classes)
-    return model_cost(model, context.input_shape).macs
 
 
 class ProgressiveFamily:
@@ -65,6 +71,9 @@ class ProgressiveFamily:
 
     def build(self, params: ProgressiveParams) -> ProgressiveParams:
         return params
+
+    def uses_task_teacher(self, params: ProgressiveParams) -> bool:
+        return True
 
     def stages(self, params: ProgressiveParams, context: StageContext) -> list[Stage]:
         if params.intermediate is not None:
