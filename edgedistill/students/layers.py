@@ -28,11 +28,15 @@ def make_layers():
             return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
     class SqueezeExcite(nn.Module):
-        """Squeeze-and-excitation (Hu et al. 2018): channel gates from globally pooled features."""
+        """Squeeze-and-excitation (Hu et al. 2018): channel gates from globally pooled features.
 
-        def __init__(self, channels: int, reduction: int = 4) -> None:
+        `squeeze` is the bottleneck width; inverted-residual blocks size it from the block's
+        input channels, not its expanded ones (as EfficientNet does), which keeps SE cheap.
+        """
+
+        def __init__(self, channels: int, squeeze: int) -> None:
             super().__init__()
-            hidden = max(4, channels // reduction)
+            hidden = max(4, squeeze)
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.reduce = nn.Conv2d(channels, hidden, 1)
             self.act = nn.ReLU(inplace=True)

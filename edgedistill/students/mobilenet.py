@@ -22,7 +22,7 @@ from edgedistill.errors import UserInputError
 from edgedistill.students._registry import FAMILIES
 from edgedistill.students.candidate import Candidate
 
-WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.5)
+WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.25)
 DEPTHS = (1, 2, 3)
 EXPANSIONS = (3, 6)
 KERNELS = (3, 5)
@@ -69,7 +69,7 @@ def _build_module(knobs: dict[str, Any], in_channels: int, num_classes: int):
                 layers.append(conv_bn(cin, hidden, 1, 1, 1, act=True))
             layers.append(conv_bn(hidden, hidden, kernel, stride, hidden, act=True))
             if squeeze_excite:
-                layers.append(SqueezeExcite(hidden))
+                layers.append(SqueezeExcite(hidden, cin // 4))
             layers.append(conv_bn(hidden, cout, 1, 1, 1, act=False))
             self.block = nn.Sequential(*layers)
             self.add = Add() if stride == 1 and cin == cout else None
