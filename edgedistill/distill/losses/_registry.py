@@ -62,7 +62,10 @@ class LossFamily(Protocol):
     params_model: ClassVar[type[LossParams]]
 
     def build(self, params: Any) -> Any:
-        """A LossTerm for a term family; a procedure family returns its validated params."""
+        """A LossTerm for a term family; a procedure family returns its validated params.
+
+        Procedure families also have `stages(params, StageContext) -> list[Stage]` and
+        `uses_task_teacher(params) -> bool` (see born_again.py, progressive.py)."""
         ...
 
 
