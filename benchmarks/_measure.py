@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -13,14 +12,9 @@ NUM_CLASSES = 10
 
 
 def host_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from edgedistill.latency.calibration import host_fingerprint
+
+    cpu = host_fingerprint(threads=1)["cpu"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at start"
 

@@ -6,7 +6,6 @@ temporary name and renamed into place only when the whole run has succeeded.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 from edgedistill import __version__, atomic
 from edgedistill.budget import parse_budget
 from edgedistill.errors import UserInputError
+from edgedistill.latency.calibrate import DEFAULT_SAMPLES
 from edgedistill.profiles import DeviceProfile, load_profile
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.summary import RunSummary
@@ -38,7 +38,7 @@ class FitOptions:
     seed: int = 0
     out: Path | None = None
     threads: int = 1
-    calibration_samples: int = 12
+    calibration_samples: int = DEFAULT_SAMPLES
     verify_on_device: int = 0  # measure the top K before training
     teacher: str | None = None  # FILE.py:FN, package.module:FN or FILE.onnx
     teacher_weights: str | None = None
@@ -346,7 +346,3 @@ def _search(plan: FitPlan, input_shape, num_classes: int, progress: ProgressFn):
             f"(predicted {entry['predicted_ms']:.4f} ms)"
         )
     return result.chosen, result.margin
-
-
-def summary_json(summary: RunSummary) -> str:
-    return json.dumps(summary.model_dump(mode="json"), indent=2)

@@ -3,6 +3,7 @@ import pytest
 from edgedistill.latency import calibration
 from edgedistill.latency.costs import model_cost
 from edgedistill.latency.model import LatencyModel
+from edgedistill.latency.model import features as model_features
 from edgedistill.profiles import load_profile
 from edgedistill.students import Candidate, build_student
 
@@ -28,7 +29,7 @@ def test_fit_recovers_known_coefficients_from_exact_measurements():
     truth = [0.01, 0.002, 0.001, 1e-8, 4e-8, 3e-9]
     measurements = []
     for spec in SPECS:
-        features = calibration.features_of(_cost(spec))
+        features = model_features(_cost(spec))
         latency = sum(c * f for c, f in zip(truth, features, strict=True))
         measurements.append(calibration.Measurement(spec, features, latency, latency))
     coefficients, error = calibration.fit(measurements)

@@ -7,13 +7,14 @@ import importlib.metadata
 import logging
 import os
 import platform
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edgedistill import atomic
 
 log = logging.getLogger(__name__)
 
@@ -149,36 +150,6 @@ def _checked_artifacts(
     return checked
 
 
-def _write_atomically(target: Path, text: str) -> None:
-    """Write text to a temp file beside target, fsync it, then os.replace it into place."""
-    descriptor, temp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        dir_descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:  # platforms that cannot open a directory (Windows)
-        return
-    try:
-        os.fsync(dir_descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_descriptor)
-
-
 def write_manifest(bundle_dir: Path, **fields: Any) -> Manifest:
     """Hash every file under bundle_dir and write bundle_dir/manifest.json atomically.
 
@@ -194,6 +165,6 @@ def write_manifest(bundle_dir: Path, **fields: Any) -> Manifest:
     fields.setdefault("tool", tool_versions())
     fields["artifacts"] = _checked_artifacts(list(fields.get("artifacts", [])), files)
     manifest = Manifest(**fields, files=files)
-    _write_atomically(bundle_dir / MANIFEST_NAME, manifest.model_dump_json(indent=2) + "\n")
+    atomic.write_text(bundle_dir / MANIFEST_NAME, manifest.model_dump_json(indent=2) + "\n")
     log.info("wrote %s (%d files)", bundle_dir / MANIFEST_NAME, len(files))
     return manifest

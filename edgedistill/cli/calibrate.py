@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.latency.calibrate import DEFAULT_SAMPLES
 
 
 @handle_errors
@@ -16,7 +17,7 @@ def calibrate(
     task: Annotated[str, typer.Option(help="Task whose search space is measured.")] = "digits",
     samples: Annotated[
         int, typer.Option(help="Candidates to measure, spread over the space.")
-    ] = 12,
+    ] = DEFAULT_SAMPLES,
     threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
     lab: Annotated[
         Path | None, typer.Option(help="Lab file (devices.yaml) that reaches the device.")

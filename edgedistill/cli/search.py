@@ -30,6 +30,7 @@ def search(
     """Predict each student candidate's latency on DEVICE and mark those that fit BUDGET."""
     from edgedistill.budget import parse_budget
     from edgedistill.errors import UserInputError
+    from edgedistill.latency.calibrate import DEFAULT_SAMPLES
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
     from edgedistill.students.search import latency_model
@@ -47,7 +48,7 @@ def search(
     precision = "fp32"
     with progress_bars() as progress:
         model = latency_model(
-            profile, precision, input_shape, len(recipe.labels), threads, 12, progress
+            profile, precision, input_shape, len(recipe.labels), threads, DEFAULT_SAMPLES, progress
         )
         scored = score(candidates, model, input_shape, len(recipe.labels), budget_ms, progress)
     chosen = pick(scored)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from edgedistill.errors import UserInputError
 from edgedistill.registry import Registry
 
 if TYPE_CHECKING:
@@ -56,3 +57,12 @@ class Exporter(Protocol):
 
 
 EXPORTERS: Registry[Exporter] = Registry("export format")
+
+
+def refuse_unwritten_precision(exporter: Exporter, precision: str) -> None:
+    """Every exporter's guard: a precision it does not write is bad input naming the flag."""
+    if precision not in exporter.precisions:
+        raise UserInputError(
+            f"--precision {precision}: the {exporter.name} exporter writes "
+            f"{', '.join(exporter.precisions)} in this version"
+        )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import re
 import tempfile
@@ -23,10 +22,11 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgedistill import atomic
 from edgedistill.errors import UserInputError
 from edgedistill.export._extras import import_extra, require
 from edgedistill.export._quiet import converter_output
-from edgedistill.export._registry import EXPORTERS
+from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
 from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
@@ -143,11 +143,7 @@ class CoreMLExporter:
         import torch
 
         context = context or ExportContext()
-        if precision not in self.precisions:
-            raise UserInputError(
-                f"--precision {precision}: the coreml exporter writes "
-                f"{', '.join(self.precisions)} in this version"
-            )
+        refuse_unwritten_precision(self, precision)
         target_name = context.min_deployment_target or DEFAULT_TARGET
         target = resolve_target(target_name, context.min_deployment_target_origin, precision)
         ct = _coremltools()
@@ -239,19 +235,16 @@ def _describe(mlmodel, context: ExportContext, precision: str, image: bool) -> N
 
 def _zip_directory(folder: Path, out: Path) -> None:
     """Zip `folder` (as its own top-level entry) to `out`: sorted entries, fixed timestamps."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                name = path.relative_to(folder.parent).as_posix()
-                info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, path.read_bytes())
-        os.replace(tmp_name, out)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    with (
+        atomic.replacing(out) as temporary,
+        zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            name = path.relative_to(folder.parent).as_posix()
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes())
 
 
 def unzip_package(archive_path: Path, into: Path) -> Path:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
-from edgedistill.errors import UserInputError
+from edgedistill import atomic
 from edgedistill.export._quiet import converter_output
-from edgedistill.export._registry import EXPORTERS
+from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
 from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
@@ -43,33 +41,22 @@ class OnnxExporter:
     ) -> Artifact:
         import torch
 
-        if precision not in self.precisions:
-            raise UserInputError(
-                f"--precision {precision}: the onnx exporter writes {', '.join(self.precisions)} "
-                "in this version"
-            )
+        refuse_unwritten_precision(self, precision)
         student = student.eval()
         for noisy in ("torch.onnx", "onnxscript", "onnx_ir"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        try:
-            with converter_output("torch.onnx"):
-                torch.onnx.export(
-                    student,
-                    (example,),
-                    tmp_name,
-                    input_names=["input"],
-                    output_names=["logits"],
-                    opset_version=OPSET,
-                    dynamo=True,
-                    external_data=False,
-                    verbose=False,
-                )
-            os.replace(tmp_name, out)
-        finally:
-            Path(tmp_name).unlink(missing_ok=True)
+        with atomic.replacing(out) as temporary, converter_output("torch.onnx"):
+            torch.onnx.export(
+                student,
+                (example,),
+                str(temporary),
+                input_names=["input"],
+                output_names=["logits"],
+                opset_version=OPSET,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
         return Artifact(
             format=self.name,
             precision=precision,

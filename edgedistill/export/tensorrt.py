@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import shlex
-import tempfile
 from pathlib import Path
 
+from edgedistill import atomic
 from edgedistill.errors import GoalNotMetError, UserInputError
 from edgedistill.export._extras import has_module, import_extra
 from edgedistill.export._quiet import converter_output
-from edgedistill.export._registry import EXPORTERS
+from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
 from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
@@ -105,11 +104,7 @@ class TensorRTExporter:
         onnx = (context.upstream if context else {}).get("onnx")
         if onnx is None:
             raise ValueError("the tensorrt exporter builds from the chain's onnx artifact")
-        if precision not in self.precisions:
-            raise UserInputError(
-                f"--precision {precision}: the tensorrt exporter writes "
-                f"{', '.join(self.precisions)} in this version"
-            )
+        refuse_unwritten_precision(self, precision)
         version = build_engine(Path(onnx.path), out, precision)
         return Artifact(
             format=self.name,
@@ -154,14 +149,7 @@ def build_engine(onnx: Path, out: Path, precision: str, workspace_mb: int = WORK
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise GoalNotMetError(f"TensorRT {trt.__version__} could not build an engine from {onnx}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(bytes(serialized))
-        os.replace(tmp_name, out)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    atomic.write_bytes(out, bytes(serialized))
     return trt.__version__
 
 

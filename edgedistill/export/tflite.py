@@ -8,15 +8,13 @@ computes in fp32. The model keeps the student's NCHW float32 input and float32 l
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from edgedistill.errors import UserInputError
+from edgedistill import atomic
 from edgedistill.export._extras import import_extra, require
 from edgedistill.export._quiet import converter_output
-from edgedistill.export._registry import EXPORTERS
+from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
 from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
@@ -50,11 +48,7 @@ class TfliteExporter:
         precision: str = "fp32",
         context: ExportContext | None = None,
     ) -> Artifact:
-        if precision not in self.precisions:
-            raise UserInputError(
-                f"--precision {precision}: the tflite exporter writes "
-                f"{', '.join(self.precisions)} in this version"
-            )
+        refuse_unwritten_precision(self, precision)
         with converter_output("litert-torch", _QUIET_ENV):
             litert_torch = import_extra("litert_torch", EXTRA, "TFLite export")
             quant_config = None
@@ -63,14 +57,8 @@ class TfliteExporter:
 
                 quant_config = quant_recipes.full_fp16_recipe()
             edge_model = litert_torch.convert(student.eval(), (example,), quant_config=quant_config)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-            os.close(fd)
-            try:
-                edge_model.export(tmp_name)
-                os.replace(tmp_name, out)
-            finally:
-                Path(tmp_name).unlink(missing_ok=True)
+            with atomic.replacing(out) as temporary:
+                edge_model.export(str(temporary))
         return Artifact(
             format=self.name,
             precision=precision,

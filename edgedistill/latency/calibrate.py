@@ -15,6 +15,7 @@ from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.students import Candidate
 
 log = logging.getLogger(__name__)
+DEFAULT_SAMPLES = 12  # candidates timed by a calibration: twice the model's six coefficients
 
 
 def spread(candidates: list[Candidate], costs: dict[str, int], samples: int) -> list[Candidate]:
@@ -31,7 +32,7 @@ def calibrate_on_host(
     candidates: list[Candidate],
     input_shape: tuple[int, int, int],
     num_classes: int,
-    samples: int = 12,
+    samples: int = DEFAULT_SAMPLES,
     threads: int = 1,
     progress: ProgressFn = no_progress,
 ) -> LatencyModel:

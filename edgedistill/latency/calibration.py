@@ -177,9 +177,5 @@ def model_from_cost_fit(
     return LatencyModel(profile, precision, coefficients, error, provenance)
 
 
-def features_of(cost: ModelCost) -> list[float]:
-    return features(cost)
-
-
 def measurement(spec: str, cost: ModelCost, p50_ms: float, p90_ms: float) -> Measurement:
     return Measurement(spec, features(cost), p50_ms, p90_ms)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import secrets
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
+from edgedistill import atomic
 from edgedistill.lab.errors import LabInfrastructureError, TransientLabError
 from edgedistill.lab.inventory import DeviceEntry
 
@@ -197,18 +196,11 @@ class Transport(ABC):
         local.parent.mkdir(parents=True, exist_ok=True)
 
         def attempt() -> Path:
-            fd, temporary = tempfile.mkstemp(
-                prefix=f".{local.name}.", suffix=".part", dir=local.parent
-            )
-            os.close(fd)
-            try:
-                self._download(remote, Path(temporary), self.device.step_timeout_s)
+            with atomic.replacing(local, suffix=".part") as temporary:
+                self._download(remote, temporary, self.device.step_timeout_s)
                 expected = self._sha256_now(remote)
-                if file_sha256(Path(temporary)) != expected:
+                if file_sha256(temporary) != expected:
                     raise TransientLabError(f"{remote} arrived damaged (sha256 mismatch)")
-                os.replace(temporary, local)
-            finally:
-                Path(temporary).unlink(missing_ok=True)
             return local
 
         return self._step(f"downloading {remote}", attempt, idempotent=True)
