@@ -78,8 +78,9 @@ def test_chosen_student_is_the_most_capable_predicted_to_fit(fit_run):
     best = max(fitting, key=lambda c: c["macs"])
     assert summary["student"]["spec"] == best["spec"]
     assert best["predicted_ms"] <= BUDGET_MS * (1 - summary["latency_ms"]["margin"])
-    assert summary["teacher"]["params"] > summary["student"]["params"]
-    assert summary["teacher"]["macs"] > summary["student"]["macs"]
+    # The tiny test teacher is smaller than much of the space; which students a fixed budget
+    # admits depends on the machine, so teacher-vs-student size is checked for the built-in
+    # digits teacher against the whole space (tests/test_students.py), not here.
 
 
 def test_bundle_files_match_the_summary(fit_run):

@@ -101,3 +101,16 @@ def test_se_and_k5_students_export_to_onnx_and_match(tmp_path):
     with torch.no_grad():
         reference = student(x).numpy()
     assert np.abs(onnx_predictions(tmp_path / "s.onnx", x) - reference).max() < 1e-4
+
+
+def test_the_builtin_digits_teacher_is_larger_than_every_student_of_the_space():
+    from edgedistill.students.select import candidate_cost
+    from edgedistill.tasks.recipe import load_recipe
+    from edgedistill.tasks.teacher import build_resnet
+
+    recipe = load_recipe("digits")
+    shape = (recipe.input.channels, recipe.input.height, recipe.input.width)
+    teacher = model_cost(build_resnet(recipe.teacher, shape[0], len(recipe.labels)), shape)
+    costs = [candidate_cost(c.spec, shape, len(recipe.labels)) for c in enumerate_space(shape)]
+    assert teacher.params > max(c.params for c in costs)
+    assert teacher.macs > max(c.macs for c in costs)
