@@ -24,9 +24,12 @@ def test_unknown_knob_is_refused_with_the_knob_named():
         build_student(Candidate.parse("mbv2:d=1,r=16,w=0.5,x=3"), (1, 32, 32), 10)
 
 
-def test_space_only_offers_resolutions_the_input_has():
-    specs = {c.knobs["r"] for c in enumerate_space((3, 20, 20))}
-    assert specs == {16}
+@pytest.mark.parametrize(
+    ("side", "expected"),
+    [(6, {8}), (20, {8, 16}), (32, {16, 24, 32}), (64, {32, 48, 64}), (224, {112, 168, 224})],
+)
+def test_space_offers_resolutions_in_proportion_to_the_input(side, expected):
+    assert {c.knobs["r"] for c in enumerate_space((3, side, side + 5))} == expected
 
 
 def test_cost_grows_with_every_knob():

@@ -7,7 +7,8 @@ Knobs (spec `mbv2:d=2,e=4,k=3,r=24,se=0,w=1.5`):
   k   depthwise kernel size, 3 or 5
   se  squeeze-and-excitation in every block (Hu et al. 2018), 0 or 1
   r   input resolution: the student resizes its input to r x r itself, so every candidate
-      takes the task's native input shape
+      takes the task's native input shape; the space offers 1/2, 3/4 and all of the input's
+      shorter side (multiples of 8), e.g. 16, 24, 32 for 32x32 digits, 112, 168, 224 for 224x224
 Only ops that ONNX, TFLite, Core ML and TensorRT all support are used: conv, batch norm, ReLU6,
 sigmoid, add, mul, bilinear resize, global average pooling, linear.
 """
@@ -27,7 +28,8 @@ DEPTHS = (1, 2, 3)
 EXPANSIONS = (3, 6)
 KERNELS = (3, 5)
 SQUEEZE_EXCITE = (0, 1)
-RESOLUTIONS = (16, 24, 32)
+RESOLUTION_FRACTIONS = (0.5, 0.75, 1.0)  # of the input's shorter side
+RESOLUTION_STEP = 8
 DEFAULTS: dict[str, Any] = {"e": 4, "k": 3, "se": 0}
 KNOBS = ("w", "d", "e", "k", "se", "r")
 # (channels at w=1, stride) of the three strided stages; a non-expanding block comes first.
@@ -35,6 +37,16 @@ STAGES = ((24, 2), (32, 2), (64, 2))
 FIRST_BLOCK_CHANNELS = 16
 STEM_CHANNELS = 16
 HEAD_CHANNELS = 128
+
+
+def space_resolutions(side: int) -> list[int]:
+    """Resolutions the space offers for an input whose shorter side is `side` pixels (inputs
+    under 8 pixels are upsampled to 8: smaller maps vanish in the three strided stages)."""
+    picked = {
+        max(RESOLUTION_STEP, int(side * fraction) // RESOLUTION_STEP * RESOLUTION_STEP)
+        for fraction in RESOLUTION_FRACTIONS
+    }
+    return sorted(picked)
 
 
 def _channels(base: int, width: float, divisor: int = 4) -> int:
@@ -116,8 +128,7 @@ class MobileNetV2Family:
     name = "mbv2"
 
     def space(self, input_shape: tuple[int, int, int]) -> Iterator[Candidate]:
-        max_resolution = min(input_shape[1], input_shape[2])
-        resolutions = [r for r in RESOLUTIONS if r <= max_resolution] or [max_resolution]
+        resolutions = space_resolutions(min(input_shape[1], input_shape[2]))
         grid = itertools.product(WIDTHS, DEPTHS, EXPANSIONS, KERNELS, SQUEEZE_EXCITE, resolutions)
         for width, depth, expansion, kernel, se, resolution in grid:
             yield Candidate(
