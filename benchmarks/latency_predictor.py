@@ -60,8 +60,8 @@ def main() -> None:
             f"  calibrate {index}/{len(calibration_set)} {candidate.spec} p90 {p90:.4f} ms",
             file=sys.stderr,
         )
-    coefficients, loo_error = calibration.fit(measurements)
-    model = LatencyModel(load_profile("host-cpu"), "fp32", coefficients, loo_error)
+    coefficients, loo_error, block = calibration.fit(measurements)
+    model = LatencyModel(load_profile("host-cpu"), "fp32", coefficients, loo_error, {}, block)
 
     # MACs-only baseline on the same calibration data: ms = a + b * MACs.
     flops_rows = [[1.0, float(costs[m.spec].macs)] for m in measurements]
@@ -89,7 +89,10 @@ def main() -> None:
         f"space: {len(space)} candidates; measured p90 of the evaluation set "
         f"{min(measured):.4f}-{max(measured):.4f} ms"
     )
-    print(f"calibration: {len(measurements)} measurements, leave-one-out error {loo_error:.1%}")
+    print(
+        f"calibration: {len(measurements)} measurements, leave-one-out error {loo_error:.1%},"
+        f" channel block {block}"
+    )
     print(f"evaluation: {len(evaluation_set)} other random candidates")
     for name, predicted in (("latency model", ours), ("FLOPs-linear ", flops)):
         rho = spearmanr(predicted, measured).statistic

@@ -61,6 +61,7 @@ class FittedLatency(_Strict):
     precision: Precision
     features: list[str] = Field(min_length=1)
     coefficients: list[float] = Field(min_length=1)
+    channel_block: int = Field(1, ge=1, description="channels the device's kernels process at once")
     fit_error: float = Field(ge=0, description="leave-one-out mean absolute relative error")
     provenance: dict[str, str] = Field(description="when, where, runtime and version, threads")
 

@@ -29,13 +29,13 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def host_calibration(isolated_dirs):
-    """Calibrate host-cpu once (8 measured candidates) so later fits reuse it."""
+    """Calibrate host-cpu once (12 measured candidates) so later fits reuse it."""
     from edgedistill.latency.calibrate import calibrate_on_host
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
 
     profile = load_profile("host-cpu")
-    return calibrate_on_host(profile, enumerate_space((1, 32, 32)), (1, 32, 32), 10, samples=8)
+    return calibrate_on_host(profile, enumerate_space((1, 32, 32)), (1, 32, 32), 10, samples=12)
 
 
 def run_cli(*args: str, env: dict | None = None):

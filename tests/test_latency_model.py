@@ -2,7 +2,7 @@ import pytest
 
 from edgedistill.latency import calibration
 from edgedistill.latency.costs import model_cost
-from edgedistill.latency.model import LatencyModel
+from edgedistill.latency.model import FEATURES, LatencyModel
 from edgedistill.latency.model import features as model_features
 from edgedistill.profiles import load_profile
 from edgedistill.students import Candidate, build_student
@@ -23,23 +23,52 @@ SPECS = [
     "mbv2:d=2,e=6,k=5,r=32,se=1,w=0.5",
     "mbv2:d=1,e=3,k=5,r=16,se=1,w=1.5",
 ]
+EXTRA_SPECS = [
+    "mbv2:d=2,e=3,k=3,r=32,se=0,w=0.75",
+    "mbv2:d=1,e=6,k=5,r=24,se=1,w=1.25",
+    "mbv2:d=3,e=3,k=3,r=16,se=1,w=0.25",
+    "mbv2:d=2,e=6,k=3,r=24,se=0,w=1",
+    "mbv2:d=1,e=3,k=5,r=32,se=1,w=0.5",
+    "mbv2:d=3,e=6,k=5,r=32,se=0,w=1.25",
+]
 
 
-def test_fit_recovers_known_coefficients_from_exact_measurements():
-    truth = [0.01, 0.002, 0.001, 1e-8, 4e-8, 3e-9]
+def test_fit_recovers_known_coefficients_and_channel_block_from_exact_measurements():
+    truth = [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9]
     measurements = []
-    for spec in SPECS:
-        features = model_features(_cost(spec))
-        latency = sum(c * f for c, f in zip(truth, features, strict=True))
-        measurements.append(calibration.Measurement(spec, features, latency, latency))
-    coefficients, error = calibration.fit(measurements)
+    for spec in SPECS + EXTRA_SPECS:
+        cost = _cost(spec)
+        latency = sum(c * f for c, f in zip(truth, model_features(cost, 16), strict=True))
+        measurements.append(calibration.measurement(spec, cost, latency, latency))
+    coefficients, error, block = calibration.fit(measurements)
+    assert block == 16
     assert error < 1e-6
     assert coefficients == pytest.approx(truth, rel=1e-4)
 
 
+def test_channel_block_prices_channels_in_whole_blocks():
+    """20 output channels cost what 32 do at block 16; an input narrower than a block moves the
+    convolution's MACs to the narrow-input term and counts a layout change."""
+    narrow = _cost("mbv2:d=1,e=3,r=32,w=0.75")  # 12 channels into the first pointwise conv
+    plain, blocked = model_features(narrow, 1), model_features(narrow, 16)
+    names = list(FEATURES)
+    assert plain[names.index("narrow_input_dense_macs")] == 0
+    assert plain[names.index("aligned_dense_macs")] == narrow.macs_of("conv", "pwconv", "linear")
+    assert blocked[names.index("narrow_input_dense_macs")] > 0
+    assert blocked[names.index("layout_changes")] >= 1
+    dense = (
+        blocked[names.index("aligned_dense_macs")] + blocked[names.index("narrow_input_dense_macs")]
+    )
+    assert dense > narrow.macs_of("conv", "pwconv", "linear")
+    gated = _cost("mbv2:d=1,e=3,r=32,se=1,w=0.75")
+    assert model_features(gated, 16)[names.index("gated_bytes")] > 0
+    assert blocked[names.index("gated_bytes")] == 0
+
+
 def test_fit_refuses_too_few_measurements():
+    cost = _cost(SPECS[0])
     with pytest.raises(ValueError, match="at least"):
-        calibration.fit([calibration.Measurement("x", [1, 1, 1, 1, 1, 1], 1.0, 1.0)])
+        calibration.fit([calibration.measurement("x", cost, 1.0, 1.0)])
 
 
 def test_uncalibrated_prediction_is_a_datasheet_roofline_that_orders_devices():
@@ -52,14 +81,14 @@ def test_uncalibrated_prediction_is_a_datasheet_roofline_that_orders_devices():
 def test_margin_follows_the_calibration_error_within_bounds():
     profile = load_profile("host-cpu")
     assert LatencyModel(profile, "fp32").margin() == 0.3
-    assert LatencyModel(profile, "fp32", [0] * 6, fit_error=0.0).margin() == 0.05
-    assert LatencyModel(profile, "fp32", [0] * 6, fit_error=0.1).margin() == pytest.approx(0.15)
+    assert LatencyModel(profile, "fp32", [0] * 9, fit_error=0.0).margin() == 0.05
+    assert LatencyModel(profile, "fp32", [0] * 9, fit_error=0.1).margin() == pytest.approx(0.15)
 
 
 def test_stored_calibration_from_another_machine_is_not_used(isolated_dirs):
     profile = load_profile("host-cpu")
     fingerprint = {"cpu": "some other cpu", "threads": "1"}
-    coefficients = [0.01, 0.001, 0.001, 1e-8, 1e-8, 1e-9]
+    coefficients = [0.01, 0.001, 0.001, 1e-8, 3e-8, 1e-8, 1e-9, 0.002, 1e-9]
     model = LatencyModel(profile, "fp32", coefficients, 0.05, dict(fingerprint))
     calibration.save(model, [])
     assert calibration.load(profile, "fp32", fingerprint) is not None
@@ -80,14 +109,15 @@ def test_exported_profile_overlay_carries_the_fitted_model(tmp_path):
     from edgedistill.profiles import load_profile_file
 
     profile = load_profile("rpi5")
-    coefficients = [0.05, 0.004, 0.002, 2e-8, 6e-8, 4e-9]
-    model = LatencyModel(profile, "fp32", coefficients, 0.04, {"runtime": "onnxruntime 1.0"})
+    coefficients = [0.05, 0.004, 0.002, 2e-8, 8e-8, 6e-8, 4e-9, 0.01, 4e-9]
+    model = LatencyModel(profile, "fp32", coefficients, 0.04, {"runtime": "onnxruntime 1.0"}, 8)
     path = tmp_path / "rpi5-lab.yaml"
     path.write_text(yaml.safe_dump(calibration.overlay_profile(profile, model)))
     shared = load_profile_file(path)
     assert shared.latency.calibrated
     loaded = latency_model_for(shared, "fp32")
     assert loaded.calibrated and loaded.coefficients == coefficients
+    assert loaded.channel_block == 8
     assert loaded.provenance["source"] == "profile file"
     assert not latency_model_for(shared, "int8").calibrated  # fitted for fp32 only
 

@@ -98,6 +98,7 @@ def calibrate(
                 "fit_error": model.fit_error,
                 "features": list(FEATURES),
                 "coefficients": model.coefficients,
+                "channel_block": model.channel_block,
                 "provenance": model.provenance,
                 "path": str(path),
                 "profile_file": str(export_profile) if export_profile else None,
@@ -106,7 +107,7 @@ def calibrate(
         return
     typer.echo(
         f"{profile.name}: calibrated on {samples} candidates, leave-one-out error "
-        f"{model.fit_error:.1%}; stored in {path}"
+        f"{model.fit_error:.1%} (channel block {model.channel_block}); stored in {path}"
     )
     if export_profile is not None:
         typer.echo(

@@ -15,7 +15,7 @@ from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.students import Candidate
 
 log = logging.getLogger(__name__)
-DEFAULT_SAMPLES = 12  # candidates timed by a calibration: twice the model's six coefficients
+DEFAULT_SAMPLES = 20  # candidates timed by a calibration: about twice the model's coefficients
 
 
 def spread(candidates: list[Candidate], costs: dict[str, int], samples: int) -> list[Candidate]:

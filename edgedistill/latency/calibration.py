@@ -12,18 +12,18 @@ from pathlib import Path
 
 from edgedistill import atomic
 from edgedistill.latency.costs import ModelCost
-from edgedistill.latency.model import FEATURES, LatencyModel, features
+from edgedistill.latency.model import CHANNEL_BLOCKS, FEATURES, LatencyModel, features
 from edgedistill.paths import data_dir
 from edgedistill.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2  # 2: nine features and a fitted channel block
 
 
 @dataclass
 class Measurement:
     spec: str
-    features: list[float]
+    features: dict[int, list[float]]  # per channel block the fit may choose
     p50_ms: float
     p90_ms: float
 
@@ -42,11 +42,8 @@ def _solve(rows: list[list[float]], targets: list[float]) -> list[float]:
     return [float(value) for value in solution / scale]
 
 
-def fit(measurements: list[Measurement]) -> tuple[list[float], float]:
-    """Coefficients and the leave-one-out mean absolute relative error of the fit."""
-    if len(measurements) < len(FEATURES) + 1:
-        raise ValueError(f"need at least {len(FEATURES) + 1} measurements to calibrate")
-    rows = [m.features for m in measurements]
+def _fit_block(measurements: list[Measurement], block: int) -> tuple[list[float], float]:
+    rows = [m.features[block] for m in measurements]
     targets = [m.p90_ms for m in measurements]
     errors = []
     for held_out in range(len(measurements)):
@@ -55,6 +52,17 @@ def fit(measurements: list[Measurement]) -> tuple[list[float], float]:
         predicted = sum(c * f for c, f in zip(coefficients, rows[held_out], strict=True))
         errors.append(abs(predicted - targets[held_out]) / targets[held_out])
     return _solve(rows, targets), float(sum(errors) / len(errors))
+
+
+def fit(measurements: list[Measurement]) -> tuple[list[float], float, int]:
+    """Coefficients, the leave-one-out mean absolute relative error of the fit, and the channel
+    block: the one of CHANNEL_BLOCKS whose fit has the lowest leave-one-out error."""
+    if len(measurements) < len(FEATURES) + 1:
+        raise ValueError(f"need at least {len(FEATURES) + 1} measurements to calibrate")
+    fits = {block: _fit_block(measurements, block) for block in CHANNEL_BLOCKS}
+    block = min(fits, key=lambda b: (fits[b][1], b))
+    coefficients, error = fits[block]
+    return coefficients, error, block
 
 
 def host_fingerprint(threads: int) -> dict[str, str]:
@@ -92,6 +100,7 @@ def save(model: LatencyModel, measurements: list[Measurement]) -> Path:
             "precision": model.precision,
             "features": list(FEATURES),
             "coefficients": model.coefficients,
+            "channel_block": model.channel_block,
             "fit_error": model.fit_error,
             "provenance": model.provenance,
             "measurements": [asdict(m) for m in measurements],
@@ -115,7 +124,14 @@ def from_profile(
             log.info("%s: its fitted latency model was made on another machine", profile.name)
             continue
         provenance = {**fitted.provenance, "source": "profile file"}
-        return LatencyModel(profile, precision, fitted.coefficients, fitted.fit_error, provenance)
+        return LatencyModel(
+            profile,
+            precision,
+            fitted.coefficients,
+            fitted.fit_error,
+            provenance,
+            fitted.channel_block,
+        )
     return None
 
 
@@ -130,6 +146,7 @@ def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
             "precision": model.precision,
             "features": list(FEATURES),
             "coefficients": list(model.coefficients),
+            "channel_block": model.channel_block,
             "fit_error": model.fit_error,
             "provenance": {k: str(v) for k, v in model.provenance.items()},
         }
@@ -156,7 +173,12 @@ def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> La
             log.info("calibration %s does not match this setup; it will be redone", path)
             return None
         return LatencyModel(
-            profile, precision, document["coefficients"], document["fit_error"], provenance
+            profile,
+            precision,
+            document["coefficients"],
+            document["fit_error"],
+            provenance,
+            int(document["channel_block"]),
         )
     except (ValueError, KeyError, TypeError):
         log.warning("ignoring unreadable calibration file %s", path)
@@ -166,7 +188,7 @@ def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> La
 def model_from_cost_fit(
     profile: DeviceProfile, precision: str, measurements: list[Measurement], fingerprint: dict
 ) -> LatencyModel:
-    coefficients, error = fit(measurements)
+    coefficients, error, block = fit(measurements)
     provenance = {
         **fingerprint,
         "when_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -174,8 +196,9 @@ def model_from_cost_fit(
         "target": "p90 latency, batch 1",
         "samples": str(len(measurements)),
     }
-    return LatencyModel(profile, precision, coefficients, error, provenance)
+    return LatencyModel(profile, precision, coefficients, error, provenance, block)
 
 
 def measurement(spec: str, cost: ModelCost, p50_ms: float, p90_ms: float) -> Measurement:
-    return Measurement(spec, features(cost), p50_ms, p90_ms)
+    by_block = {block: features(cost, block) for block in CHANNEL_BLOCKS}
+    return Measurement(spec, by_block, p50_ms, p90_ms)

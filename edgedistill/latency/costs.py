@@ -23,6 +23,8 @@ class LayerCost:
     bytes_in: int
     bytes_out: int
     weight_bytes: int
+    channels_in: int = 0  # conv and linear layers; 0 for the rest
+    channels_out: int = 0
 
     @property
     def fused(self) -> bool:
@@ -85,6 +87,16 @@ def _macs(module: nn.Module, output_numel: int) -> int:
     return 0
 
 
+def _channels(module: nn.Module, side: str) -> int:
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        return module.in_channels if side == "in" else module.out_channels
+    if isinstance(module, nn.Linear):
+        return module.in_features if side == "in" else module.out_features
+    return 0
+
+
 def model_cost(
     model: nn.Module, input_shape: tuple[int, ...], precision: str = "fp32"
 ) -> ModelCost:
@@ -108,6 +120,8 @@ def model_cost(
                     bytes_in=in_numel * element,
                     bytes_out=output.numel() * element,
                     weight_bytes=params * element,
+                    channels_in=_channels(module, "in"),
+                    channels_out=_channels(module, "out"),
                 )
             )
 

@@ -5,8 +5,17 @@ of its compute time (MACs x 2 / (peak x efficiency)) and its memory time (bytes 
 efficiency)), plus a per-kernel launch overhead, plus a fixed per-inference overhead. Calibrated,
 it is a non-negative linear model fitted to measurements on the device, one term per kind of
 work, so that cheap-per-MAC dense convolutions and memory-bound depthwise ones are priced apart:
-    ms = c0 + c1 * compute kernels + c2 * other kernels + c3 * dense MACs
-            + c4 * depthwise MACs + c5 * activation bytes.
+    ms = c0 + c1 * compute kernels + c2 * other kernels + c3 * aligned dense MACs
+            + c4 * narrow-input dense MACs + c5 * depthwise MACs + c6 * activation bytes
+            + c7 * layout changes + c8 * gated bytes.
+
+Vectorised CPU and GPU kernels work on channels in blocks (onnxruntime's NCHWc layout: 16 floats
+with AVX-512, 8 with AVX2; tensor cores want multiples of 8): a layer with 20 channels costs what
+32 would, and a convolution whose input has fewer channels than one block runs outside the blocked
+layout, several times slower per MAC, after a layout change. Squeeze-and-excitation gates leave the
+blocked layout and come back (gated bytes). The block is a property of the device and runtime, so
+the calibration picks it (among CHANNEL_BLOCKS, by leave-one-out error) with the coefficients;
+block 1 is the plain count for runtimes that do not block channels.
 """
 
 from __future__ import annotations
@@ -20,20 +29,47 @@ FEATURES = (
     "constant",
     "compute_kernels",
     "other_kernels",
-    "dense_macs",
+    "aligned_dense_macs",
+    "narrow_input_dense_macs",
     "depthwise_macs",
     "activation_bytes",
+    "layout_changes",
+    "gated_bytes",
 )
+CHANNEL_BLOCKS = (1, 4, 8, 16, 32)
+DENSE_OPS = ("conv", "pwconv")
 
 
-def features(cost: ModelCost) -> list[float]:
+def _padded(channels: int, block: int) -> float:
+    """How much work `channels` channels cost when kernels process them `block` at a time."""
+    return -(-channels // block) * block / channels
+
+
+def features(cost: ModelCost, channel_block: int = 1) -> list[float]:
+    aligned = narrow = depthwise = 0.0
+    layout_changes = 0
+    for layer in cost.layers:
+        if layer.op in DENSE_OPS:
+            work = layer.macs * _padded(layer.channels_out, channel_block)
+            if layer.channels_in >= channel_block:
+                aligned += work * _padded(layer.channels_in, channel_block)
+            else:
+                narrow += work
+                layout_changes += layer.op == "pwconv"  # the stem reads the image as it is
+        elif layer.op == "linear":
+            aligned += layer.macs
+        elif layer.op == "dwconv":
+            depthwise += layer.macs * _padded(layer.channels_out, channel_block)
     return [
         1.0,
         float(cost.compute_kernels),
         float(cost.other_kernels),
-        float(cost.macs_of("conv", "pwconv", "linear")),
-        float(cost.macs_of("dwconv")),
+        aligned,
+        narrow,
+        depthwise,
         float(cost.activation_bytes),
+        float(layout_changes),
+        float(sum(layer.bytes_out for layer in cost.layers if layer.op == "mul")),
     ]
 
 
@@ -44,6 +80,7 @@ class LatencyModel:
     coefficients: list[float] | None = None  # fitted; None = datasheet roofline
     fit_error: float | None = None  # leave-one-out mean absolute relative error
     provenance: dict = field(default_factory=dict)
+    channel_block: int = 1  # fitted with the coefficients
 
     @property
     def calibrated(self) -> bool:
@@ -51,7 +88,10 @@ class LatencyModel:
 
     def predict(self, cost: ModelCost) -> float:
         if self.coefficients is not None:
-            return sum(c * f for c, f in zip(self.coefficients, features(cost), strict=True))
+            return sum(
+                c * f
+                for c, f in zip(self.coefficients, features(cost, self.channel_block), strict=True)
+            )
         return self._roofline_ms(cost)
 
     def _roofline_ms(self, cost: ModelCost) -> float:
