@@ -100,6 +100,16 @@ def main() -> None:
             f"  {name}: within 10 % {within(predicted, measured, 0.10):.0%}, "
             f"within 20 % {within(predicted, measured, 0.20):.0%}, Spearman rho {rho:.3f}"
         )
+    worst = sorted(
+        zip(evaluation_set, ours, measured, strict=True),
+        key=lambda row: -abs(row[1] - row[2]) / row[2],
+    )[:5]
+    print("largest latency-model errors:")
+    for candidate, predicted, actual in worst:
+        print(
+            f"  {candidate.spec}: predicted {predicted:.4f} ms, measured {actual:.4f} ms "
+            f"({(predicted - actual) / actual:+.1%})"
+        )
     aa.sort()
     print(
         f"A/A (same model timed twice, {len(aa)} models): median difference {aa[len(aa) // 2]:.1%},"

@@ -29,7 +29,7 @@ def test_calibrate_over_ssh_stores_provenance_and_exports_a_profile(sshd, tmp_pa
         "--target",
         "loopback",
         "--samples",
-        "10",
+        "11",
         "--export-profile",
         str(overlay),
         "--json",
@@ -38,7 +38,7 @@ def test_calibrate_over_ssh_stores_provenance_and_exports_a_profile(sshd, tmp_pa
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["provenance"]["measured_on"].startswith("ssh://")
-    assert document["fit_error"] is not None and len(document["coefficients"]) == 9
+    assert document["fit_error"] is not None and len(document["coefficients"]) == 10
     assert document["channel_block"] in (1, 4, 8, 16, 32)
     shared = yaml.safe_load(overlay.read_text())
     assert shared["latency"]["calibrated"] is True

@@ -175,7 +175,7 @@ def test_verify_on_device_keeps_the_first_candidate_whose_measured_p90_fits(tmp_
 
     profile = load_profile("host-cpu")
     model = LatencyModel(
-        profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9], 0.05
+        profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9, 5e-9], 0.05
     )
     budget = 0.2
     scripted_p90s = iter([0.25, 0.21, 0.15])
@@ -197,7 +197,7 @@ def test_verify_on_device_fails_when_no_measured_candidate_fits(tmp_path):
 
     profile = load_profile("host-cpu")
     model = LatencyModel(
-        profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9], 0.05
+        profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9, 5e-9], 0.05
     )
     with pytest.raises(GoalNotMetError, match="none of the 2 candidates measured"):
         run_search(profile, model, (1, 32, 32), 10, 0.2, tmp_path, 2, lambda path: 9.9)

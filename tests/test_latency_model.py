@@ -34,7 +34,7 @@ EXTRA_SPECS = [
 
 
 def test_fit_recovers_known_coefficients_and_channel_block_from_exact_measurements():
-    truth = [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9]
+    truth = [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9, 5e-9]
     measurements = []
     for spec in SPECS + EXTRA_SPECS:
         cost = _cost(spec)
@@ -81,14 +81,14 @@ def test_uncalibrated_prediction_is_a_datasheet_roofline_that_orders_devices():
 def test_margin_follows_the_calibration_error_within_bounds():
     profile = load_profile("host-cpu")
     assert LatencyModel(profile, "fp32").margin() == 0.3
-    assert LatencyModel(profile, "fp32", [0] * 9, fit_error=0.0).margin() == 0.05
-    assert LatencyModel(profile, "fp32", [0] * 9, fit_error=0.1).margin() == pytest.approx(0.15)
+    assert LatencyModel(profile, "fp32", [0] * 10, fit_error=0.0).margin() == 0.05
+    assert LatencyModel(profile, "fp32", [0] * 10, fit_error=0.1).margin() == pytest.approx(0.15)
 
 
 def test_stored_calibration_from_another_machine_is_not_used(isolated_dirs):
     profile = load_profile("host-cpu")
     fingerprint = {"cpu": "some other cpu", "threads": "1"}
-    coefficients = [0.01, 0.001, 0.001, 1e-8, 3e-8, 1e-8, 1e-9, 0.002, 1e-9]
+    coefficients = [0.01, 0.001, 0.001, 1e-8, 3e-8, 1e-8, 1e-9, 0.002, 1e-9, 1e-9]
     model = LatencyModel(profile, "fp32", coefficients, 0.05, dict(fingerprint))
     calibration.save(model, [])
     assert calibration.load(profile, "fp32", fingerprint) is not None
@@ -109,7 +109,7 @@ def test_exported_profile_overlay_carries_the_fitted_model(tmp_path):
     from edgedistill.profiles import load_profile_file
 
     profile = load_profile("rpi5")
-    coefficients = [0.05, 0.004, 0.002, 2e-8, 8e-8, 6e-8, 4e-9, 0.01, 4e-9]
+    coefficients = [0.05, 0.004, 0.002, 2e-8, 8e-8, 6e-8, 4e-9, 0.01, 4e-9, 3e-9]
     model = LatencyModel(profile, "fp32", coefficients, 0.04, {"runtime": "onnxruntime 1.0"}, 8)
     path = tmp_path / "rpi5-lab.yaml"
     path.write_text(yaml.safe_dump(calibration.overlay_profile(profile, model)))

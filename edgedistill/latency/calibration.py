@@ -17,7 +17,7 @@ from edgedistill.paths import data_dir
 from edgedistill.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
-CALIBRATION_VERSION = 2  # 2: nine features and a fitted channel block
+CALIBRATION_VERSION = 2  # 2: ten features and a fitted channel block
 
 
 @dataclass

@@ -7,15 +7,17 @@ it is a non-negative linear model fitted to measurements on the device, one term
 work, so that cheap-per-MAC dense convolutions and memory-bound depthwise ones are priced apart:
     ms = c0 + c1 * compute kernels + c2 * other kernels + c3 * aligned dense MACs
             + c4 * narrow-input dense MACs + c5 * depthwise MACs + c6 * activation bytes
-            + c7 * layout changes + c8 * gated bytes.
+            + c7 * layout changes + c8 * gated bytes + c9 * weight bytes.
 
 Vectorised CPU and GPU kernels work on channels in blocks (onnxruntime's NCHWc layout: 16 floats
 with AVX-512, 8 with AVX2; tensor cores want multiples of 8): a layer with 20 channels costs what
 32 would, and a convolution whose input has fewer channels than one block runs outside the blocked
-layout, several times slower per MAC, after a layout change. Squeeze-and-excitation gates leave the
-blocked layout and come back (gated bytes). The block is a property of the device and runtime, so
-the calibration picks it (among CHANNEL_BLOCKS, by leave-one-out error) with the coefficients;
-block 1 is the plain count for runtimes that do not block channels.
+layout, several times slower per MAC, after a layout change. Squeeze-and-excitation gates leave
+the blocked layout and come back (gated bytes). Weights are read once per inference: on small
+feature maps with many channels that, not the MACs, sets the time (weight bytes). The block is a
+property of the device and runtime, so the calibration picks it (among CHANNEL_BLOCKS, by
+leave-one-out error) with the coefficients; block 1 is the plain count for runtimes that do not
+block channels.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ FEATURES = (
     "activation_bytes",
     "layout_changes",
     "gated_bytes",
+    "weight_bytes",
 )
 CHANNEL_BLOCKS = (1, 4, 8, 16, 32)
 DENSE_OPS = ("conv", "pwconv")
@@ -70,6 +73,7 @@ def features(cost: ModelCost, channel_block: int = 1) -> list[float]:
         float(cost.activation_bytes),
         float(layout_changes),
         float(sum(layer.bytes_out for layer in cost.layers if layer.op == "mul")),
+        float(cost.weight_bytes),
     ]
 
 
