@@ -5,7 +5,7 @@ M other random candidates, and prints the share of predictions within +-10 % and
 measured p90, Spearman's rho, the same for a MACs-only linear fit on the same data, and an A/A
 figure (one model timed against itself) that shows the measurement noise floor.
 
-Run: .venv/bin/python benchmarks/latency_predictor.py [--calibrate 24] [--evaluate 40]
+Run: .venv/bin/python benchmarks/latency_predictor.py [--calibrate 30] [--evaluate 40]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def within(predicted: list[float], measured: list[float], tolerance: float) -> f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calibrate", type=int, default=24, help="calibration measurements")
+    parser.add_argument("--calibrate", type=int, default=30, help="calibration measurements")
     parser.add_argument("--evaluate", type=int, default=40, help="held-out candidates")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
