@@ -20,7 +20,9 @@ def host_line() -> str:
 
 
 @cache
-def measure_p90(spec: str, threads: int = 1) -> float:
+def measure_p90(
+    spec: str, threads: int = 1, input_shape: tuple[int, int, int] = INPUT_SHAPE
+) -> float:
     """p90 latency (ms) of the candidate with random weights, fit's protocol, onnxruntime."""
     import torch
 
@@ -28,8 +30,8 @@ def measure_p90(spec: str, threads: int = 1) -> float:
     from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
     from edgedistill.students import build_student, parse_student
 
-    module = build_student(parse_student(spec), INPUT_SHAPE, NUM_CLASSES)
+    module = build_student(parse_student(spec), input_shape, NUM_CLASSES)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "candidate.onnx"
-        EXPORTERS.get("onnx").export(module, torch.zeros((1, *INPUT_SHAPE)), path, "fp32")
+        EXPORTERS.get("onnx").export(module, torch.zeros((1, *input_shape)), path, "fp32")
         return measure_onnx(path, BenchProtocol(threads=threads)).p90

@@ -81,7 +81,7 @@ def _bench_candidate(
     profile = load_profile(device or "host-cpu")
     path = scratch / "candidate.onnx"
     cost = export_candidate(candidate, recipe.input.shape, len(recipe.labels), path)
-    model = latency_model_for(profile, "fp32", threads)
+    model = latency_model_for(profile, "fp32", threads, recipe.input.shape)
     predicted = {
         "candidate": candidate.spec,
         "params": cost.params,

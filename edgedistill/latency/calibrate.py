@@ -47,7 +47,7 @@ def calibrate_on_host(
         num_classes,
         samples,
         lambda path: measure_onnx(path, protocol),
-        calibration.host_fingerprint(threads),
+        calibration.host_fingerprint(threads, tuple(input_shape)),
         progress,
     )
 
@@ -86,6 +86,7 @@ def calibrate(
                     "measured_on": result.measured_on,
                     "runtime": result.runtime,
                     "threads": str(result.threads),
+                    "input": "x".join(map(str, input_shape)),
                 }
             p90 = result.p90 if result.p90 is not None else result.p50
             measurements.append(
@@ -110,9 +111,11 @@ def latency_model_for(
     profile: DeviceProfile,
     precision: str,
     threads: int = 1,
+    input_shape: tuple[int, ...] | None = None,
 ) -> LatencyModel:
-    """The stored calibration for this device (and, for the host, this machine), else datasheet."""
-    fingerprint = calibration.host_fingerprint(threads) if profile.is_host else None
+    """The stored calibration for this device (and, for the host, this machine and, when given,
+    this input shape), else the datasheet roofline."""
+    fingerprint = calibration.host_fingerprint(threads, input_shape) if profile.is_host else None
     stored = calibration.load(profile, precision, fingerprint)
     if stored is None:
         stored = calibration.from_profile(profile, precision, fingerprint)

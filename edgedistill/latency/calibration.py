@@ -65,8 +65,9 @@ def fit(measurements: list[Measurement]) -> tuple[list[float], float, int]:
     return coefficients, error, block
 
 
-def host_fingerprint(threads: int) -> dict[str, str]:
-    """What must match for a stored host calibration to apply to this machine."""
+def host_fingerprint(threads: int, input_shape: tuple[int, ...] | None = None) -> dict[str, str]:
+    """What must match for a stored host calibration to apply to this machine (and, when given,
+    to students of this input shape: a fit on 32x32 candidates is not stretched to 224x224)."""
     import onnxruntime
 
     cpu = platform.processor() or platform.machine()
@@ -83,6 +84,7 @@ def host_fingerprint(threads: int) -> dict[str, str]:
         "machine": platform.machine(),
         "runtime": f"onnxruntime {onnxruntime.__version__}",
         "threads": str(threads),
+        **({"input": "x".join(map(str, input_shape))} if input_shape is not None else {}),
     }
 
 

@@ -48,7 +48,7 @@ def latency_model(
     from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
     from edgedistill.students import enumerate_space
 
-    model = latency_model_for(profile, precision, threads)
+    model = latency_model_for(profile, precision, threads, input_shape)
     if profile.is_host and not model.calibrated:
         log.info("calibrating the latency model on this host (first use)")
         model = calibrate_on_host(
