@@ -104,7 +104,9 @@ class Constraints(_Strict):
 
 
 class LabAccess(_Strict):
-    transport: Literal["local", "ssh", "adb"]
+    # local: this host is the device; manual: no transport (timed by hand, e.g. in Xcode, and
+    # fed to calibrate), so fit judges the budget on the prediction and says so.
+    transport: Literal["local", "ssh", "adb", "manual"]
     notes: str = ""
 
 

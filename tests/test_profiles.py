@@ -81,7 +81,7 @@ def test_shipped_profile_is_self_consistent(name: str) -> None:
         ("jetson-agx-orin", ["onnx", "tensorrt"], "int8", "ssh"),
         ("coral-edgetpu", ["onnx", "tflite"], "int8", "ssh"),
         ("rpi5", ["onnx", "tflite"], "int8", "ssh"),
-        ("iphone-15-pro", ["onnx", "coreml"], "fp16", "local"),
+        ("iphone-15-pro", ["onnx", "coreml"], "fp16", "manual"),
         ("pixel-8", ["onnx", "tflite"], "int8", "adb"),
     ],
 )

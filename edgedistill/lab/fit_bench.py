@@ -76,10 +76,16 @@ def bench_stage(
     if targets:
         return _bench_on_lab(targets, artifacts, teacher_file, protocol, progress, notes)
     if not can_measure(profile):
-        notes.append(
-            f"latency not measured: {profile.name} is reached over {profile.lab.transport}; "
-            "give --lab FILE --target NAME to measure it there; fits_budget is the prediction"
-        )
+        if profile.lab.transport == "manual":
+            notes.append(
+                f"latency not measured: {profile.name} has no transport here "
+                f"({profile.lab.notes or 'time it by hand'}); fits_budget is the prediction"
+            )
+        else:
+            notes.append(
+                f"latency not measured: {profile.name} is reached over {profile.lab.transport};"
+                " give --lab FILE --target NAME to measure it there; fits_budget is the prediction"
+            )
         return {}, {}
     progress("bench", 0, 2, "student")
     student = latency_fields(measure_artifact(profile, Path(artifacts[0].path), protocol))
