@@ -252,3 +252,41 @@ def test_search_space_follows_the_input_size_of_the_data():
 
     small = {c.knobs["r"] for c in enumerate_space((3, 12, 12))}
     assert max(small) <= 12
+
+
+def test_training_on_lazy_data_uses_its_worker_processes_and_matches_in_memory(
+    tmp_path, monkeypatch
+):
+    """fit's --workers reaches the training loop: lazily decoded data is read by worker
+    processes there, and the weights equal those trained on the same data held in memory."""
+    import torch.utils.data
+
+    from edgedistill.distill.trainer import train
+    from edgedistill.tasks.recipe import TrainSpec
+
+    root = image_folder(tmp_path / "lazytrain", classes=2, per_class=12, size=(8, 8))
+    recipe = recipe_file(
+        tmp_path, f'name: lazytrain\ndata: {{source: "imagefolder:{root}", in_memory_mb: 0}}\n'
+    )
+    lazy = load_task(recipe, with_teacher=False, workers=2)
+    eager = data_task(f"imagefolder:{root}")
+    asked = []
+    real_loader = torch.utils.data.DataLoader
+
+    class SpyLoader(real_loader):
+        def __init__(self, *args, **kwargs):
+            if kwargs.get("batch_sampler") is not None:  # the training batches, not evaluation
+                asked.append(kwargs.get("num_workers", 0))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch.utils.data, "DataLoader", SpyLoader)
+    spec = TrainSpec(epochs=2, batch_size=8, lr=0.01, patience=2)
+    weights = []
+    for task in (lazy, eager):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+        train(model, task.data.train, task.data.val, spec, seed=0)
+        weights.append(model.state_dict())
+    assert asked and set(asked) == {2}
+    for name, tensor in weights[0].items():
+        assert torch.allclose(tensor, weights[1][name], atol=1e-6), name

@@ -116,7 +116,7 @@ def _build(folder: Path, runner: TeacherRunner, dataset, batch_size: int, worker
         arrays: dict[str, Any] = {}
         start = 0
         total = len(dataset)
-        for x, _ in iter_batches(dataset, batch_size, workers=workers):
+        for x, _ in iter_batches(dataset, batch_size, workers=workers or None):
             logits, features = runner(x)
             outputs = {f"logits-{i}.npy": t for i, t in enumerate(logits)}
             outputs.update({f"layer-{n}.npy": t for n, t in features.items()})

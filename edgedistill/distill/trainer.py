@@ -171,6 +171,7 @@ def _run_epochs(run: _Loop) -> None:
     from edgedistill.distill.interrupt import TrainingStopped
     from edgedistill.distill.losses._common import labeled_cross_entropy
     from edgedistill.distill.schedule import learning_rate, set_learning_rate
+    from edgedistill.tasks.data import loader_workers
 
     spec, loop, options, context = run.spec, run.state, run.options, run.options.context
     rank, world = (context.rank, context.world) if context else (0, 1)
@@ -183,8 +184,10 @@ def _run_epochs(run: _Loop) -> None:
             loop.order = torch.randperm(n, generator=run.generator)
             loop.step, loop.loss_sum, loop.seen = 0, 0.0, 0
         wrapped.train()
+        # --workers of distill, else what lazily decoded data asks for (fit's --workers)
+        workers = options.workers or loader_workers(run.train_split)
         batches = epoch_batches(
-            run.train_split, loop.order, spec.batch_size, loop.step, rank, world, options.workers
+            run.train_split, loop.order, spec.batch_size, loop.step, rank, world, workers
         )
         for index, x, y in batches:
             if spec.augment.is_random:
