@@ -182,7 +182,8 @@ def test_verify_on_device_keeps_the_first_candidate_whose_measured_p90_fits(tmp_
     result = run_search(
         profile, model, (1, 32, 32), 10, budget, tmp_path, 3, lambda path: next(scripted_p90s)
     )
-    within = [s for s in result.scored if s.predicted_ms <= budget]  # the margin set aside
+    reach = budget * (1 + model.margin())  # the prediction errs either way
+    within = [s for s in result.scored if s.predicted_ms <= reach]
     assert any(not s.fits for s in within[:3]), "the first candidates measured lie in the margin"
     assert [v["spec"] for v in result.verified] == [s.candidate.spec for s in within[:3]]
     assert result.chosen is within[2]
@@ -190,33 +191,47 @@ def test_verify_on_device_keeps_the_first_candidate_whose_measured_p90_fits(tmp_
     assert saved["verified_on_device"] == result.verified
 
 
-def test_verify_on_device_fails_when_no_measured_candidate_fits(tmp_path):
-    from edgedistill.errors import GoalNotMetError
+def _scripted_model(fit_error: float = 0.05):
     from edgedistill.latency.model import LatencyModel
     from edgedistill.profiles import load_profile
-    from edgedistill.students.search import run_search
 
     profile = load_profile("host-cpu")
-    model = LatencyModel(
-        profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9, 5e-9], 0.05
-    )
-    with pytest.raises(GoalNotMetError, match="none of the 3 candidates measured"):
+    coefficients = [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9, 5e-9]
+    return profile, LatencyModel(profile, "fp32", coefficients, fit_error)
+
+
+def _verify_order(model, budget, k):
+    """The candidates --verify-on-device K measures, in order: the K most capable predicted
+    within the budget plus the margin, then the margin's own choice when it is not among them."""
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.select import score
+
+    scored = score(enumerate_space((1, 32, 32)), model, (1, 32, 32), 10, budget)
+    pool = [s for s in scored if s.predicted_ms <= budget * (1 + model.margin())][:k]
+    safe = next(s for s in scored if s.fits)
+    return [s.candidate.spec for s in pool] + ([] if safe in pool else [safe.candidate.spec])
+
+
+def test_verify_on_device_fails_when_no_measured_candidate_fits(tmp_path):
+    from edgedistill.errors import GoalNotMetError
+    from edgedistill.students.search import run_search
+
+    profile, model = _scripted_model()
+    order = _verify_order(model, 0.2, 2)
+    with pytest.raises(GoalNotMetError, match=f"none of the {len(order)} candidates measured"):
         run_search(profile, model, (1, 32, 32), 10, 0.2, tmp_path, 2, lambda path: 9.9)
 
 
 def test_verify_on_device_falls_back_to_the_candidate_chosen_with_the_margin(tmp_path):
-    from edgedistill.latency.model import LatencyModel
-    from edgedistill.profiles import load_profile
     from edgedistill.students.search import run_search
 
-    profile = load_profile("host-cpu")
-    model = LatencyModel(
-        profile, "fp32", [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9, 5e-9], 0.05
-    )
-    scripted_p90s = iter([0.25, 0.22, 0.15])  # the two without margin miss, the safe one fits
+    profile, model = _scripted_model(fit_error=0.2)  # a wide margin: 0.16-0.24 ms
+    order = _verify_order(model, 0.2, 2)
+    assert len(order) == 3, "the two most capable lie in the margin, outside the safe choice"
+    scripted_p90s = iter([0.25, 0.22, 0.15])  # the two in the margin miss, the safe one fits
     result = run_search(
         profile, model, (1, 32, 32), 10, 0.2, tmp_path, 2, lambda path: next(scripted_p90s)
     )
     safe = next(s for s in result.scored if s.fits)
-    assert len(result.verified) == 3 and result.verified[-1]["spec"] == safe.candidate.spec
+    assert [v["spec"] for v in result.verified] == order
     assert result.chosen is safe

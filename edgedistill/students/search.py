@@ -66,23 +66,25 @@ def latency_model(
 def _verify(
     ranked: list[ScoredCandidate],
     budget_ms: float,
+    margin: float,
     verify_k: int,
     measure_p90: MeasureP90,
     input_shape: tuple[int, int, int],
     num_classes: int,
     progress: ProgressFn,
 ) -> tuple[ScoredCandidate | None, list[dict]]:
-    """Measure up to K candidates predicted within the budget itself (the safety margin is what
-    measuring replaces), most capable first, and keep the first whose measured p90 is within the
-    budget; when none of them is, the candidate chosen with the margin is measured too before
-    giving up. Weights do not change latency: random ones are timed."""
+    """Measure up to K candidates predicted within the budget plus the margin (the prediction
+    errs either way, and measuring is what replaces the margin), most capable first, and keep the
+    first whose measured p90 is within the budget; when none of them is, the candidate chosen
+    with the margin is measured too before giving up. Random weights: they do not change
+    latency."""
     import torch
 
     from edgedistill.export import EXPORTERS
     from edgedistill.students import build_student
 
     verified: list[dict] = []
-    pool = [s for s in ranked if s.predicted_ms <= budget_ms][:verify_k]
+    pool = [s for s in ranked if s.predicted_ms <= budget_ms * (1 + margin)][:verify_k]
     safe = next((s for s in ranked if s.fits), None)
     if safe is not None and safe not in pool:
         pool.append(safe)  # the fallback, measured only when the K above all miss
@@ -124,7 +126,14 @@ def run_search(
     verified: list[dict] = []
     if chosen is not None and verify_k > 0 and measure_p90 is not None:
         chosen, verified = _verify(
-            scored, budget_ms, verify_k, measure_p90, input_shape, num_classes, progress
+            scored,
+            budget_ms,
+            model.margin(),
+            verify_k,
+            measure_p90,
+            input_shape,
+            num_classes,
+            progress,
         )
     atomic.write_json(
         out_dir / "search.json",
