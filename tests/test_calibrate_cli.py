@@ -52,6 +52,12 @@ def test_calibrate_refuses_a_remote_device_without_a_lab_file():
     assert result.returncode == 2 and "--lab" in result.stderr
 
 
+def test_calibrate_refuses_a_device_no_transport_reaches():
+    result = run_cli("calibrate", "--device", "iphone-15-pro")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "iphone-15-pro" in result.stderr and "no transport" in result.stderr
+
+
 def test_calibrate_refuses_too_few_samples():
     result = run_cli("calibrate", "--device", "host-cpu", "--samples", "3")
     assert result.returncode == 2 and "--samples" in result.stderr

@@ -53,6 +53,12 @@ def calibrate(
         raise UserInputError(
             f"--samples: the latency model needs at least {len(FEATURES) + 1}, got {samples}"
         )
+    if profile.lab.transport == "manual":
+        raise UserInputError(
+            f"--device {profile.name}: no transport reaches it from here, so nothing can time its "
+            f"candidates ({profile.lab.notes or 'it is timed by hand'}); its predictions stay "
+            "the datasheet roofline"
+        )
     measure = None
     if lab is not None or target is not None:
         from edgedistill.lab.host_bench import BenchProtocol
