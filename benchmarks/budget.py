@@ -45,6 +45,7 @@ def main() -> None:
     from edgedistill.latency.calibrate import calibrate_on_host
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
+    from edgedistill.students.search import verification_order
     from edgedistill.students.select import pick, score
 
     print(f"host: {host_line()}")
@@ -67,11 +68,9 @@ def main() -> None:
         def p90(item) -> float:
             return measure_p90(item.candidate.spec, 1, shape)
 
-        # What `fit --verify-on-device 3` keeps: the three most capable predicted within the
-        # budget plus the margin, then the margin's choice.
-        reach = budget * (1 + model.margin())
-        pool = [s for s in scored if s.predicted_ms <= reach][:VERIFY_K]
-        verified = next((s for s in [*pool, chosen] if p90(s) <= budget), None)
+        # What `fit --verify-on-device 3` keeps.
+        order = verification_order(scored, budget, model.margin(), VERIFY_K)
+        verified = next((s for s in order if p90(s) <= budget), None)
         # The largest candidate that truly fits, among those with more MACs than the fitting
         # picks and predicted within SEARCH_SLACK of the budget (the predictor's error is well
         # under that), most MACs first, at most MAX_SEARCH measured.

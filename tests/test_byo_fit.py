@@ -183,15 +183,8 @@ def test_onnx_teacher_fit_works_the_same_way_with_logits_only(onnx_run, python_r
 def test_pickled_checkpoint_is_refused_at_the_command_line(example, tmp_path):
     evil = tmp_path / "checkpoint.pt"
     evil.write_bytes(pickle.dumps({"note": object()}))
-    out = tmp_path / "run"
-    result = run_cli(
-        "fit",
-        "--device",
-        "host-cpu",
-        "--budget",
-        BUDGET,
-        "--out",
-        str(out),
+    result = fit(
+        tmp_path / "run",
         "--teacher",
         f"{EXAMPLES / 'teacher.py'}:build",
         "--teacher-weights",
@@ -208,19 +201,7 @@ def test_pickled_checkpoint_is_refused_at_the_command_line(example, tmp_path):
 def test_onnx_teacher_for_other_images_is_refused_naming_the_file(example, tmp_path):
     small = image_folder(tmp_path / "small", classes=4, per_class=6, size=(12, 12))
     onnx = example["teacher"] / "teacher.onnx"
-    result = run_cli(
-        "fit",
-        "--device",
-        "host-cpu",
-        "--budget",
-        BUDGET,
-        "--out",
-        str(tmp_path / "run"),
-        "--teacher",
-        str(onnx),
-        "--data",
-        f"imagefolder:{small}",
-    )
+    result = fit(tmp_path / "run", "--teacher", str(onnx), "--data", f"imagefolder:{small}")
     assert result.returncode == 2, result.stderr
     message = " ".join(result.stderr.split())
     assert "teacher.onnx" in message and "3x12x12" in message
@@ -230,17 +211,7 @@ def test_onnx_teacher_for_other_images_is_refused_naming_the_file(example, tmp_p
 
 def test_folder_with_one_class_is_refused_at_the_command_line(tmp_path):
     lonely = image_folder(tmp_path / "lonely", classes=1, per_class=6)
-    result = run_cli(
-        "fit",
-        "--device",
-        "host-cpu",
-        "--budget",
-        BUDGET,
-        "--out",
-        str(tmp_path / "run"),
-        "--data",
-        f"imagefolder:{lonely}",
-    )
+    result = fit(tmp_path / "run", "--data", f"imagefolder:{lonely}")
     assert result.returncode == 2, result.stderr
     assert "lonely" in result.stderr and "at least two" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr

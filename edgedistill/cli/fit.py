@@ -73,8 +73,9 @@ def fit(
         int,
         typer.Option(
             metavar="K",
-            help="Before training, measure up to K candidates predicted to fit (most capable "
-            "first) on the device and keep the first whose measured p90 fits.",
+            help="Before training, measure up to K candidates predicted within the budget plus "
+            "the margin (most capable first) on the device and keep the first whose measured "
+            "p90 fits; the margin's own choice is measured last if all K miss.",
         ),
     ] = 0,
     lab: Annotated[

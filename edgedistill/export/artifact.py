@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -30,3 +31,17 @@ class Artifact(BaseModel):
     tolerance: dict[str, Any] | None = None  # what the figures had to meet for this precision
     validated_with: str | None = None  # e.g. "onnxruntime 1.22.0 CPUExecutionProvider"
     notes: list[str] = []
+
+    @classmethod
+    def written(
+        cls, format: str, precision: str, out: Path, input_shape, **details: Any
+    ) -> Artifact:
+        """The artifact an exporter has just written at `out` (its size read from disk)."""
+        return cls(
+            format=format,
+            precision=precision,
+            path=str(out),
+            bytes=out.stat().st_size,
+            input_shape=list(input_shape),
+            **details,
+        )

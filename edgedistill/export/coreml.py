@@ -186,12 +186,11 @@ class CoreMLExporter:
             with converter_output("coremltools"):
                 mlmodel.save(str(package))
             _zip_directory(package, out)
-        return Artifact(
-            format=self.name,
-            precision=precision,
-            path=str(out),
-            bytes=out.stat().st_size,
-            input_shape=list(shape),
+        return Artifact.written(
+            self.name,
+            precision,
+            out,
+            shape,
             notes=[f"minimum deployment target {target_name}", *notes],
         )
 

@@ -101,12 +101,11 @@ class EdgeTpuExporter:
                 raise GoalNotMetError(f"{COMPILER} failed on {Path(tflite.path).name}: {tail}")
             os.replace(produced, out)
         on_tpu, on_cpu = mapped_operations(result.stdout)
-        return Artifact(
-            format=self.name,
-            precision=precision,
-            path=str(out),
-            bytes=out.stat().st_size,
-            input_shape=list(example.shape),
+        return Artifact.written(
+            self.name,
+            precision,
+            out,
+            example.shape,
             built_from=Path(tflite.path).name,
             notes=[f"{COMPILER}: {on_tpu} operations on the Edge TPU, {on_cpu} on the CPU"],
         )

@@ -57,13 +57,7 @@ class OnnxExporter:
                 external_data=False,
                 verbose=False,
             )
-        return Artifact(
-            format=self.name,
-            precision=precision,
-            path=str(out),
-            bytes=out.stat().st_size,
-            input_shape=list(example.shape),
-        )
+        return Artifact.written(self.name, precision, out, example.shape)
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         import onnxruntime as ort

@@ -8,15 +8,14 @@ saved with torch.save (read with weights_only=True, so it cannot run code).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
+from edgedistill.tasks.user_code import load_callable
 
 if TYPE_CHECKING:
     from torch import nn
@@ -97,28 +96,13 @@ def _user_module(
     if input_shape is None:
         raise UserInputError("--input-shape: needed for a FILE.py:FN module, e.g. 3,224,224")
     shape = parse_shape(input_shape)
-    if not file.is_file():
-        raise UserInputError(f"CHECKPOINT {file}: no such file")
-    name = f"edgedistill_export_{abs(hash(str(file.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise UserInputError(f"CHECKPOINT {file}: cannot load it as Python code")
-    code = importlib.util.module_from_spec(spec)
-    sys.modules[name] = code
+    build = load_callable(f"{file}:{function}", "CHECKPOINT")
     try:
-        spec.loader.exec_module(code)
-        build = getattr(code, function, None)
-        if not callable(build):
-            raise UserInputError(f"CHECKPOINT {file}: has no function {function!r}")
         module = build()
-    except UserInputError:
-        raise
     except Exception as exc:
         raise UserInputError(
             f"CHECKPOINT {file}:{function}: failed ({type(exc).__name__}: {exc})"
         ) from None
-    finally:
-        sys.modules.pop(name, None)
     if not isinstance(module, nn.Module):
         raise UserInputError(
             f"CHECKPOINT {file}:{function}: returned {type(module).__name__}, not an nn.Module"

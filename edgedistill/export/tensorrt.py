@@ -106,12 +106,11 @@ class TensorRTExporter:
             raise ValueError("the tensorrt exporter builds from the chain's onnx artifact")
         refuse_unwritten_precision(self, precision)
         version = build_engine(Path(onnx.path), out, precision)
-        return Artifact(
-            format=self.name,
-            precision=precision,
-            path=str(out),
-            bytes=out.stat().st_size,
-            input_shape=list(example.shape),
+        return Artifact.written(
+            self.name,
+            precision,
+            out,
+            example.shape,
             built_from=Path(onnx.path).name,
             notes=[f"built with TensorRT {version} on this host; rebuild for another GPU"],
         )

@@ -59,13 +59,7 @@ class TfliteExporter:
             edge_model = litert_torch.convert(student.eval(), (example,), quant_config=quant_config)
             with atomic.replacing(out) as temporary:
                 edge_model.export(str(temporary))
-        return Artifact(
-            format=self.name,
-            precision=precision,
-            path=str(out),
-            bytes=out.stat().st_size,
-            input_shape=list(example.shape),
-        )
+        return Artifact.written(self.name, precision, out, example.shape)
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         runner = TfliteRunner(Path(artifact.path))

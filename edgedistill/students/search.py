@@ -63,6 +63,20 @@ def latency_model(
     return model
 
 
+def verification_order(
+    ranked: list[ScoredCandidate], budget_ms: float, margin: float, verify_k: int
+) -> list[ScoredCandidate]:
+    """What --verify-on-device K measures, in order: the K most capable candidates predicted
+    within the budget plus the margin (the prediction errs either way, and measuring is what
+    replaces the margin), then the candidate chosen with the margin, when it is not among them,
+    as the fallback."""
+    order = [s for s in ranked if s.predicted_ms <= budget_ms * (1 + margin)][:verify_k]
+    safe = next((s for s in ranked if s.fits), None)
+    if safe is not None and safe not in order:
+        order.append(safe)
+    return order
+
+
 def _verify(
     ranked: list[ScoredCandidate],
     budget_ms: float,
@@ -73,27 +87,17 @@ def _verify(
     num_classes: int,
     progress: ProgressFn,
 ) -> tuple[ScoredCandidate | None, list[dict]]:
-    """Measure up to K candidates predicted within the budget plus the margin (the prediction
-    errs either way, and measuring is what replaces the margin), most capable first, and keep the
-    first whose measured p90 is within the budget; when none of them is, the candidate chosen
-    with the margin is measured too before giving up. Random weights: they do not change
-    latency."""
-    import torch
-
-    from edgedistill.export import EXPORTERS
-    from edgedistill.students import build_student
+    """Measure the verification_order's candidates (random weights: they do not change
+    latency) and keep the first whose measured p90 is within the budget."""
+    from edgedistill.students.probe import export_candidate
 
     verified: list[dict] = []
-    pool = [s for s in ranked if s.predicted_ms <= budget_ms * (1 + margin)][:verify_k]
-    safe = next((s for s in ranked if s.fits), None)
-    if safe is not None and safe not in pool:
-        pool.append(safe)  # the fallback, measured only when the K above all miss
+    pool = verification_order(ranked, budget_ms, margin, verify_k)
     with tempfile.TemporaryDirectory(prefix="edgedistill-verify-") as scratch:
         for index, item in enumerate(pool):
             progress("verify", index, len(pool), item.candidate.spec)
-            module = build_student(item.candidate, input_shape, num_classes)
             path = Path(scratch) / f"candidate{index}.onnx"
-            EXPORTERS.get("onnx").export(module, torch.zeros((1, *input_shape)), path, "fp32")
+            export_candidate(item.candidate, input_shape, num_classes, path)
             p90 = measure_p90(path)
             verified.append(
                 {"spec": item.candidate.spec, "predicted_ms": item.predicted_ms, "p90_ms": p90}
