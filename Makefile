@@ -30,6 +30,7 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check edgedistill tests benchmarks
 	$(BIN)/ruff format --check edgedistill tests benchmarks
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -m "not slow and not device and not gpu" -q

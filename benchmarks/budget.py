@@ -42,10 +42,10 @@ def main() -> None:
     shape = tuple(int(n) for n in args.input.split("x"))
     os.environ["EDGEDISTILL_DATA_DIR"] = tempfile.mkdtemp(prefix="edgedistill-budget-")
 
-    from edgedistill.latency.calibrate import calibrate_on_host
+    from edgedistill.fit.calibrate import calibrate_on_host
+    from edgedistill.fit.search import verification_order
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
-    from edgedistill.students.search import verification_order
     from edgedistill.students.select import pick, score
 
     print(f"host: {host_line()}")

@@ -37,13 +37,14 @@ def epoch_seconds(recipe, data, teacher_outputs, student_spec: str, epochs: int)
 def main() -> None:
     import torch
 
-    from edgedistill.distill.cache import open_or_build
-    from edgedistill.distill.teacher_outputs import OnlineOutputs, TeacherRunner
+    from edgedistill.distill.teacher_training import load_teacher
     from edgedistill.latency.costs import model_cost
     from edgedistill.students import Candidate, build_student
     from edgedistill.tasks.data import load_task_data
-    from edgedistill.tasks.recipe import load_recipe
-    from edgedistill.tasks.teacher import builtin_teacher
+    from edgedistill.tasks.task import load_recipe
+    from edgedistill.teachers import prepare_teacher
+    from edgedistill.teachers.cache import open_or_build
+    from edgedistill.teachers.outputs import OnlineOutputs, TeacherRunner
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--student", default="mbv2:d=1,r=24,w=0.5")
@@ -54,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     recipe = load_recipe("digits")
     data = load_task_data(recipe)
-    teacher = builtin_teacher(recipe, data).model
+    teacher = load_teacher(prepare_teacher(recipe, data)).model
     student = build_student(Candidate.parse(args.student), data.input_shape, len(recipe.labels))
     teacher_macs = model_cost(teacher, data.input_shape).macs
     student_macs = model_cost(student, data.input_shape).macs

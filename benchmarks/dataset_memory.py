@@ -92,7 +92,7 @@ def main() -> None:
             print(f"wrote {args.images:,} PNGs in {time.perf_counter() - started:.1f} s")
         baseline = rss_mib()
         started = time.perf_counter()
-        task = load_task(data=f"imagefolder:{folder}", with_teacher=False, workers=args.workers)
+        task = load_task(data=f"imagefolder:{folder}", workers=args.workers)
         loaded = time.perf_counter() - started
         split = task.data.split
         print(

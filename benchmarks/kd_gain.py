@@ -42,16 +42,17 @@ def speedup(student: str) -> tuple[float, float]:
     """Measured p50 latency (ms) of teacher and student, ONNX on this host, 1 thread."""
     import torch
 
+    from edgedistill.distill.teacher_training import load_teacher
     from edgedistill.export import EXPORTERS
     from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
     from edgedistill.students import Candidate, build_student
     from edgedistill.tasks.data import load_task_data
-    from edgedistill.tasks.recipe import load_recipe
-    from edgedistill.tasks.teacher import builtin_teacher
+    from edgedistill.tasks.task import load_recipe
+    from edgedistill.teachers import prepare_teacher
 
     recipe = load_recipe("digits")
     data = load_task_data(recipe)
-    teacher = builtin_teacher(recipe, data).model
+    teacher = load_teacher(prepare_teacher(recipe, data)).model
     model = build_student(Candidate.parse(student), data.input_shape, len(recipe.labels)).eval()
     example = torch.zeros((1, *data.input_shape))
     latencies = []

@@ -35,8 +35,8 @@ def main() -> None:
 
     from scipy.stats import spearmanr
 
+    from edgedistill.fit.calibrate import spread
     from edgedistill.latency import calibration
-    from edgedistill.latency.calibrate import spread
     from edgedistill.latency.model import LatencyModel
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space

@@ -28,8 +28,8 @@ def node_times(spec: str, runs: int) -> list[tuple[str, float, list, list]]:
     import numpy as np
     import onnxruntime as ort
 
+    from edgedistill.fit.probe import export_candidate
     from edgedistill.students import parse_student
-    from edgedistill.students.probe import export_candidate
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "candidate.onnx"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from edgedistill.errors import UserInputError
 
@@ -14,13 +14,18 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Maps names to objects; refuses duplicates and suggests close names for unknown ones."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, instances: bool = False) -> None:
+        """`instances=True`: `@register` on a class stores one instance of it (stateless
+        strategy objects: losses, exporters, forms); otherwise the decorated object itself."""
         self.kind = kind
+        self._instances = instances
         self._entries: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        def decorator(obj: T) -> T:
-            self.add(name, obj)
+    def register(self, name: str) -> Callable[[Any], Any]:
+        """The one way to register: `@REGISTRY.register("name")` above a class or function."""
+
+        def decorator(obj: Any) -> Any:
+            self.add(name, obj() if self._instances else obj)
             return obj
 
         return decorator

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def host_calibration(isolated_dirs):
     """Calibrate host-cpu once (12 measured candidates) so later fits reuse it."""
-    from edgedistill.latency.calibrate import calibrate_on_host
+    from edgedistill.fit.calibrate import calibrate_on_host
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
 
@@ -49,3 +50,42 @@ def run_cli(*args: str, env: dict | None = None):
         env={**os.environ, **(env or {})},
         timeout=900,
     )
+
+
+@dataclass
+class Invoked:
+    """What `invoke` saw: the same three fields as a finished subprocess, kept apart."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(*args: str, env: dict | None = None) -> Invoked:
+    """Run the CLI in this process: for argument parsing and refusals, without the seconds a
+    new interpreter spends importing torch. Use `run_cli` where the test is about what a real
+    process shows (an end-to-end run, --help speed, signals).
+
+    An exception that escapes the CLI is appended to stderr as the traceback a real process
+    would print, so `"Traceback" not in result.stderr` checks the same thing either way.
+    Root logging handlers (the CLI replaces them), sys.path and os.environ are restored
+    afterwards."""
+    import logging
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from edgedistill.cli import app
+
+    root = logging.getLogger()
+    saved_handlers, saved_level, saved_path = root.handlers[:], root.level, sys.path[:]
+    try:
+        result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=True)
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        sys.path[:] = saved_path  # a user's teacher file puts its folder there
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return Invoked(result.exit_code, result.stdout, stderr)

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edgedistill.lab.transports.ssh import SshDevice
+
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
 
 
@@ -98,10 +100,8 @@ class Sshd:
         path.write_text(yaml.safe_dump({"devices": list(devices) or [self.device()]}))
         return path
 
-    def entry(self, **overrides):
+    def entry(self, **overrides) -> SshDevice:
         """The validated SshDevice for this sshd."""
-        from edgedistill.lab.transports.ssh import SshDevice
-
         return SshDevice.model_validate(self.device(**overrides))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_cli
+from tests.conftest import invoke, run_cli
 
 
 def test_bench_candidate_measures_and_predicts(host_calibration):
@@ -19,20 +19,22 @@ def test_bench_candidate_measures_and_predicts(host_calibration):
 
 
 def test_bench_needs_exactly_one_of_file_or_candidate(tmp_path):
-    neither = run_cli("bench")
+    neither = invoke("bench")
     assert neither.returncode == 2 and "--candidate" in neither.stderr
+    assert "Traceback" not in neither.stderr
     (tmp_path / "m.onnx").write_bytes(b"not a model")
-    both = run_cli("bench", str(tmp_path / "m.onnx"), "--candidate", "mbv2:d=1,r=16,w=0.25")
-    assert both.returncode == 2
+    both = invoke("bench", str(tmp_path / "m.onnx"), "--candidate", "mbv2:d=1,r=16,w=0.25")
+    assert both.returncode == 2 and "Traceback" not in both.stderr
 
 
 def test_bench_refuses_an_unreadable_model_with_exit_2(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"not a model")
-    result = run_cli("bench", str(tmp_path / "m.onnx"))
+    result = invoke("bench", str(tmp_path / "m.onnx"))
     assert result.returncode == 2 and "m.onnx" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_bench_refuses_a_bad_candidate_spec_naming_the_flag():
-    result = run_cli("bench", "--candidate", "mbv2:w=0.5,zz=1,d=1,r=16")
+    result = invoke("bench", "--candidate", "mbv2:w=0.5,zz=1,d=1,r=16")
     assert result.returncode == 2 and "zz" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.byo_support import image_folder
-from tests.conftest import run_cli
+from tests.conftest import invoke, run_cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "byo"
 BUDGET = "2ms"
@@ -62,8 +62,9 @@ def example(tmp_path_factory, host_calibration):
     return {"root": root, "shapes": shapes, "teacher": root / "teacher"}
 
 
-def fit(out: Path, *args: str):
-    result = run_cli(
+def fit(out: Path, *args: str, runner=invoke):
+    """In this process by default; `runner=run_cli` for a real one."""
+    result = runner(
         "fit",
         "--device",
         "host-cpu",
@@ -91,6 +92,7 @@ def python_run(example):
         str(example["teacher"] / "teacher.safetensors"),
         "--data",
         f"imagefolder:{example['shapes']}",
+        runner=run_cli,  # a real process, as a user runs it
     )
     return result, out
 
@@ -149,7 +151,7 @@ def test_teacher_accuracy_is_measured_on_the_users_test_split(example, python_ru
 
     _, out = python_run
     summary = json.loads((out / "summary.json").read_text())
-    task = load_task(data=f"imagefolder:{example['shapes']}", with_teacher=False)
+    task = load_task(data=f"imagefolder:{example['shapes']}")
     sys.path.insert(0, str(EXAMPLES))
     try:
         from teacher import build
@@ -221,6 +223,7 @@ def test_example_recipe_names_teacher_data_and_preprocessing(example, tmp_path):
     import shutil
 
     from edgedistill.tasks.task import load_task
+    from edgedistill.teachers import prepare_teacher
 
     shutil.copy(EXAMPLES / "shapes.yaml", tmp_path / "shapes.yaml")
     shutil.copy(EXAMPLES / "teacher.py", tmp_path / "teacher.py")
@@ -231,5 +234,6 @@ def test_example_recipe_names_teacher_data_and_preprocessing(example, tmp_path):
     assert task.recipe.preprocessing.mean == [0.5, 0.5, 0.5]
     assert task.recipe.labels == ["circle", "cross", "square", "triangle"]
     assert task.recipe.task_type == "classification" and task.recipe.metrics == ["accuracy"]
-    assert task.teacher.form == "python"
-    assert task.teacher.cache_path == str(tmp_path / "shapes-teacher" / "teacher.safetensors")
+    teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
+    assert teacher.form == "python"
+    assert teacher.cache_path == str(tmp_path / "shapes-teacher" / "teacher.safetensors")

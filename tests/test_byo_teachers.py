@@ -7,8 +7,10 @@ import pickle
 import pytest
 import torch
 
+from edgedistill.distill.teacher_training import load_teacher
 from edgedistill.errors import UserInputError
 from edgedistill.tasks.task import load_task
+from edgedistill.teachers import prepare_teacher
 from tests.byo_support import image_folder, tiny_teacher_file
 
 
@@ -53,9 +55,19 @@ def onnx_teachers(byo):
     }
 
 
+def task_teacher(**kwargs):
+    """The task's teacher, checked on the data (what fit and distill plan before training)."""
+    task = load_task(**kwargs)
+    return prepare_teacher(task.recipe, task.data, task.teacher_names)
+
+
+def loaded(task):
+    return loaded(task)
+
+
 def refused(*fragments, **kwargs) -> str:
     with pytest.raises(UserInputError) as caught:
-        load_task(**kwargs)
+        task_teacher(**kwargs)
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, message
@@ -68,7 +80,7 @@ def test_python_teacher_with_safetensors_weights_gives_the_modules_logits(byo):
         teacher=byo["teacher"],
         teacher_weights=str(byo["root"] / "teacher.safetensors"),
     )
-    teacher = task.teacher.load()
+    teacher = loaded(task)
     assert teacher.form == "python" and not teacher.trained_now and not teacher.logits_only
     x = task.data.test.x
     with torch.no_grad():
@@ -85,7 +97,7 @@ def test_state_dict_saved_with_torch_save_loads_through_weights_only(byo):
     )
     x = task.data.val.x
     with torch.no_grad():
-        assert torch.equal(task.teacher.load().model(x), byo["model"](x))
+        assert torch.equal(loaded(task).model(x), byo["model"](x))
 
 
 class _RunsCode:
@@ -166,8 +178,7 @@ def test_teacher_weights_need_a_teacher(byo):
 
 def test_module_form_imports_from_the_working_directory(byo, monkeypatch):
     monkeypatch.chdir(byo["root"])
-    task = load_task(data=byo["data"], teacher="tiny_teacher:build")
-    assert task.teacher.form == "python"
+    assert task_teacher(data=byo["data"], teacher="tiny_teacher:build").form == "python"
 
 
 @pytest.mark.parametrize("kind", ["dynamic", "batch1"])
@@ -175,7 +186,7 @@ def test_onnx_teacher_gives_the_same_logits_as_the_module(byo, onnx_teachers, ki
     from edgedistill.latency.costs import model_cost
 
     task = load_task(data=byo["data"], teacher=str(onnx_teachers[kind]))
-    teacher = task.teacher.load()
+    teacher = loaded(task)
     assert teacher.form == "onnx" and teacher.logits_only
     assert any("logits only" in note for note in task.notes)
     x = task.data.train.x
@@ -188,8 +199,8 @@ def test_onnx_teacher_gives_the_same_logits_as_the_module(byo, onnx_teachers, ki
 
 
 def test_two_onnx_teachers_have_different_state_dicts(byo, onnx_teachers):
-    first = load_task(data=byo["data"], teacher=str(onnx_teachers["dynamic"])).teacher.load()
-    second = load_task(data=byo["data"], teacher=str(onnx_teachers["batch1"])).teacher.load()
+    first = loaded(load_task(data=byo["data"], teacher=str(onnx_teachers["dynamic"])))
+    second = loaded(load_task(data=byo["data"], teacher=str(onnx_teachers["batch1"])))
     assert not torch.equal(
         first.model.state_dict()["onnx_sha256"], second.model.state_dict()["onnx_sha256"]
     )
@@ -219,8 +230,8 @@ def test_onnx_teacher_refuses_weights_and_broken_files(byo, onnx_teachers, tmp_p
 
 
 def test_builtin_teacher_trains_on_labeled_samples_only():
+    from edgedistill.distill.labels import labeled_part
     from edgedistill.tasks.data import Split
-    from edgedistill.tasks.teacher import labeled_part
 
     split = Split(torch.zeros(5, 1, 4, 4), torch.tensor([0, -1, 1, -1, 1]))
     part = labeled_part(split)
@@ -228,15 +239,12 @@ def test_builtin_teacher_trains_on_labeled_samples_only():
 
 
 def test_task_teacher_callers_get_the_users_teacher(byo):
-    from edgedistill.tasks.teacher import builtin_teacher
-
     task = load_task(
         data=byo["data"],
         teacher=byo["teacher"],
         teacher_weights=str(byo["root"] / "teacher.safetensors"),
-        with_teacher=False,
     )
-    teacher = builtin_teacher(task.recipe, task.data)
+    teacher = load_teacher(prepare_teacher(task.recipe, task.data))
     assert teacher.form == "python" and not teacher.trained_now
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import invoke, run_cli
 from tests.lab_fixtures import running_sshd
 
 
@@ -48,16 +48,18 @@ def test_calibrate_over_ssh_stores_provenance_and_exports_a_profile(sshd, tmp_pa
 
 
 def test_calibrate_refuses_a_remote_device_without_a_lab_file():
-    result = run_cli("calibrate", "--device", "rpi5")
+    result = invoke("calibrate", "--device", "rpi5")
     assert result.returncode == 2 and "--lab" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_calibrate_refuses_a_device_no_transport_reaches():
-    result = run_cli("calibrate", "--device", "iphone-15-pro")
+    result = invoke("calibrate", "--device", "iphone-15-pro")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "iphone-15-pro" in result.stderr and "no transport" in result.stderr
 
 
 def test_calibrate_refuses_too_few_samples():
-    result = run_cli("calibrate", "--device", "host-cpu", "--samples", "3")
+    result = invoke("calibrate", "--device", "host-cpu", "--samples", "3")
     assert result.returncode == 2 and "--samples" in result.stderr
+    assert "Traceback" not in result.stderr

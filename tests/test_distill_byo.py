@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.byo_support import image_folder, tiny_teacher_file
-from tests.conftest import run_cli
+from tests.conftest import invoke
 
 STUDENT = "mbv2:d=1,r=8,w=0.25"
 
@@ -32,7 +32,7 @@ def byo(tmp_path_factory):
 
 def distill(byo, teacher: str, out, *args: str):
     command = ["distill", "--data", byo["data"], "--teacher", teacher, "--student", STUDENT]
-    return run_cli(*command, "--out", str(out), "--epochs", "1", *args, env={"COLUMNS": "400"})
+    return invoke(*command, "--out", str(out), "--epochs", "1", *args, env={"COLUMNS": "400"})
 
 
 def test_python_teacher_layers_feed_fitnet(byo, tmp_path):

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from edgedistill.distill.cache import (
+from edgedistill.students import Candidate, build_student
+from edgedistill.tasks.data import Split
+from edgedistill.teachers.cache import (
     cache_key,
     choose_outputs,
     open_or_build,
     teacher_digest,
 )
-from edgedistill.distill.teacher_outputs import TeacherRunner
-from edgedistill.students import Candidate, build_student
-from edgedistill.tasks.data import Split
+from edgedistill.teachers.outputs import TeacherRunner
 
 SHAPE = (1, 16, 16)
 IDENTITY = {"fingerprint": "abc", "split": "train", "preprocessing": {"mean": [0.3]}}

@@ -10,15 +10,16 @@ import time
 
 import pytest
 
-from tests.conftest import TINY_RECIPE, run_cli
+from tests.conftest import TINY_RECIPE, invoke, run_cli
 
 STUDENT = "mbv2:d=1,r=16,w=0.25"
 
 
-def distill(*args: str, out=None):
+def distill(*args: str, out=None, runner=invoke):
+    """In this process by default; `runner=run_cli` for a real one."""
     extra = ["--out", str(out)] if out is not None else []
     command = ["distill", "--task", str(TINY_RECIPE), "--student", STUDENT, *extra, *args]
-    return run_cli(*command, env={"COLUMNS": "400"})
+    return runner(*command, env={"COLUMNS": "400"})
 
 
 def refused(result, *needles: str) -> None:
@@ -33,7 +34,7 @@ def refused(result, *needles: str) -> None:
 @pytest.fixture(scope="module")
 def kd_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("distill") / "kd"
-    return distill("--epochs", "2", "--json", out=out), out
+    return distill("--epochs", "2", "--json", out=out, runner=run_cli), out  # a real process
 
 
 def test_json_gives_accuracy_teacher_accuracy_epochs_and_seconds(kd_run):
@@ -124,7 +125,7 @@ def test_resume_refuses_changed_settings(kd_run):
 
 def test_resume_of_a_finished_run_trains_nothing(kd_run):
     result, out = kd_run
-    again = run_cli("distill", "--out", str(out), "--resume", "--json")
+    again = invoke("distill", "--out", str(out), "--resume", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["accuracy"] == json.loads(result.stdout)["accuracy"]
 
@@ -144,7 +145,7 @@ def test_sigint_stops_with_a_checkpoint_and_resume_finishes(tmp_path):
     assert process.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr and stdout == ""
     assert not (out / "result.json").exists()
-    resumed = run_cli("distill", "--out", str(out), "--resume", "--epochs", "4", "--json")
+    resumed = invoke("distill", "--out", str(out), "--resume", "--epochs", "4", "--json")
     assert resumed.returncode == 0, resumed.stderr
     document = json.loads(resumed.stdout)
     assert document["resumed"] is True and document["epochs_run"] >= 2

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from edgedistill.distill.losses import check_losses, loss_params
 from edgedistill.errors import UserInputError
-from edgedistill.tasks.recipe import load_recipe
+from edgedistill.tasks.task import load_recipe
 from tests.conftest import TINY_RECIPE
 
 
@@ -20,8 +21,10 @@ def recipe_with(tmp_path, distill: dict):
 
 
 def refused(tmp_path, distill: dict, *needles: str) -> None:
+    """Refused when the recipe is read, or when distill checks its losses (before training)."""
+    path = str(recipe_with(tmp_path, distill))
     with pytest.raises(UserInputError) as error:
-        load_recipe(str(recipe_with(tmp_path, distill)))
+        check_losses(load_recipe(path).distill.losses, path)
     for needle in needles:
         assert needle in str(error.value), str(error.value)
 
@@ -36,13 +39,13 @@ def test_losses_with_weights_and_parameters_are_read(tmp_path):
     assert [(s.name, s.weight) for s in spec.losses] == [
         ("kd", 1.0), ("fitnet", 0.5), ("born-again", 1.0)
     ]  # fmt: skip
-    assert spec.losses[0].parsed().temperature == 2.0
-    assert spec.losses[1].parsed().pairs[0].teacher == "layers.1"
+    assert loss_params(spec.losses[0]).temperature == 2.0
+    assert loss_params(spec.losses[1]).pairs[0].teacher == "layers.1"
 
 
 def test_the_single_loss_short_form_still_reads():
     spec = load_recipe(str(TINY_RECIPE)).distill
-    assert spec.losses[0].name == "kd" and spec.losses[0].parsed().temperature == 4.0
+    assert spec.losses[0].name == "kd" and loss_params(spec.losses[0]).temperature == 4.0
 
 
 def test_unknown_loss_is_refused_with_a_suggestion(tmp_path):

@@ -9,11 +9,11 @@ import torch
 
 from edgedistill.distill.interrupt import StopFlag, TrainingStopped
 from edgedistill.distill.objective import build_objective, build_terms
-from edgedistill.distill.teacher_outputs import OnlineOutputs, TeacherRunner
 from edgedistill.distill.trainer import TrainOptions, train
 from edgedistill.students import Candidate, build_student
 from edgedistill.tasks.data import Split
 from edgedistill.tasks.recipe import LossSpec, TrainSpec
+from edgedistill.teachers.outputs import OnlineOutputs, TeacherRunner
 
 SHAPE = (1, 16, 16)
 CLASSES = 4

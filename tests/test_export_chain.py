@@ -14,7 +14,7 @@ from edgedistill.errors import MissingExtraError, UserInputError
 from edgedistill.export import ExportContext
 from edgedistill.export.chain import deploy_formats, export_chain, order_formats, plan_chain
 from edgedistill.profiles import load_profile
-from tests.conftest import run_cli
+from tests.conftest import invoke
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -127,7 +127,7 @@ def test_pending_engine_note_travels_on_the_onnx_artifact(tmp_path):
 
 
 def test_fit_refuses_int8_precision_before_training(tmp_path):
-    result = run_cli(
+    result = invoke(
         "fit", "--device", "pixel-8", "--budget", "5ms", "--precision", "int8",
         "--out", str(tmp_path / "run"),
     )  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from edgedistill.export import EXPORTERS
-from tests.conftest import TINY_RECIPE, run_cli
+from tests.conftest import TINY_RECIPE, invoke, run_cli
 
 SPEC = "mbv2:d=1,r=16,w=0.25"
 
@@ -35,14 +35,14 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 def test_list_prints_a_row_per_registered_exporter():
-    result = run_cli("export", "--list", "--json")
+    result = invoke("export", "--list", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [row["format"] for row in rows] == EXPORTERS.names()
     by_name = {row["format"]: row for row in rows}
     assert by_name["tensorrt"]["built_from"] == "onnx"
     assert by_name["tflite"]["requires"] == "pip install 'edgedistill[tflite]'"
-    text = run_cli("export", "--list")
+    text = invoke("export", "--list")
     assert "pip install 'edgedistill[coreml]'" in text.stdout and "edgetpu_compiler" in text.stdout
 
 
@@ -61,7 +61,7 @@ def test_export_of_a_checkpoint_validates_every_artifact_and_writes_export_json(
         ("tflite", "fp16", "outputs"),
         ("coreml", "fp16", "structural"),
     ]
-    from edgedistill.bundle.manifest import sha256_file
+    from edgedistill.hashing import sha256_file
 
     for artifact in document["artifacts"]:
         assert artifact["sha256"] == sha256_file(out / artifact["path"])
@@ -112,7 +112,7 @@ def test_bad_export_input_is_refused_with_exit_2_and_no_traceback(
     checkpoint, tmp_path, args, expected
 ):
     filled = [a.format(out=tmp_path / "new") for a in args]
-    result = run_cli("export", str(checkpoint), *filled)
+    result = invoke("export", str(checkpoint), *filled)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "new").exists()

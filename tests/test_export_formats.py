@@ -22,7 +22,7 @@ SHAPE = (1, 32, 32)
 @pytest.fixture(scope="module")
 def task():
     from edgedistill.tasks.data import load_task_data
-    from edgedistill.tasks.recipe import load_recipe
+    from edgedistill.tasks.task import load_recipe
 
     recipe = load_recipe(str(TINY_RECIPE))
     return recipe, load_task_data(recipe)

@@ -11,7 +11,7 @@ import torch
 
 from edgedistill.errors import UserInputError
 from edgedistill.export import ExportContext
-from tests.conftest import run_cli
+from tests.conftest import invoke
 
 USER_MODULE = '''
 import torch
@@ -75,7 +75,7 @@ def test_preflight_names_the_layer_the_converter_cannot_convert(tmp_path, fmt):
 def test_export_cli_refuses_an_unconvertible_layer_and_writes_nothing(tmp_path):
     path, _ = _user_module(tmp_path)
     out = tmp_path / "out"
-    result = run_cli(
+    result = invoke(
         "export", f"{path}:build", "--weights", str(tmp_path / "w.safetensors"),
         "--input-shape", "1,8,8", "--formats", "tflite", "--out", str(out),
     )  # fmt: skip

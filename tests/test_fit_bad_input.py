@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_RECIPE, run_cli
+from tests.conftest import TINY_RECIPE, invoke, run_cli
 
 
 def _assert_clean_refusal(result, code: int, *needles: str) -> None:
@@ -23,6 +23,7 @@ def _nothing_written(parent: Path) -> None:
 
 
 def test_unknown_device_names_the_closest_profiles(tmp_path):
+    """A real process, as a user sees it; the other refusals run in-process (`invoke`)."""
     result = run_cli(
         "fit", "--device", "jetson-orin", "--budget", "1ms", "--out", str(tmp_path / "run")
     )
@@ -32,9 +33,7 @@ def test_unknown_device_names_the_closest_profiles(tmp_path):
 
 @pytest.mark.parametrize("budget", ["10parsecs", "-3ms"])
 def test_malformed_budget_names_the_flag(budget, tmp_path):
-    result = run_cli(
-        "fit", "--device", "host-cpu", "--budget", budget, "--out", str(tmp_path / "r")
-    )
+    result = invoke("fit", "--device", "host-cpu", "--budget", budget, "--out", str(tmp_path / "r"))
     _assert_clean_refusal(result, 2, "--budget", budget)
     _nothing_written(tmp_path)
 
@@ -45,7 +44,7 @@ def test_profile_file_with_wrong_field_names_file_and_field(tmp_path):
     broken.write_text(source.read_text().replace("memory_bandwidth_gb_s:", "memory_bandwith_gb_s:"))
     out = tmp_path / "out"
     out.mkdir()
-    result = run_cli("fit", "--device", str(broken), "--budget", "1ms", "--out", str(out / "run"))
+    result = invoke("fit", "--device", str(broken), "--budget", "1ms", "--out", str(out / "run"))
     _assert_clean_refusal(
         result, 2, "my-board.yaml", "memory_bandwith_gb_s", "memory_bandwidth_gb_s"
     )
@@ -57,18 +56,14 @@ def test_profile_file_missing_a_field_names_it(tmp_path):
     lines = [line for line in source.read_text().splitlines() if "cpu_cores:" not in line]
     broken = tmp_path / "board.yaml"
     broken.write_text("\n".join(lines))
-    result = run_cli(
-        "fit", "--device", str(broken), "--budget", "1ms", "--out", str(tmp_path / "r")
-    )
+    result = invoke("fit", "--device", str(broken), "--budget", "1ms", "--out", str(tmp_path / "r"))
     _assert_clean_refusal(result, 2, "board.yaml", "compute.cpu_cores")
 
 
 def test_unwritable_out_is_refused_before_any_training(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    result = run_cli(
-        "fit", "--device", "host-cpu", "--budget", "1ms", "--out", str(blocker / "run")
-    )
+    result = invoke("fit", "--device", "host-cpu", "--budget", "1ms", "--out", str(blocker / "run"))
     _assert_clean_refusal(result, 2, "--out")
     assert "teacher" not in result.stderr.lower()
 
@@ -76,7 +71,7 @@ def test_unwritable_out_is_refused_before_any_training(tmp_path):
 def test_non_empty_out_is_refused(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("user data")
-    result = run_cli(
+    result = invoke(
         "fit", "--device", "host-cpu", "--budget", "1ms", "--out", str(tmp_path / "run")
     )
     _assert_clean_refusal(result, 2, "--out", "not empty")
@@ -84,7 +79,7 @@ def test_non_empty_out_is_refused(tmp_path):
 
 
 def test_unsupported_precision_is_refused_up_front(tmp_path):
-    result = run_cli(
+    result = invoke(
         "fit",
         "--device",
         "host-cpu",
@@ -100,7 +95,7 @@ def test_unsupported_precision_is_refused_up_front(tmp_path):
 
 
 def test_unknown_format_is_refused_up_front(tmp_path):
-    result = run_cli(
+    result = invoke(
         "fit",
         "--device",
         "host-cpu",
@@ -116,7 +111,7 @@ def test_unknown_format_is_refused_up_front(tmp_path):
 
 
 def test_budget_no_candidate_can_meet_exits_1_with_the_fastest_prediction(tmp_path):
-    result = run_cli(
+    result = invoke(
         "fit",
         "--device",
         "jetson-orin-nano",

@@ -85,7 +85,7 @@ def test_chosen_student_is_the_most_capable_predicted_to_fit(fit_run):
 
 def test_bundle_files_match_the_summary(fit_run):
     from edgedistill.bundle import verify_bundle
-    from edgedistill.bundle.manifest import sha256_file
+    from edgedistill.hashing import sha256_file
 
     _, out = fit_run
     summary = json.loads((out / "summary.json").read_text())
@@ -109,7 +109,7 @@ def test_bundle_files_match_the_summary(fit_run):
 def test_deployed_accuracy_is_the_onnx_artifacts_accuracy_on_the_test_split(fit_run):
     from edgedistill.export.validate import onnx_predictions
     from edgedistill.tasks.data import load_task_data
-    from edgedistill.tasks.recipe import load_recipe
+    from edgedistill.tasks.task import load_recipe
 
     _, out = fit_run
     summary = json.loads((out / "summary.json").read_text())
@@ -169,9 +169,9 @@ def test_bundle_verify_cli_detects_a_tampered_model(fit_run, tmp_path):
 def test_verify_on_device_keeps_the_first_candidate_whose_measured_p90_fits(tmp_path):
     """The selection logic of --verify-on-device, with scripted p90 figures standing in for the
     device (real measurements are exercised by the end-to-end fit above)."""
+    from edgedistill.fit.search import run_search
     from edgedistill.latency.model import LatencyModel
     from edgedistill.profiles import load_profile
-    from edgedistill.students.search import run_search
 
     profile = load_profile("host-cpu")
     model = LatencyModel(
@@ -214,7 +214,7 @@ def _verify_order(model, budget, k):
 
 def test_verify_on_device_fails_when_no_measured_candidate_fits(tmp_path):
     from edgedistill.errors import GoalNotMetError
-    from edgedistill.students.search import run_search
+    from edgedistill.fit.search import run_search
 
     profile, model = _scripted_model()
     order = _verify_order(model, 0.2, 2)
@@ -223,7 +223,7 @@ def test_verify_on_device_fails_when_no_measured_candidate_fits(tmp_path):
 
 
 def test_verify_on_device_falls_back_to_the_candidate_chosen_with_the_margin(tmp_path):
-    from edgedistill.students.search import run_search
+    from edgedistill.fit.search import run_search
 
     profile, model = _scripted_model(fit_error=0.2)  # a wide margin: 0.16-0.24 ms
     order = _verify_order(model, 0.2, 2)

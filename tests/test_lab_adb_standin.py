@@ -45,7 +45,6 @@ def phone(tmp_path: Path, **overrides) -> AdbDevice:
         "adb": str(STANDIN / "adb"),
         "workdir": str(tmp_path / "phone"),
         "benchmark_model": str(STANDIN / "benchmark_model"),
-        "python": sys.executable,
         "connect_timeout_s": 10,
         "retries": 1,
     }

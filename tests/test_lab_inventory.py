@@ -86,3 +86,41 @@ def test_targets_must_use_the_profile_the_fit_is_for(tmp_path):
         select_targets(path, "pi", "host-cpu")
     with pytest.raises(UserInputError, match="no such device"):
         select_targets(path, "pi,nope", None)
+
+
+def test_a_field_of_another_transport_is_refused_naming_file_and_field(tmp_path):
+    path = write(
+        tmp_path,
+        ssh_device(tmp_path, serial="ABC123", delegate="gpu"),
+        {"name": "phone", "profile": "pixel-8", "transport": "adb", "serial": "A1", "python": "py"},
+    )
+    with pytest.raises(UserInputError) as refused:
+        load_lab(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: invalid lab file")
+    assert "devices[0] (pi) field serial: Extra inputs are not permitted" in message
+    assert "(serial is a field of adb devices, not of ssh ones)" in message
+    assert "devices[0] (pi) field delegate: Extra inputs are not permitted" in message
+    assert "devices[1] (phone) field python: Extra inputs are not permitted" in message
+    assert "(python is a field of local and ssh devices, not of adb ones)" in message
+
+
+def test_each_device_takes_the_fields_of_its_platform(tmp_path):
+    lab = load_lab(
+        write(
+            tmp_path,
+            ssh_device(tmp_path, python="/usr/bin/python3", trtexec="/usr/bin/trtexec"),
+            {
+                "name": "phone",
+                "profile": "pixel-8",
+                "transport": "adb",
+                "serial": "A1",
+                "benchmark_model": "/data/local/tmp/benchmark_model",
+                "delegate": "xnnpack",
+            },
+        )
+    )
+    pi, phone = lab.devices["pi"], lab.devices["phone"]
+    assert pi.platform == "linux" and pi.trtexec == "/usr/bin/trtexec"
+    assert phone.platform == "android" and phone.delegate == "xnnpack"
+    assert not hasattr(pi, "delegate") and not hasattr(phone, "python")

@@ -6,16 +6,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from edgedistill.lab import validity
 from edgedistill.lab.audit import compare, host_reference
 from edgedistill.lab.errors import UntrustedResultError
+from edgedistill.lab.fit_bench import bench_stage
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
 from edgedistill.lab.measure import latency_fields, measure_on_lab, refuse_untrusted
 from edgedistill.lab.pool import run_on_devices
 from edgedistill.lab.targets import target_file
+from edgedistill.profiles import load_profile
 from tests.lab_fixtures import running_sshd, tiny_onnx
 
 RUNNER = target_file("linux/runner.py")
@@ -171,11 +174,6 @@ def test_several_devices_run_in_parallel_one_job_at_a_time_each(sshd):
 
 
 def test_fit_bench_stage_on_two_targets_keeps_each_and_reports_the_slowest(sshd, model, tmp_path):
-    from types import SimpleNamespace
-
-    from edgedistill.lab.fit_bench import bench_stage
-    from edgedistill.profiles import load_profile
-
     devices = [sshd.entry(name="board-a"), sshd.entry(name="board-b")]
     teacher = tiny_onnx(tmp_path / "teacher.onnx", seed=2)
     exported: list[Path] = []

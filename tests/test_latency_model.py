@@ -106,7 +106,7 @@ def test_host_calibration_predicts_measured_candidates(host_calibration):
 def test_exported_profile_overlay_carries_the_fitted_model(tmp_path):
     import yaml
 
-    from edgedistill.latency.calibrate import latency_model_for
+    from edgedistill.fit.calibrate import latency_model_for
     from edgedistill.profiles import load_profile_file
 
     profile = load_profile("rpi5")

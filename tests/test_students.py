@@ -108,8 +108,8 @@ def test_se_and_k5_students_export_to_onnx_and_match(tmp_path):
 
 def test_the_builtin_digits_teacher_is_larger_than_every_student_of_the_space():
     from edgedistill.students.select import candidate_cost
-    from edgedistill.tasks.recipe import load_recipe
-    from edgedistill.tasks.teacher import build_resnet
+    from edgedistill.tasks.task import load_recipe
+    from edgedistill.teachers.builtin import build_resnet
 
     recipe = load_recipe("digits")
     shape = (recipe.input.channels, recipe.input.height, recipe.input.width)

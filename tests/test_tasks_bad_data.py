@@ -14,7 +14,7 @@ from tests.byo_support import image_folder, write_images
 
 def refused(spec: str, *fragments: str, task: str | None = None) -> str:
     with pytest.raises(UserInputError) as caught:
-        load_task(task, data=spec, with_teacher=False)
+        load_task(task, data=spec)
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message, message
@@ -55,7 +55,7 @@ def test_images_of_mixed_sizes_are_resized_when_the_recipe_gives_a_size(tmp_path
             """
         )
     )
-    task = load_task(str(recipe), with_teacher=False)
+    task = load_task(str(recipe))
     assert task.data.input_shape == (3, 8, 8)
     assert any("differ in size" in note and "big/img_000.png" in note for note in task.notes)
 
@@ -64,7 +64,7 @@ def test_images_of_other_modes_are_converted_with_a_note(tmp_path):
     root = image_folder(tmp_path / "modes", classes=2, per_class=6, mode="RGB")
     write_images(root / "class_0" / "grey", 2, mode="L")
     write_images(root / "class_1" / "alpha", 1, mode="RGBA", label=1)
-    task = load_task(data=f"imagefolder:{root}", with_teacher=False)
+    task = load_task(data=f"imagefolder:{root}")
     assert task.data.input_shape[0] == 3
     (note,) = [n for n in task.notes if "converted to RGB" in n]
     assert note.startswith("3 images converted")
@@ -99,7 +99,7 @@ def test_recipe_labels_that_disagree_with_the_folders(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f'name: named\ndata: {{source: "imagefolder:{root}"}}\nlabels: [x, y]\n')
     with pytest.raises(UserInputError, match="field labels"):
-        load_task(str(recipe), with_teacher=False)
+        load_task(str(recipe))
 
 
 def test_regression_task_type_is_refused_until_supported(tmp_path):
@@ -107,7 +107,7 @@ def test_regression_task_type_is_refused_until_supported(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f'name: reg\ntask_type: regression\ndata: {{source: "imagefolder:{root}"}}\n')
     with pytest.raises(UserInputError, match="field task_type: regression"):
-        load_task(str(recipe), with_teacher=False)
+        load_task(str(recipe))
 
 
 def test_npz_with_object_arrays_is_refused_without_unpickling(tmp_path):

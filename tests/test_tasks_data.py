@@ -15,7 +15,7 @@ from tests.byo_support import image_folder, write_images
 
 
 def data_task(spec: str, **kwargs):
-    return load_task(data=spec, with_teacher=False, **kwargs)
+    return load_task(data=spec, **kwargs)
 
 
 def recipe_file(tmp_path, body: str):
@@ -33,7 +33,7 @@ def test_digits_split_is_what_the_preprocessing_describes():
     import torch.nn.functional as F
     from sklearn.datasets import load_digits
 
-    task = load_task("digits", with_teacher=False)
+    task = load_task("digits")
     pre = task.recipe.preprocessing
     bunch = load_digits()
     images = torch.from_numpy(bunch.images.astype(np.float32) * pre.scale).unsqueeze(1)
@@ -97,7 +97,7 @@ def test_lazily_decoded_splits_equal_the_in_memory_ones_with_worker_processes(tm
         data: {{source: "imagefolder:{root}", in_memory_mb: 0}}
         """,
     )
-    lazy = load_task(recipe, with_teacher=False, workers=2)
+    lazy = load_task(recipe, workers=2)
     eager = data_task(f"imagefolder:{root}")
     assert not isinstance(lazy.data.train, Split) and isinstance(eager.data.train, Split)
     assert lazy.data.split["in_memory"] is False
@@ -118,7 +118,7 @@ def test_labels_of_a_lazy_split_are_known_without_decoding_an_image(tmp_path):
         data: {{source: "imagefolder:{root}", in_memory_mb: 0}}
         """,
     )
-    task = load_task(recipe, with_teacher=False)
+    task = load_task(recipe)
     for path in root.rglob("*.png"):
         path.unlink()  # decoding now would fail
     assert len(all_labels(task.data.train)) == len(task.data.train)
@@ -156,7 +156,7 @@ def test_recipe_preprocessing_resizes_and_orders_channels(tmp_path):
           channel_order: bgr
         """,
     )
-    task = load_task(recipe, with_teacher=False)
+    task = load_task(recipe)
     assert task.recipe.input.shape == (3, 12, 12)
     assert task.recipe.labels == ["blue", "red"]
     x, y = everything(task.data.train)
@@ -268,7 +268,7 @@ def test_training_on_lazy_data_uses_its_worker_processes_and_matches_in_memory(
     recipe = recipe_file(
         tmp_path, f'name: lazytrain\ndata: {{source: "imagefolder:{root}", in_memory_mb: 0}}\n'
     )
-    lazy = load_task(recipe, with_teacher=False, workers=2)
+    lazy = load_task(recipe, workers=2)
     eager = data_task(f"imagefolder:{root}")
     asked = []
     real_loader = torch.utils.data.DataLoader

@@ -45,8 +45,8 @@ def models():
     import torch
 
     from edgedistill.students import build_student, parse_student
-    from edgedistill.tasks.recipe import load_recipe
-    from edgedistill.tasks.teacher import build_resnet
+    from edgedistill.tasks.task import load_recipe
+    from edgedistill.teachers.builtin import build_resnet
 
     recipe = load_recipe("digits")
     torch.manual_seed(0)
@@ -64,7 +64,7 @@ def inputs():
     import torch
 
     from edgedistill.tasks.data import iter_batches, load_task_data
-    from edgedistill.tasks.recipe import load_recipe
+    from edgedistill.tasks.task import load_recipe
 
     data = load_task_data(load_recipe("digits"))
     real = torch.cat([x for x, _ in iter_batches(data.val, limit=128)])
@@ -103,7 +103,7 @@ def time_engine(runner, sample, runs: int) -> dict:
 def onnxruntime_ms(path: Path, sample, runs: int) -> float:
     import numpy as np
 
-    from edgedistill.lab.host_bench import onnx_session
+    from edgedistill.ort import onnx_session
 
     session = onnx_session(path, threads=1)
     feed = {session.get_inputs()[0].name: sample}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -15,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgedistill import atomic
+from edgedistill.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +73,6 @@ class Manifest(BaseModel):
     artifacts: list[dict[str, Any]]
     measured: dict[str, Any]
     files: list[ManifestFile]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks so large engines never sit in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tool_versions() -> dict[str, str]:

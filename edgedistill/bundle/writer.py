@@ -10,7 +10,7 @@ from edgedistill.bundle.card import render_model_card
 from edgedistill.bundle.manifest import write_manifest
 
 if TYPE_CHECKING:
-    from edgedistill.summary import RunSummary
+    from edgedistill.records.summary import RunSummary
 
 
 def write_bundle(bundle: Path, summary: RunSummary) -> None:

@@ -8,6 +8,14 @@ from typing import Annotated
 import typer
 
 from edgedistill.cli._common import emit_json, handle_errors
+from edgedistill.cli.lab import bench_on_lab
+from edgedistill.errors import UserInputError
+from edgedistill.fit.calibrate import latency_model_for
+from edgedistill.fit.probe import export_candidate
+from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
+from edgedistill.profiles import load_profile
+from edgedistill.students import parse_student
+from edgedistill.tasks.task import load_recipe
 
 
 @handle_errors
@@ -41,7 +49,6 @@ def bench(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Measure latency at batch 1: p50 / p90 / p99 over timed runs after warm-up."""
-    from edgedistill.errors import UserInputError
 
     if (artifact is None) == (candidate is None):
         raise UserInputError("give either ARTIFACT (a model file) or --candidate SPEC, not both")
@@ -70,12 +77,6 @@ def _bench_candidate(
 ) -> None:
     import sys
 
-    from edgedistill.latency.calibrate import latency_model_for
-    from edgedistill.profiles import load_profile
-    from edgedistill.students import parse_student
-    from edgedistill.students.probe import export_candidate
-    from edgedistill.tasks.recipe import load_recipe
-
     candidate = parse_student(spec, flag="--candidate")
     recipe = load_recipe(task)
     profile = load_profile(device or "host-cpu")
@@ -102,13 +103,8 @@ def _bench_candidate(
 def _bench_file(
     artifact: Path, device, runs, warmup, threads, lab, target, json_output, extra=None
 ) -> None:
-    from edgedistill.errors import UserInputError
-    from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
-    from edgedistill.profiles import load_profile
 
     if lab is not None or target is not None:
-        from edgedistill.cli.lab import bench_on_lab
-
         protocol = BenchProtocol(threads, warmup, 0.5, runs, 1.0)
         return bench_on_lab(artifact, lab, target, device, protocol, json_output)
     device = device or "host-cpu"

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from edgedistill.bundle.verify import verify_bundle
 from edgedistill.cli._common import emit_json, handle_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -33,7 +34,6 @@ def verify(
     ] = False,
 ) -> None:
     """Check every file against manifest.json: exit 0 intact, 1 corrupt, 2 no/bad manifest."""
-    from edgedistill.bundle.verify import verify_bundle
 
     report = verify_bundle(directory)
     if as_json:

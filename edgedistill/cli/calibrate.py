@@ -7,8 +7,19 @@ from typing import Annotated
 
 import typer
 
+from edgedistill import atomic
 from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
-from edgedistill.latency.calibrate import DEFAULT_SAMPLES
+from edgedistill.errors import UserInputError
+from edgedistill.fit import calibrate as calibration_run
+from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host
+from edgedistill.lab.host_bench import BenchProtocol
+from edgedistill.lab.inventory import resolve_targets
+from edgedistill.lab.measure import measure_artifact
+from edgedistill.latency.calibration import calibration_path, overlay_profile
+from edgedistill.latency.model import FEATURES
+from edgedistill.profiles import load_profile
+from edgedistill.students import enumerate_space
+from edgedistill.tasks.task import load_recipe
 
 
 @handle_errors
@@ -37,15 +48,6 @@ def calibrate(
     """Measure SAMPLES candidates on DEVICE and store a fitted latency model for it."""
     import yaml
 
-    from edgedistill import atomic
-    from edgedistill.errors import UserInputError
-    from edgedistill.latency.calibrate import calibrate, calibrate_on_host
-    from edgedistill.latency.calibration import calibration_path, overlay_profile
-    from edgedistill.latency.model import FEATURES
-    from edgedistill.profiles import load_profile
-    from edgedistill.students import enumerate_space
-    from edgedistill.tasks.recipe import load_recipe
-
     setup_logging()
     profile = load_profile(device)
     recipe = load_recipe(task)
@@ -61,10 +63,6 @@ def calibrate(
         )
     measure = None
     if lab is not None or target is not None:
-        from edgedistill.lab.host_bench import BenchProtocol
-        from edgedistill.lab.inventory import resolve_targets
-        from edgedistill.lab.measure import measure_artifact
-
         devices = resolve_targets(lab, target, device)
         if len(devices) != 1:
             raise UserInputError("--target: calibrate one device at a time")
@@ -88,7 +86,7 @@ def calibrate(
                 profile, space, shape, len(recipe.labels), samples, threads, progress
             )
         else:
-            model = calibrate(
+            model = calibration_run.calibrate(
                 profile, space, shape, len(recipe.labels), samples, measure, None, progress
             )
     path = calibration_path(profile, model.precision)

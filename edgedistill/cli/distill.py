@@ -11,7 +11,12 @@ from typing import Annotated
 
 import typer
 
+from edgedistill import ddp
 from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.distill.interrupt import StopFlag
+from edgedistill.distill.plan import DistillOptions, plan_distill
+from edgedistill.distill.run import run_distill
+from edgedistill.progress import no_progress
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -95,11 +100,6 @@ def distill(
     ] = False,
 ) -> None:
     """Distill STUDENT from the task's teacher(s); `--loss ce` trains it alone (the baseline)."""
-    from edgedistill.distill import ddp
-    from edgedistill.distill.interrupt import StopFlag
-    from edgedistill.distill.plan import DistillOptions, plan_distill
-    from edgedistill.distill.run import run_distill
-    from edgedistill.progress import no_progress
 
     setup_logging(verbose)
     options = DistillOptions(
@@ -126,15 +126,16 @@ def distill(
         stop = StopFlag()
         bars = progress_bars() if main else nullcontext(no_progress)
         with stop.on_signals(), bars as progress:
-            result = run_distill(plan, progress, stop, context)
+            _, result, _ = run_distill(plan, progress, stop, context)
     finally:
         ddp.shutdown(context)
     if not main:
         return
+    document = result.model_dump(mode="json")
     if json_output:
-        emit_json(result)
+        emit_json(document)
     else:
-        _print_human(result)
+        _print_human(document)
 
 
 def _print_human(result: dict) -> None:

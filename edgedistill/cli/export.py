@@ -8,6 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.errors import UserInputError
+from edgedistill.export.formats import formats_table
+from edgedistill.export.run import ExportRequest, plan_export, run_export
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -67,8 +70,6 @@ def export(
     ] = False,
 ) -> None:
     """Export CHECKPOINT to each format, check every artifact against the PyTorch model."""
-    from edgedistill.errors import UserInputError
-    from edgedistill.export.formats import formats_table
 
     setup_logging(verbose)
     if list_formats:
@@ -78,7 +79,6 @@ def export(
         raise UserInputError("CHECKPOINT: missing (or use --list to see the formats)")
     if out is None:
         raise UserInputError("--out: missing; name a new directory for the artifacts")
-    from edgedistill.export.run import ExportRequest, plan_export, run_export
 
     request = ExportRequest(
         checkpoint=checkpoint,

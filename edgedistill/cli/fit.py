@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from edgedistill import ddp
 from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging, stderr
+from edgedistill.distill.interrupt import StopFlag, TrainingStopped
+from edgedistill.fit.pipeline import FitOptions, plan_fit, run_fit
+from edgedistill.progress import no_progress
 
 
 def _formats(value: str | None) -> list[str] | None:
@@ -84,6 +90,17 @@ def fit(
     target: Annotated[
         str | None, typer.Option(help="Lab device name(s) to measure on, comma-separated.")
     ] = None,
+    labels_fraction: Annotated[
+        float,
+        typer.Option(help="Keep labels on this fraction of the train split (the rest: unlabeled)."),
+    ] = 1.0,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the interrupted run of --out from its last finished stage and epoch.",
+        ),
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print only summary.json on stdout.")
     ] = False,
@@ -92,7 +109,6 @@ def fit(
     ] = False,
 ) -> None:
     """Pick a student that fits BUDGET on DEVICE, distill it, export, measure and bundle it."""
-    from edgedistill.fit import FitOptions, plan_fit, run_fit
 
     setup_logging(verbose)
     options = FitOptions(
@@ -112,10 +128,24 @@ def fit(
         workers=workers,
         lab=lab,
         target=target,
+        labels_fraction=labels_fraction,
+        resume=resume,
     )
-    plan = plan_fit(options)
-    with progress_bars() as progress:
-        summary = run_fit(plan, progress)
+    context = ddp.from_environment()  # torchrun --nproc-per-node N -m edgedistill fit ...
+    try:
+        plan = plan_fit(options)
+        ddp.barrier(context)  # every rank has checked --out before rank 0 stages the run
+        stop = StopFlag()
+        main = ddp.is_main(context)
+        bars = progress_bars() if main else nullcontext(no_progress)
+        with stop.on_signals(), bars as progress:
+            summary = run_fit(plan, progress, stop, context)
+    except TrainingStopped as exc:
+        raise TrainingStopped(f"{exc}\nresume: {_resume_command(options)}") from None
+    finally:
+        ddp.shutdown(context)
+    if summary is None:  # ranks > 0 only train
+        return
     document = summary.model_dump(mode="json")
     if json_output:
         emit_json(document)
@@ -177,3 +207,28 @@ def _artifact_line(artifact: dict) -> str:
     elif artifact.get("validation") == "structural":
         figures.append("checked structurally (its runtime does not run here)")
     return ", ".join(figures)
+
+
+def _resume_command(options: FitOptions) -> str:
+    """The command that continues this run (the settings are read back from its staging)."""
+    argv = ["edgedistill", "fit", "--device", options.device, "--budget", options.budget]
+    for flag, value in (
+        ("--task", options.task),
+        ("--data", options.data),
+        ("--teacher", options.teacher),
+        ("--teacher-weights", options.teacher_weights),
+        ("--precision", options.precision),
+        ("--epochs", options.epochs),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    if options.formats is not None:
+        argv += ["--formats", ",".join(options.formats)]
+    if options.seed:
+        argv += ["--seed", str(options.seed)]
+    if options.labels_fraction != 1.0:
+        argv += ["--labels-fraction", str(options.labels_fraction)]
+    if options.verify_on_device:
+        argv += ["--verify-on-device", str(options.verify_on_device)]
+    argv += ["--out", str(options.out), "--resume"]
+    return " ".join(shlex.quote(part) for part in argv)

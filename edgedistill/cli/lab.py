@@ -8,6 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from edgedistill.cli._common import emit_json, handle_errors, setup_logging, stderr
+from edgedistill.errors import UserInputError
+from edgedistill.lab.check import DeviceCheck, check_devices
+from edgedistill.lab.host_bench import BenchProtocol
+from edgedistill.lab.inventory import load_lab, parse_targets, resolve_targets
+from edgedistill.lab.measure import measure_on_lab
 
 app = typer.Typer(help="Lab devices reached over ssh, adb or locally (a devices.yaml file).")
 
@@ -27,9 +32,6 @@ def check(
     Exit status 0 when every device is reachable and has a runtime its profile uses, 1 when
     one is not, 2 when the lab file is invalid.
     """
-    from edgedistill.lab.check import check_devices
-    from edgedistill.lab.inventory import load_lab, parse_targets
-
     setup_logging(verbose)
     lab = load_lab(lab_file, flag="FILE")
     devices = lab.select(parse_targets(target)) if target else list(lab.devices.values())
@@ -44,7 +46,7 @@ def check(
         raise typer.Exit(1)
 
 
-def _print_table(checks: list[Any]) -> None:
+def _print_table(checks: list[DeviceCheck]) -> None:
     from rich import box
     from rich.console import Console
     from rich.markup import escape
@@ -64,7 +66,7 @@ def _print_table(checks: list[Any]) -> None:
         Console(highlight=False).print(table)
 
 
-def _rows(item: Any) -> list[tuple[str, str]]:
+def _rows(item: DeviceCheck) -> list[tuple[str, str]]:
     rows = [("reachable", "yes" if item.reachable else f"NO: {item.error}")]
     if item.reachable:
         runtimes = [f"{k} {v}" for k, v in item.runtimes.items() if v]
@@ -121,14 +123,10 @@ def bench_on_lab(
     lab: Path | None,
     target: str | None,
     device: str | None,
-    protocol: Any,
+    protocol: BenchProtocol,
     json_output: bool,
 ) -> None:
     """`bench --lab FILE --target A,B`: time ARTIFACT on each device (in parallel) and report."""
-    from edgedistill.errors import UserInputError
-    from edgedistill.lab.inventory import resolve_targets
-    from edgedistill.lab.measure import measure_on_lab
-
     if not artifact.is_file():
         raise UserInputError(f"ARTIFACT {artifact}: no such file")
     if artifact.suffix not in (".onnx", ".tflite"):

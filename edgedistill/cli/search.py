@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
+from edgedistill import budget as budget_text
+from edgedistill.budget import parse_budget
 from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.errors import GoalNotMetError, UserInputError
+from edgedistill.fit.calibrate import DEFAULT_SAMPLES
+from edgedistill.fit.search import latency_model
+from edgedistill.profiles import load_profile
+from edgedistill.students import enumerate_space
+from edgedistill.students.pareto import plot_pareto
+from edgedistill.students.select import pick, score
+from edgedistill.tasks.task import load_recipe
 
 
 @handle_errors
@@ -28,14 +38,6 @@ def search(
     ] = False,
 ) -> None:
     """Predict each student candidate's latency on DEVICE and mark those that fit BUDGET."""
-    from edgedistill.budget import parse_budget
-    from edgedistill.errors import UserInputError
-    from edgedistill.latency.calibrate import DEFAULT_SAMPLES
-    from edgedistill.profiles import load_profile
-    from edgedistill.students import enumerate_space
-    from edgedistill.students.search import latency_model
-    from edgedistill.students.select import pick, score
-    from edgedistill.tasks.recipe import load_recipe
 
     setup_logging()
     budget_ms = parse_budget(budget)
@@ -53,9 +55,6 @@ def search(
         scored = score(candidates, model, input_shape, len(recipe.labels), budget_ms, progress)
     chosen = pick(scored)
     if plot is not None:
-        from edgedistill import budget as budget_text
-        from edgedistill.students.pareto import plot_pareto
-
         title = (
             f"{profile.name}: {len(scored)} candidates, budget {budget_text.format_ms(budget_ms)}"
         )
@@ -77,8 +76,6 @@ def search(
     else:
         _print_table(shown, chosen, profile.name, budget_ms, model)
     if chosen is None:
-        from edgedistill.errors import GoalNotMetError
-
         fastest = min(scored, key=lambda s: s.predicted_ms)
         raise GoalNotMetError(
             f"no candidate fits {budget} on {profile.name}: the fastest, {fastest.candidate.spec},"

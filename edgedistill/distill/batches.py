@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from edgedistill.tasks.data import Split
+
 if TYPE_CHECKING:
     import torch
 
@@ -45,7 +47,6 @@ def epoch_batches(
     world: int = 1,
     workers: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    from edgedistill.tasks.data import Split
 
     steps = steps_per_epoch(len(order), batch_size, world)
     plan = [batch_indices(order, batch_size, s, rank, world) for s in range(start_step, steps)]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from edgedistill.tasks.data import Split, all_labels
+
 if TYPE_CHECKING:
     import torch
 
@@ -46,8 +48,6 @@ def with_labels_fraction(dataset, fraction: float, seed: int):
     """The train split with labels kept on `fraction` of it; (dataset, labelled count)."""
     import torch
 
-    from edgedistill.tasks.data import Split, all_labels
-
     labels = all_labels(dataset)
     if fraction >= 1:
         return dataset, int((labels >= 0).sum())
@@ -55,3 +55,17 @@ def with_labels_fraction(dataset, fraction: float, seed: int):
     if isinstance(dataset, Split):
         return Split(dataset.x, torch.where(keep, labels, -1)), int(keep.sum())
     return LabelMasked(dataset, keep), int(keep.sum())
+
+
+def labeled_part(dataset):
+    """The samples of a training split that carry a label (y >= 0)."""
+    import torch
+    from torch.utils.data import Subset
+
+    labels = all_labels(dataset)
+    keep = labels >= 0
+    if bool(keep.all()):
+        return dataset
+    if isinstance(dataset, Split):
+        return Split(dataset.x[keep], dataset.y[keep])
+    return Subset(dataset, torch.nonzero(keep).flatten().tolist())

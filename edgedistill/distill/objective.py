@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgedistill.distill.losses import LOSSES, LayerMismatch, LossInputs, loss_params
 from edgedistill.errors import UserInputError
+from edgedistill.teachers.taps import FeatureTaps, describe, layer_shapes, require_layer
 
 if TYPE_CHECKING:
     import torch
@@ -25,8 +27,6 @@ class WeightedTerm:
 
 def _distill_model_class():
     from torch import nn
-
-    from edgedistill.distill.taps import FeatureTaps
 
     class DistillModel(nn.Module):
         """The student and the adapters of its feature losses: what the optimizer (and DDP)
@@ -75,7 +75,6 @@ class Objective:
         self.needs_teacher = any(wt.term.needs_teacher for wt in terms)
 
     def __call__(self, logits, features, labels, teacher_logits, teacher_features, epoch: int):
-        from edgedistill.distill.losses import LossInputs
 
         total = 0.0
         for index, weighted in enumerate(self.terms):
@@ -90,13 +89,12 @@ class Objective:
 
 def build_terms(specs: list[LossSpec]) -> list[WeightedTerm]:
     """The run's terms (procedures left out), built from validated parameters."""
-    from edgedistill.distill.losses import LOSSES
 
     terms = []
     for spec in specs:
         family = LOSSES.get(spec.name)
         if family.kind == "term":
-            terms.append(WeightedTerm(spec.name, spec.weight, family.build(spec.parsed())))
+            terms.append(WeightedTerm(spec.name, spec.weight, family.build(loss_params(spec))))
     if terms and sum(t.weight for t in terms) <= 0:
         raise UserInputError("losses: every weight is 0; give at least one term a weight above 0")
     return terms
@@ -114,9 +112,6 @@ def check_layers(
     Refuses (UserInputError) a layer name that does not exist, a term without pairs, or shapes
     that cannot be matched, listing the available layer names and output shapes."""
     from torch import nn
-
-    from edgedistill.distill.losses import LayerMismatch
-    from edgedistill.distill.taps import describe, layer_shapes, require_layer
 
     feature_terms = [(i, wt) for i, wt in enumerate(terms) if _uses_layers(wt)]
     if not feature_terms:
@@ -149,7 +144,6 @@ def check_layers(
 
 
 def _uses_layers(weighted: WeightedTerm) -> bool:
-    from edgedistill.distill.losses import LOSSES
 
     return "pairs" in LOSSES.get(weighted.name).params_model.model_fields
 

@@ -1,9 +1,10 @@
-"""Planning `edgedistill distill`: every input checked before anything is trained.
+"""Planning a distillation run: every input checked before anything is trained.
 
-plan_distill reads the task (recipe, data and teacher, through the same loader as `fit`), the
-student spec, the losses and their parameters, the teachers, the flags and the output folder
-(or, with --resume, the run's own run.json), and refuses bad input naming the flag, file or
-field.
+plan_distill (`edgedistill distill`) reads the task (recipe, data and teacher, through the same
+loader as `fit`), the student spec, the flags and the output folder (or, with --resume, the
+run's own run.json); build_plan, which `fit` calls with its own task, teacher and chosen
+student, checks the losses and their parameters and the teachers, and makes the plan that
+`run_distill` trains. Bad input is refused naming the flag, file or field.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgedistill.distill.losses import LOSSES, check_losses, loss_params
+from edgedistill.distill.objective import build_terms
 from edgedistill.errors import UserInputError
+from edgedistill.students import FAMILIES, Candidate
+from edgedistill.tasks.recipe import LossSpec
+from edgedistill.tasks.task import load_task
+from edgedistill.teachers import PreparedTeacher, Teacher, prepare_teacher
+from edgedistill.teachers.earlier_run import TASK, check_ref, is_earlier_run
 
 if TYPE_CHECKING:
     from edgedistill.distill.objective import WeightedTerm
@@ -65,7 +73,8 @@ LEARNING_FIELDS = (
 @dataclass
 class DistillPlan:
     options: DistillOptions
-    task: Task  # recipe, data, and the task's teacher prepared (None when no stage needs it)
+    task: Task  # recipe and data
+    teacher: PreparedTeacher | None  # the task's teacher, checked (None when no stage uses it)
     candidate: Candidate
     loss_specs: list[LossSpec]
     terms: list[WeightedTerm]
@@ -75,6 +84,7 @@ class DistillPlan:
     out: Path
     digest: str
     notes: list[str] = field(default_factory=list)
+    loaded_teacher: Teacher | None = None  # the task's teacher, when the caller loaded it
 
     @property
     def recipe(self) -> TaskRecipe:
@@ -89,8 +99,6 @@ def default_out(student: str) -> Path:
 
 def plan_distill(options: DistillOptions) -> DistillPlan:
     """Validate every input up front. Raises UserInputError naming the flag, file or field."""
-    from edgedistill.students import FAMILIES, Candidate
-    from edgedistill.tasks.task import load_task
 
     options = _resumed_options(options) if options.resume else _with_defaults(options)
     if options.student is None:
@@ -110,23 +118,32 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
 
     user_source = _user_teacher_source(options.teachers or [])
     task = load_task(
-        options.task,
-        options.data,
-        user_source,
-        options.teacher_weights,
-        options.workers or 0,
-        with_teacher=False,
+        options.task, options.data, user_source, options.teacher_weights, options.workers or 0
     )
-    specs, terms, procedure = _losses(options, task.recipe)
-    refs = _teacher_refs(options.teachers, user_source, task.recipe, terms)
-    if _uses_task_teacher(terms, procedure) and "task" in refs:
-        task.teacher = _prepare_task_teacher(task, user_source, options)
-        if getattr(task.teacher, "logits_only", False) and any(t.term.pairs for t in terms):
-            names = ", ".join(t.name for t in terms if t.term.pairs)
-            raise UserInputError(
-                f"--loss {names}: the teacher gives logits only (an ONNX teacher has no layers "
-                "to compare); use kd, dkd, multi-teacher or mse"
-            )
+    return build_plan(options, task, candidate, user_source)
+
+
+def build_plan(
+    options: DistillOptions,
+    task: Task,
+    candidate: Candidate,
+    user_source: str | None = None,
+    teacher: PreparedTeacher | None = None,
+) -> DistillPlan:
+    """The plan for `candidate` on a loaded task; `teacher` when the caller has prepared the
+    task's teacher already (fit), else it is prepared here when a stage learns from it."""
+    specs, terms, procedure, refs = check_inputs(options, task, user_source)
+    if not (_uses_task_teacher(terms, procedure) and TASK in refs):
+        teacher = None
+    elif teacher is None:
+        teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
+    if getattr(teacher, "logits_only", False) and any(t.term.pairs for t in terms):
+        names = ", ".join(t.name for t in terms if t.term.pairs)
+        raise UserInputError(
+            f"--loss {names}: the teacher gives logits only (an ONNX teacher has no layers "
+            "to compare, so feature and attention losses are unavailable with it); use kd, "
+            "dkd, multi-teacher or mse, or a PyTorch teacher (--teacher FILE.py:FN)"
+        )
     train_spec = task.recipe.distill.train
     if options.epochs is not None:
         train_spec = train_spec.model_copy(update={"epochs": options.epochs})
@@ -137,13 +154,37 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
         "losses": [s.model_dump(mode="json") for s in specs],
         "teachers": refs,
         "train": train_spec.model_dump(mode="json"),
-        "labels_fraction": fraction,
+        "labels_fraction": options.labels_fraction,
         "seed": options.seed,
     }
     digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+    assert options.out is not None
     return DistillPlan(
-        options, task, candidate, specs, terms, procedure, refs, train_spec, out, digest
+        options,
+        task,
+        teacher,
+        candidate,
+        specs,
+        terms,
+        procedure,
+        refs,
+        train_spec,
+        options.out,
+        digest,
     )
+
+
+def check_inputs(options: DistillOptions, task: Task, user_source: str | None = None):
+    """(loss specs, terms, procedure, teacher refs): the recipe's losses checked against the
+    loss registry, with --loss / --layers applied, and the teachers the run names."""
+    check_losses(list(task.recipe.distill.losses), _recipe_where(options))
+    specs, terms, procedure = _losses(options, task.recipe)
+    refs = _teacher_refs(options.teachers, user_source, task.recipe, terms)
+    return specs, terms, procedure, refs
+
+
+def _recipe_where(options: DistillOptions) -> str:
+    return f"{options.task or 'digits'}" if options.task or not options.data else "--data"
 
 
 def _with_defaults(options: DistillOptions) -> DistillOptions:
@@ -176,9 +217,8 @@ def _resumed_options(options: DistillOptions) -> DistillOptions:
 
 def _user_teacher_source(given: list[str]) -> str | None:
     """The one --teacher that names the user's own teacher (FILE.py:FN, module:FN, .onnx)."""
-    from edgedistill.distill.teachers import TASK, checkpoint_folder
 
-    sources = [ref for ref in given if ref != TASK and checkpoint_folder(ref) is None]
+    sources = [ref for ref in given if ref != TASK and not is_earlier_run(ref)]
     if len(sources) > 1:
         raise UserInputError(
             f"--teacher: at most one of your own teachers (FILE.py:FN, module:FN, FILE.onnx) per "
@@ -193,9 +233,6 @@ def _user_teacher_source(given: list[str]) -> str | None:
 
 def _losses(options: DistillOptions, recipe: TaskRecipe):
     """(loss specs, terms, procedure) from the recipe, or from --loss / --layers."""
-    from edgedistill.distill.losses import LOSSES
-    from edgedistill.distill.objective import build_terms
-    from edgedistill.tasks.recipe import LossSpec
 
     specs = list(recipe.distill.losses)
     if options.losses is not None:
@@ -216,7 +253,7 @@ def _losses(options: DistillOptions, recipe: TaskRecipe):
     procedure = None
     if procedures:
         family = LOSSES.get(procedures[0].name)
-        procedure = (family, family.build(procedures[0].parsed()))
+        procedure = (family, family.build(loss_params(procedures[0])))
     terms = build_terms(specs)
     if not terms:
         specs = [*specs, LossSpec(name="kd")]
@@ -230,7 +267,6 @@ def _losses(options: DistillOptions, recipe: TaskRecipe):
 
 
 def _teacher_refs(given, user_source, recipe: TaskRecipe, terms) -> list[str]:
-    from edgedistill.distill.teachers import TASK, check_ref
 
     refs = [TASK if ref == user_source else ref for ref in (given or [])]
     refs = refs or [TASK, *recipe.distill.teachers]
@@ -253,23 +289,7 @@ def _uses_task_teacher(terms, procedure) -> bool:
     return any(t.term.needs_teacher for t in terms)
 
 
-def _prepare_task_teacher(task: Task, user_source: str | None, options: DistillOptions):
-    """The task's teacher (the recipe's, or the one --teacher names) checked on the data."""
-    from edgedistill.tasks.teacher_sources import TeacherNames, prepare_teacher
-
-    recipe_name = options.task or "digits"
-    names = TeacherNames(
-        source="--teacher" if user_source else f"{recipe_name}: field teacher.source",
-        weights="--teacher-weights"
-        if options.teacher_weights
-        else f"{recipe_name}: field teacher.weights",
-    )
-    return prepare_teacher(task.recipe, task.data, names)
-
-
 def _with_pairs(spec: LossSpec, layers: list[str]) -> LossSpec:
-    from edgedistill.distill.losses import LOSSES
-    from edgedistill.tasks.recipe import LossSpec
 
     if "pairs" not in LOSSES.get(spec.name).params_model.model_fields:
         return spec

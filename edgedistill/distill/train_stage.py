@@ -9,27 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgedistill import atomic
+from edgedistill import atomic, ddp
+from edgedistill.distill.losses.ce import CrossEntropyTerm
+from edgedistill.distill.objective import WeightedTerm, build_objective
+from edgedistill.distill.trainer import TrainOptions, train
+from edgedistill.records.distill import StageResult, TeacherOutputs
+from edgedistill.students import build_student
+from edgedistill.students.checkpoint import load_weights, save_weights
+from edgedistill.tasks.evaluate import accuracy
+from edgedistill.teachers.cache import choose_outputs, teacher_digest
+from edgedistill.teachers.outputs import TeacherRunner
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StageResult:
-    name: str
-    student: str
-    teacher: str
-    accuracy: float
-    val_accuracy: float
-    teacher_accuracy: float | None
-    best_epoch: int
-    epochs_run: int
-    seconds: float
-    teacher_outputs: dict[str, str]
-    resumed: bool = False
 
 
 def run_stage(
@@ -37,14 +30,6 @@ def run_stage(
 ):
     """(trained student, StageResult); checkpointed under plan.out/stages/INDEX-NAME/."""
     import torch
-
-    from edgedistill.distill import ddp
-    from edgedistill.distill.cache import choose_outputs, teacher_digest
-    from edgedistill.distill.checkpoint import load_weights, save_weights
-    from edgedistill.distill.objective import build_objective
-    from edgedistill.distill.teacher_outputs import TeacherRunner
-    from edgedistill.distill.trainer import TrainOptions, accuracy, train
-    from edgedistill.students import build_student
 
     options, recipe = plan.options, plan.recipe
     folder = plan.out / "stages" / f"{index}-{stage.name}"
@@ -61,7 +46,7 @@ def run_stage(
         load_weights(folder, student)
         stored = json.loads(done.read_text())["result"]
         log.info("stage %s: already trained in %s", stage.name, folder)
-        return student.eval(), StageResult(**stored)
+        return student.eval(), StageResult.model_validate(stored)
 
     terms = stage_terms(plan, stage)
     where = f" (stage {stage.name})" if stage.name != "student" else ""
@@ -120,12 +105,13 @@ def run_stage(
         best_epoch=trained.best_epoch,
         epochs_run=trained.epochs_run,
         seconds=round(trained.seconds, 3),
-        teacher_outputs=mode,
+        teacher_outputs=TeacherOutputs(**mode),
+        history=trained.history,
         resumed=trained.resumed,
     )
     if ddp.is_main(context):
         save_weights(folder, student, {"spec": stage.candidate.spec, "stage": stage.name})
-        atomic.write_json(done, {"digest": digest, "result": asdict(result)})
+        atomic.write_json(done, {"digest": digest, "result": result.model_dump(mode="json")})
     return student, result
 
 
@@ -142,7 +128,5 @@ def data_identity(recipe, data, train_split) -> dict[str, Any]:
 
 def stage_terms(plan, stage):
     """The run's terms, or cross-entropy alone for a stage that learns from the labels."""
-    from edgedistill.distill.losses.ce import CrossEntropyTerm
-    from edgedistill.distill.objective import WeightedTerm
 
     return plan.terms if stage.with_terms else [WeightedTerm("ce", 1.0, CrossEntropyTerm())]

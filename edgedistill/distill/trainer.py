@@ -15,13 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgedistill import ddp
+from edgedistill.distill.augment import augment_batch
+from edgedistill.distill.batches import epoch_batches
+from edgedistill.distill.interrupt import TrainingStopped
+from edgedistill.distill.losses._common import labeled_cross_entropy
+from edgedistill.distill.objective import Objective, WeightedTerm
+from edgedistill.distill.schedule import learning_rate, make_optimizer, set_learning_rate
+from edgedistill.distill.train_state import LoopState, load_train_state, save_train_state
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.tasks.data import loader_workers
+from edgedistill.tasks.evaluate import accuracy
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from edgedistill.distill.ddp import DistContext
+    from edgedistill.ddp import DistContext
     from edgedistill.distill.interrupt import StopFlag
     from edgedistill.distill.objective import Objective
     from edgedistill.tasks.recipe import TrainSpec
@@ -52,28 +62,6 @@ class TrainOptions:
     workers: int = 0
 
 
-def predict_logits(model: nn.Module, dataset, batch_size: int = 256) -> torch.Tensor:
-    """Logits for every sample of a dataset (or a tensor of inputs), in order, in eval mode."""
-    import torch
-
-    from edgedistill.tasks.data import iter_batches
-
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        if isinstance(dataset, torch.Tensor):
-            chunks = [dataset[i : i + batch_size] for i in range(0, len(dataset), batch_size)]
-            return torch.cat([model(chunk.to(device)).cpu() for chunk in chunks])
-        return torch.cat([model(x.to(device)).cpu() for x, _ in iter_batches(dataset, batch_size)])
-
-
-def accuracy(model: nn.Module, dataset) -> float:
-    from edgedistill.tasks.data import all_labels
-
-    logits = predict_logits(model, dataset)
-    return float((logits.argmax(dim=1) == all_labels(dataset)).float().mean())
-
-
 def train(
     model: nn.Module,
     train_split,
@@ -93,10 +81,6 @@ def train(
     or is None) or a single loss term that needs no teacher; None trains on the labels alone
     (cross-entropy). Teacher outputs come from `teacher_outputs.get(index, x)`."""
     import torch
-
-    from edgedistill.distill.objective import Objective, WeightedTerm
-    from edgedistill.distill.schedule import make_optimizer
-    from edgedistill.distill.train_state import LoopState, load_train_state
 
     options = options or TrainOptions()
     if objective is not None and not isinstance(objective, Objective):  # one bare loss term
@@ -164,14 +148,6 @@ class _Loop:
 
 def _run_epochs(run: _Loop) -> None:
     import torch
-
-    from edgedistill.distill import ddp
-    from edgedistill.distill.augment import augment_batch
-    from edgedistill.distill.batches import epoch_batches
-    from edgedistill.distill.interrupt import TrainingStopped
-    from edgedistill.distill.losses._common import labeled_cross_entropy
-    from edgedistill.distill.schedule import learning_rate, set_learning_rate
-    from edgedistill.tasks.data import loader_workers
 
     spec, loop, options, context = run.spec, run.state, run.options, run.options.context
     rank, world = (context.rank, context.world) if context else (0, 1)
@@ -251,8 +227,6 @@ def _run_epochs(run: _Loop) -> None:
 
 
 def _checkpoint(run: _Loop) -> None:
-    from edgedistill.distill import ddp
-    from edgedistill.distill.train_state import save_train_state
 
     if run.options.state_path is not None and ddp.is_main(run.options.context):
         save_train_state(

@@ -2,7 +2,7 @@
 
 from edgedistill.export import coreml, edgetpu, onnx, tensorrt, tflite  # noqa: F401  (register)
 from edgedistill.export._registry import EXPORTERS, Exporter
-from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
+from edgedistill.records.artifact import Artifact
 
 __all__ = ["EXPORTERS", "Artifact", "ExportContext", "Exporter"]

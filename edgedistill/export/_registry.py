@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from edgedistill.export.artifact import Artifact
     from edgedistill.export.context import ExportContext
     from edgedistill.export.validate import Reference, Validation
+    from edgedistill.records.artifact import Artifact
 
 
 class Exporter(Protocol):
@@ -66,3 +66,12 @@ def refuse_unwritten_precision(exporter: Exporter, precision: str) -> None:
             f"--precision {precision}: the {exporter.name} exporter writes "
             f"{', '.join(exporter.precisions)} in this version"
         )
+
+
+def artifact_precision(exporter: Exporter, precision: str) -> str | None:
+    """The precision `exporter` writes in a chain at `precision` (a hub stays fp32), or None."""
+    if precision in exporter.precisions:
+        return precision
+    if exporter.hub and "fp32" in exporter.precisions:
+        return "fp32"
+    return None

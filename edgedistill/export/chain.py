@@ -15,17 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import EdgeDistillError, GoalNotMetError, UserInputError
+from edgedistill.export._registry import EXPORTERS, artifact_precision
 from edgedistill.export.context import ExportContext
+from edgedistill.export.preflight import explain_failure
+from edgedistill.export.validate import Reference, judge, record, tolerance_for
+from edgedistill.hashing import sha256_file
 from edgedistill.progress import ProgressFn, no_progress
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from edgedistill.export._registry import Exporter
-    from edgedistill.export.artifact import Artifact
     from edgedistill.export.validate import Reference
     from edgedistill.profiles import DeviceProfile
+    from edgedistill.records.artifact import Artifact
     from edgedistill.tasks.data import TaskData
 
 
@@ -46,18 +49,8 @@ class ChainPlan:
         return [step.format for step in self.steps]
 
 
-def artifact_precision(exporter: Exporter, precision: str) -> str | None:
-    """The precision `exporter` writes in a chain at `precision` (a hub stays fp32), or None."""
-    if precision in exporter.precisions:
-        return precision
-    if exporter.hub and "fp32" in exporter.precisions:
-        return "fp32"
-    return None
-
-
 def order_formats(formats: list[str], flag: str = "--formats") -> list[str]:
     """Every format after the one it is built from (added when missing), else as given."""
-    from edgedistill.export import EXPORTERS
 
     ordered: list[str] = []
 
@@ -80,7 +73,6 @@ def order_formats(formats: list[str], flag: str = "--formats") -> list[str]:
 def deploy_formats(profile: DeviceProfile) -> list[str]:
     """The profile's deploy chain, plus any compiler for a runtime the profile lists that
     builds from a format of that chain (the Edge TPU compiler after tflite, on coral-edgetpu)."""
-    from edgedistill.export import EXPORTERS
 
     formats = list(profile.deploy.formats)
     for name in EXPORTERS:
@@ -104,7 +96,6 @@ def plan_chain(
     `explicit`: the precision was asked for, so a format that cannot write it is refused; when
     it came from a profile default, such a format is left pending instead.
     """
-    from edgedistill.export import EXPORTERS
 
     ordered = order_formats(formats)
     plan = ChainPlan(steps=[], deploy_format=ordered[-1])
@@ -166,10 +157,6 @@ def export_chain(
     A `pending` line (from plan_chain) is also noted on the artifact its format is built
     from, so the bundle says how the device builds the rest (the engine from the ONNX).
     """
-    from edgedistill.bundle.manifest import sha256_file
-    from edgedistill.export import EXPORTERS
-    from edgedistill.export.preflight import explain_failure
-    from edgedistill.export.validate import Reference, judge, record, tolerance_for
 
     context = context or ExportContext()
     student = student.eval()
@@ -214,7 +201,6 @@ def export_chain(
 
 def _consumed_by(pending_line: str) -> str | None:
     """The format a pending line's format is built from ("tensorrt fp16: ..." -> "onnx")."""
-    from edgedistill.export import EXPORTERS
 
     name = pending_line.split(" ", 1)[0]
     return EXPORTERS.get(name).consumes if name in EXPORTERS else None

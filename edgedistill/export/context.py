@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from edgedistill.export.artifact import Artifact
     from edgedistill.profiles import DeviceProfile
+    from edgedistill.records.artifact import Artifact
     from edgedistill.tasks.recipe import Preprocessing
 
 

@@ -27,9 +27,10 @@ from edgedistill.errors import UserInputError
 from edgedistill.export._extras import import_extra, require
 from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
-from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
+from edgedistill.records.artifact import Artifact
+from edgedistill.tasks.recipe import Preprocessing
 
 if TYPE_CHECKING:
     from edgedistill.tasks.recipe import Preprocessing
@@ -348,7 +349,6 @@ def _compare_on_macos(ct, package: Path, spec, reference: Reference) -> Validati
 
         return compare_predictions(predict, reference, runtime)
     metadata = spec.description.metadata.userDefined
-    from edgedistill.tasks.recipe import Preprocessing
 
     preprocessing = Preprocessing.model_validate_json(metadata["preprocessing"])
     snapped = reference.transformed(

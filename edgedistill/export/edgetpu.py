@@ -20,9 +20,9 @@ from pathlib import Path
 
 from edgedistill.errors import GoalNotMetError, UserInputError
 from edgedistill.export._registry import EXPORTERS
-from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation
+from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
 COMPILER = "edgetpu_compiler"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+from edgedistill.export._extras import has_module
+from edgedistill.export._registry import EXPORTERS
+
 
 def formats_table() -> list[dict[str, Any]]:
     """One row per registered exporter: name, file suffix, precisions, what it is built from,
     where it is validated, what it needs, and whether that is installed on this host."""
-    from edgedistill.export import EXPORTERS
-    from edgedistill.export._extras import has_module
 
     rows = []
     for name in EXPORTERS:

@@ -8,9 +8,9 @@ from pathlib import Path
 from edgedistill import atomic
 from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
-from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
-from edgedistill.export.validate import Reference, Validation, compare_predictions
+from edgedistill.export.validate import Reference, Validation, compare_predictions, onnx_predictions
+from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -61,8 +61,6 @@ class OnnxExporter:
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         import onnxruntime as ort
-
-        from edgedistill.export.validate import onnx_predictions
 
         return compare_predictions(
             lambda x: onnx_predictions(Path(artifact.path), x),

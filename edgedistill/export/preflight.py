@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import EdgeDistillError, UserInputError
+from edgedistill.export._registry import EXPORTERS, artifact_precision
 from edgedistill.progress import ProgressFn, no_progress
 
 if TYPE_CHECKING:
@@ -69,7 +70,6 @@ def explain_failure(
     error: BaseException, format_name: str, module: nn.Module, example: torch.Tensor
 ) -> UserInputError:
     """A refusal naming the layer and op the `format_name` converter could not handle."""
-    from edgedistill.export import EXPORTERS
 
     op = failed_op(error)
     first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
@@ -98,8 +98,6 @@ def preflight(
     progress: ProgressFn = no_progress,
 ) -> None:
     """Convert `module` (its weights do not matter) to every format of a planned chain."""
-    from edgedistill.export import EXPORTERS
-    from edgedistill.export.chain import artifact_precision
 
     upstream: dict = {}
     with tempfile.TemporaryDirectory(prefix="edgedistill-preflight-") as scratch:

@@ -11,8 +11,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgedistill import __version__, atomic
 from edgedistill.errors import UserInputError
+from edgedistill.export.chain import deploy_formats, export_chain, plan_chain
+from edgedistill.export.context import ExportContext
+from edgedistill.export.source import load_source
+from edgedistill.export.validate import Reference
+from edgedistill.profiles import load_profile
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.tasks.data import load_task_data
+from edgedistill.tasks.recipe import BUILTIN_TASKS
+from edgedistill.tasks.task import load_recipe
 
 if TYPE_CHECKING:
     from edgedistill.export.chain import ChainPlan
@@ -53,10 +62,6 @@ class ExportPlan:
 
 def plan_export(request: ExportRequest) -> ExportPlan:
     """Check every input; raises UserInputError naming the flag, file or field."""
-    from edgedistill.export.chain import deploy_formats, plan_chain
-    from edgedistill.export.context import ExportContext
-    from edgedistill.export.source import load_source
-    from edgedistill.profiles import load_profile
 
     notes: list[str] = []
     profile = load_profile(request.device) if request.device else None
@@ -95,10 +100,6 @@ def plan_export(request: ExportRequest) -> ExportPlan:
 def run_export(plan: ExportPlan, progress: ProgressFn = no_progress) -> dict[str, Any]:
     """Export and validate every planned format into plan.request.out; returns export.json."""
     import torch
-
-    from edgedistill import __version__, atomic
-    from edgedistill.export.chain import export_chain
-    from edgedistill.export.validate import Reference
 
     source = plan.source
     example = torch.zeros((1, *source.input_shape))
@@ -149,8 +150,6 @@ def _check_out(out: Path) -> None:
 
 def _task_data(task: str | None, source: ExportSource, notes: list[str]):
     """The recipe and data that validate the artifacts, or (None, None) with a note."""
-    from edgedistill.tasks.data import load_task_data
-    from edgedistill.tasks.recipe import BUILTIN_TASKS, load_recipe
 
     name = task or (source.task if source.task in BUILTIN_TASKS else None)
     if name is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
+from edgedistill.students import build_student, parse_student
 from edgedistill.tasks.user_code import load_callable
 
 if TYPE_CHECKING:
@@ -56,8 +57,6 @@ def parse_shape(text: str, flag: str = "--input-shape") -> tuple[int, ...]:
 def _checkpoint(path: Path, input_shape: str | None) -> ExportSource:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from edgedistill.students import build_student, parse_student
 
     folder = path / "checkpoint" if (path / "checkpoint" / "student.json").is_file() else path
     meta_path, weights_path = folder / "student.json", folder / "student.safetensors"

@@ -18,9 +18,9 @@ from edgedistill.errors import GoalNotMetError, UserInputError
 from edgedistill.export._extras import has_module, import_extra
 from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
-from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
+from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
 EXTRA = "tensorrt"

@@ -15,9 +15,9 @@ from edgedistill import atomic
 from edgedistill.export._extras import import_extra, require
 from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
-from edgedistill.export.artifact import Artifact
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
+from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
 EXTRA = "tflite"

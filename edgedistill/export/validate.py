@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from edgedistill.ort import onnx_session
+from edgedistill.tasks.data import iter_batches
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
     from torch import nn
     from torch.utils.data import Dataset
 
-    from edgedistill.export.artifact import Artifact
+    from edgedistill.records.artifact import Artifact
 
 # Tolerance on logits for an fp32 export: different kernels reorder float sums, nothing more.
 # Scaled by the largest |logit| of the student when that is above 1.
@@ -63,8 +66,6 @@ class Reference:
     def from_data(cls, student: nn.Module, compare: Dataset, test: Dataset | None) -> Reference:
         import torch
 
-        from edgedistill.tasks.data import iter_batches
-
         compare_x = torch.cat([x for x, _ in iter_batches(compare, limit=COMPARE_SAMPLES)])
         origin = f"the first {len(compare_x)} samples of the val split"
         return cls._build(student, compare_x, test, origin)
@@ -104,7 +105,6 @@ class Reference:
         )
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        from edgedistill.tasks.data import iter_batches
 
         if self.test is None:
             return
@@ -209,8 +209,6 @@ def record(artifact: Artifact, validation: Validation, tolerance: dict[str, Any]
 def onnx_predictions(path: Path, x):
     """Logits of the ONNX model for every sample of `x` (tensor or array), run at batch 1."""
     import numpy as np
-
-    from edgedistill.lab.host_bench import onnx_session
 
     session = onnx_session(path, threads=1)
     input_name = session.get_inputs()[0].name

@@ -1,1 +1,1 @@
-"""The device lab: lab files, transports (local, ssh, adb), device-side benchmarks, audits."""
+"""The device lab: lab files, transports (local, ssh, adb), platforms (linux, android), audits."""

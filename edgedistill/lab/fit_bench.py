@@ -11,38 +11,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from edgedistill.errors import UserInputError
+from edgedistill.lab.check import judge_runtime, probe_device
+from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
-from edgedistill.lab.inventory import DeviceEntry
+from edgedistill.lab.inventory import select_targets
+from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact, measure_on_lab
+from edgedistill.lab.platforms import platform_for
+from edgedistill.lab.pool import run_on_devices
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn
+from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
-# What each device-side platform times: the linux runner the ONNX file, benchmark_model TFLite.
-PLATFORM_FORMAT = {"linux": "onnx", "android": "tflite"}
 
 
 def platform_of(device: DeviceEntry) -> str:
-    from edgedistill.lab.transports import TRANSPORTS
-
-    return TRANSPORTS.get(device.transport).platform
+    """The name of the platform that runs models on `device` ("linux", "android")."""
+    return device.platform
 
 
 def plan_lab_targets(
     lab: Path | None, target: str | None, profile: DeviceProfile, formats: list[str]
 ) -> list[DeviceEntry]:
     """Check --lab/--target now, and that every target answers and can run the model."""
-    from edgedistill.lab.check import judge_runtime, probe_device
-    from edgedistill.lab.inventory import select_targets
-    from edgedistill.lab.pool import run_on_devices
-
     if lab is None and target is None:
         return []
     devices = select_targets(lab, target, profile.name)
     for device in devices:
-        needed = PLATFORM_FORMAT[platform_of(device)]
+        needed = platform_for(device).artifact_format
         if needed not in formats:
             raise UserInputError(
                 f"--target {device.name}: a {device.transport} device times {needed} models; "
@@ -52,7 +50,7 @@ def plan_lab_targets(
         if outcome.error is not None:
             raise outcome.error
         check = outcome.results[0]
-        judge_runtime(check, profile)
+        judge_runtime(check, profile, platform_for(outcome.device))
         if not check.ready:
             raise UserInputError(
                 f"--target {check.name} ({check.uri}): not ready to measure: "
@@ -64,15 +62,13 @@ def plan_lab_targets(
 def bench_stage(
     profile: DeviceProfile,
     targets: list[DeviceEntry],
-    artifacts: list[Any],
+    artifacts: list[Artifact],
     teacher_file: Callable[[], Path],
     protocol: BenchProtocol,
     progress: ProgressFn,
     notes: list[str],
 ) -> tuple[dict, dict]:
     """(student latency fields, teacher latency fields); both empty when nothing was measured."""
-    from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact
-
     if targets:
         return _bench_on_lab(targets, artifacts, teacher_file, protocol, progress, notes)
     if not can_measure(profile):
@@ -97,19 +93,17 @@ def bench_stage(
 
 def _bench_on_lab(
     targets: list[DeviceEntry],
-    artifacts: list[Any],
+    artifacts: list[Artifact],
     teacher_file: Callable[[], Path],
     protocol: BenchProtocol,
     progress: ProgressFn,
     notes: list[str],
 ) -> tuple[dict, dict]:
-    from edgedistill.lab.measure import latency_fields, measure_on_lab
-
     by_format = {artifact.format: Path(artifact.path) for artifact in artifacts}
     per_target: dict[str, list[Path]] = {}
     teacher: list[Path] = []  # exported once, on first need
     for device in targets:
-        student = by_format[PLATFORM_FORMAT[platform_of(device)]]
+        student = by_format[platform_for(device).artifact_format]
         per_target[device.name] = [student]
         if student.suffix == ".onnx":  # the teacher exists as ONNX only
             teacher = teacher or [teacher_file()]

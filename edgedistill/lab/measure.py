@@ -11,9 +11,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from edgedistill.hashing import sha256_file
+from edgedistill.lab import validity
+from edgedistill.lab.audit import compare, host_reference
+from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.errors import UntrustedResultError
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, measure_onnx
-from edgedistill.lab.inventory import DeviceEntry
+from edgedistill.lab.platforms import platform_for
+from edgedistill.lab.pool import Job, run_on_devices
+from edgedistill.lab.transports import Transport
 from edgedistill.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
@@ -49,13 +55,11 @@ def measure_on_lab(
     error when a device fails (infrastructure failures are never results) and, when strict,
     UntrustedResultError for an invalid result or a failed audit.
     """
-    from edgedistill.lab.pool import run_on_devices
-
     per_target = artifacts if isinstance(artifacts, dict) else {t.name: artifacts for t in targets}
     unique = {artifact for paths in per_target.values() for artifact in paths}
     references = {artifact: _host_reference(artifact) for artifact in sorted(unique)}
 
-    def jobs_for(device: DeviceEntry) -> list:
+    def jobs_for(device: DeviceEntry) -> list[Job[LatencyResult]]:
         paths = per_target[device.name]
         return [_job(artifact, protocol, references[artifact]) for artifact in paths]
 
@@ -85,23 +89,16 @@ def refuse_untrusted(result: LatencyResult) -> None:
 
 def _host_reference(artifact: Path) -> Any:
     """Host outputs for the audit, or the reason there are none."""
-    from edgedistill.lab.audit import host_reference
-
     try:
         return host_reference(artifact)
     except Exception as exc:  # no host runtime for this format, or the runtime refuses it
         return f"no host reference ({str(exc).strip()[:200]})"
 
 
-def _job(artifact: Path, protocol: BenchProtocol, reference: Any):
-    def job(transport) -> LatencyResult:  # type: ignore[no-untyped-def]
-        from edgedistill.lab import validity
-        from edgedistill.lab.audit import compare
-        from edgedistill.lab.device_bench import device_bench
-        from edgedistill.lab.transports._base import file_sha256
-
+def _job(artifact: Path, protocol: BenchProtocol, reference: Any) -> Job[LatencyResult]:
+    def job(transport: Transport) -> LatencyResult:
         log.info("%s: timing %s", transport.uri, artifact.name)
-        result = device_bench(transport.platform)(transport, artifact, protocol)
+        result = platform_for(transport.device).bench(transport, artifact, protocol)
         validity.apply(result, protocol)
         outputs = result.raw.get("audit_outputs")
         if isinstance(reference, str) or outputs is None:
@@ -109,7 +106,7 @@ def _job(artifact: Path, protocol: BenchProtocol, reference: Any):
             result.audit, result.audit_detail = "skipped", why
         else:
             verdict = compare(
-                outputs, reference, result.raw.get("model_sha256"), file_sha256(artifact)
+                outputs, reference, result.raw.get("model_sha256"), sha256_file(artifact)
             )
             result.audit, result.audit_detail = verdict.status, verdict.detail
         log.info(

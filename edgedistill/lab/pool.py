@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from edgedistill.lab.inventory import DeviceEntry
+from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.transports import Transport, open_transport
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from typing import Any
 from edgedistill.errors import UserInputError
 from edgedistill.students._registry import FAMILIES
 from edgedistill.students.candidate import Candidate
+from edgedistill.students.layers import make_layers
 
 WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.25)
 DEPTHS = (1, 2, 3)
@@ -56,8 +57,6 @@ def _channels(base: int, width: float, divisor: int = 4) -> int:
 
 def _build_module(knobs: dict[str, Any], in_channels: int, num_classes: int):
     from torch import nn
-
-    from edgedistill.students.layers import make_layers
 
     Add, Resize, SqueezeExcite = make_layers()
     width, depth, expansion = float(knobs["w"]), int(knobs["d"]), int(knobs["e"])

@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
-from edgedistill.registry import Registry
+from edgedistill.tasks.preprocess import Preprocessor
+from edgedistill.tasks.sources import DATA_SOURCES, SourceContext
+from edgedistill.tasks.splits import split_indices
 from edgedistill.tasks.table import SampleTable, TableDataset
+from edgedistill.tasks.user_code import looks_like_callable
 
 if TYPE_CHECKING:
     import torch
@@ -104,34 +105,9 @@ class TaskData:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class SourceContext:
-    """What an adapter knows besides its argument: where relative paths start, how to name the
-    setting in messages, and what the recipe says the samples should become."""
-
-    base_dir: Path
-    what: str  # "--data" or "RECIPE: field data.source"
-    channel_order: str | None = None  # gray / rgb / bgr when the recipe says
-    size: tuple[int, int] | None = None  # H, W when the recipe says (mixed sizes get resized)
-
-    def path(self, argument: str) -> Path:
-        path = Path(argument).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
-
-
-DataAdapter = Callable[[str, SourceContext], SampleTable]
-DATA_SOURCES: Registry[DataAdapter] = Registry("data source")
-
-
-def _register_sources() -> None:
-    import edgedistill.tasks.sources  # noqa: F401  (each module registers its source)
-
-
 def parse_source(source: str, what: str) -> tuple[str, str]:
     """(scheme, argument): `npz:FILE` -> ("npz", FILE); `FILE.py:FN` -> ("python", source)."""
-    from edgedistill.tasks.user_code import looks_like_callable
 
-    _register_sources()
     scheme, sep, argument = source.partition(":")
     if sep and scheme in DATA_SOURCES:
         return scheme, argument
@@ -169,9 +145,6 @@ def build_task_data(
     """Split the table (unless `split` gives the rows and record already), attach
     preprocessing, and hold the splits in memory when they are small."""
     import numpy as np
-
-    from edgedistill.tasks.preprocess import Preprocessor
-    from edgedistill.tasks.splits import split_indices
 
     parts, record = split or split_indices(table, recipe.data.split)
     transform = None if table.facts.kind == "ready" else Preprocessor(recipe.preprocessing)

@@ -135,7 +135,10 @@ class TeacherSpec(_Located):
 
 
 class LossSpec(_Strict):
-    """One entry of distill.losses: a registered loss name, its weight, its own parameters.
+    """One entry of distill.losses: a loss name, its weight, its own parameters.
+
+    Kept as data here: the names and parameters are checked against the loss registry by
+    `edgedistill.distill.losses.check_losses` before anything is trained.
 
     `{name: kd, temperature: 2}` is short for `{name: kd, params: {temperature: 2}}`.
     """
@@ -153,30 +156,6 @@ class LossSpec(_Strict):
             outer = {k: v for k, v in value.items() if k in ("name", "weight")}
             return {**outer, "params": {k: v for k, v in value.items() if k not in outer}}
         return value
-
-    @model_validator(mode="after")
-    def _registered_with_valid_params(self) -> LossSpec:
-        from edgedistill.distill.losses import LOSSES
-
-        if self.name not in LOSSES:
-            raise ValueError(f"name: {LOSSES.unknown_message(self.name)}")
-        self.parsed()
-        return self
-
-    def parsed(self) -> Any:
-        """The parameters, validated by the loss family's own model."""
-        from edgedistill.distill.losses import LOSSES
-
-        try:
-            return LOSSES.get(self.name).params_model.model_validate(self.params)
-        except ValidationError as exc:
-            raise ValueError(
-                "; ".join(
-                    f"{self.name} parameter {'.'.join(str(p) for p in e['loc']) or '(all)'}: "
-                    f"{e['msg']}"
-                    for e in exc.errors()
-                )
-            ) from None
 
 
 class DistillSpec(_Strict):
@@ -207,15 +186,10 @@ class DistillSpec(_Strict):
         return {**rest, "losses": [entry]}
 
     @model_validator(mode="after")
-    def _one_procedure(self) -> DistillSpec:
-        from edgedistill.distill.losses import LOSSES
-
+    def _each_loss_once(self) -> DistillSpec:
         names = [spec.name for spec in self.losses]
         if len(set(names)) != len(names):
             raise ValueError(f"losses: each loss may appear once, got {', '.join(names)}")
-        procedures = [n for n in names if LOSSES.get(n).kind == "procedure"]
-        if len(procedures) > 1:
-            raise ValueError(f"losses: at most one procedure, got {', '.join(procedures)}")
         return self
 
 
@@ -298,13 +272,3 @@ def recipe_for_data(source: str, name: str) -> RecipeDocument:
     document = _validate({"name": name, "data": {"source": source}}, "--data")
     document.data.located(Path.cwd())
     return document
-
-
-def load_recipe(name_or_path: str, flag: str = "--task") -> TaskRecipe:
-    """A complete recipe; fields the file leaves to the data are read from the data."""
-    document = read_recipe(name_or_path, flag)
-    if document.is_complete():
-        return document.resolved()
-    from edgedistill.tasks.task import resolve_task
-
-    return resolve_task(document).recipe

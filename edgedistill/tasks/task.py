@@ -1,5 +1,6 @@
 """A task ready to run: recipe + flags, completed from the data (input shape, labels,
-preprocessing), the data split, and the teacher checked against it — all before training."""
+preprocessing) and the data split — all before training. The teacher the recipe (or
+--teacher) names is checked against it by `edgedistill.teachers.prepare_teacher`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
+from edgedistill.tasks.data import build_task_data, context_for, open_source, parse_source
+from edgedistill.tasks.preprocess import STAT_SAMPLES, default_preprocessing, identity_preprocessing
 from edgedistill.tasks.recipe import (
     InputSpec,
     RecipeDocument,
@@ -16,19 +19,27 @@ from edgedistill.tasks.recipe import (
     read_recipe,
     recipe_for_data,
 )
+from edgedistill.tasks.splits import split_indices
 
 if TYPE_CHECKING:
     from edgedistill.tasks.data import TaskData
     from edgedistill.tasks.table import SampleTable
-    from edgedistill.tasks.teacher_sources import PreparedTeacher
+
+
+@dataclass(frozen=True)
+class TeacherNames:
+    """How to name the teacher settings in messages: flags, or the recipe's fields."""
+
+    source: str = "--teacher"
+    weights: str = "--teacher-weights"
 
 
 @dataclass
 class Task:
     recipe: TaskRecipe  # complete: input, labels and preprocessing filled in from the data
     data: TaskData
-    teacher: PreparedTeacher | None
     notes: list[str] = field(default_factory=list)
+    teacher_names: TeacherNames = field(default_factory=TeacherNames)
 
 
 def load_task(
@@ -37,14 +48,12 @@ def load_task(
     teacher: str | None = None,
     teacher_weights: str | None = None,
     workers: int = 0,
-    with_teacher: bool = True,
 ) -> Task:
     """`fit --task/--data/--teacher/--teacher-weights`: every input read and checked.
 
     Without --task, --data uses the default settings (edgedistill/tasks/defaults.yaml) and
     takes everything else from the data; without either, the built-in digits task runs.
     """
-    from edgedistill.tasks.teacher_sources import prepare_teacher
 
     if workers < 0:
         raise UserInputError(f"--workers: must be 0 or more, got {workers}")
@@ -60,31 +69,24 @@ def load_task(
             where = "--data"
     document, names = _with_teacher_flags(document, task, teacher, teacher_weights)
     recipe, data_ = resolve_document(document, where, workers)
-    notes = list(data_.notes)
-    prepared = None
-    if with_teacher:
-        prepared = prepare_teacher(recipe, data_, names)
-        notes.extend(prepared.notes)
-    return Task(recipe, data_, prepared, notes)
+    return Task(recipe, data_, list(data_.notes), names)
 
 
 def resolve_task(document: RecipeDocument, workers: int = 0) -> Task:
     """A recipe document's task without its teacher (for commands that need shapes only)."""
     recipe, data = resolve_document(document, "field data.source", workers)
-    return Task(recipe, data, None, list(data.notes))
+    return Task(recipe, data, list(data.notes))
 
 
 def resolve_document(
     document: RecipeDocument, where: str, workers: int
 ) -> tuple[TaskRecipe, TaskData]:
-    from edgedistill.tasks.data import build_task_data, context_for, open_source
 
     if document.task_type != "classification":
         raise UserInputError(
             f"task {document.name}: field task_type: {document.task_type} is not supported by "
             "this version (classification only: accuracy, soft-target distillation)"
         )
-    from edgedistill.tasks.splits import split_indices
 
     table = open_source(document.data, context_for(document, where))
     parts, record = split_indices(table, document.data.split)
@@ -94,7 +96,6 @@ def resolve_document(
 
 def _name_for(data: str) -> str:
     """A task name from a data spec: the folder or file name, or the function name."""
-    from edgedistill.tasks.data import parse_source
 
     scheme, argument = parse_source(data, "--data")
     if scheme == "python":
@@ -116,8 +117,6 @@ def _with_teacher_flags(
     document: RecipeDocument, task: str | None, teacher: str | None, weights: str | None
 ):
     from pydantic import ValidationError
-
-    from edgedistill.tasks.teacher_sources import TeacherNames
 
     recipe_name = task or "digits"
     names = TeacherNames(
@@ -199,12 +198,6 @@ def _labels(document: RecipeDocument, table: SampleTable, where: str) -> list[st
 def _default_preprocessing(document: RecipeDocument, table: SampleTable, train_rows):
     import numpy as np
 
-    from edgedistill.tasks.preprocess import (
-        STAT_SAMPLES,
-        default_preprocessing,
-        identity_preprocessing,
-    )
-
     facts = table.facts
     if facts.kind == "ready":
         assert facts.height is not None and facts.width is not None
@@ -229,3 +222,11 @@ def _default_preprocessing(document: RecipeDocument, table: SampleTable, train_r
         facts.channel_order,
         table.source,
     )
+
+
+def load_recipe(name_or_path: str, flag: str = "--task") -> TaskRecipe:
+    """A complete recipe; fields the file leaves to the data are read from the data."""
+    document = read_recipe(name_or_path, flag)
+    if document.is_complete():
+        return document.resolved()
+    return resolve_task(document).recipe

@@ -47,7 +47,7 @@ def main() -> None:
     if (args.data is None) == (args.task is None):
         parser.error("give the image folder or --task RECIPE.yaml")
     data_spec = None if args.data is None else f"imagefolder:{args.data}"
-    task = load_task(args.task, data=data_spec, with_teacher=False)
+    task = load_task(args.task, data=data_spec)
     recipe, data = task.recipe, task.data
     torch.manual_seed(args.seed)
     model = build(num_classes=len(recipe.labels), in_channels=recipe.input.channels)

@@ -18,6 +18,8 @@ from edgedistill.distill.losses._registry import (
     LossInputs,
     LossParams,
     LossTerm,
+    check_losses,
+    loss_params,
 )
 
 __all__ = [
@@ -27,4 +29,6 @@ __all__ = [
     "LossInputs",
     "LossParams",
     "LossTerm",
+    "check_losses",
+    "loss_params",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from edgedistill.distill.losses._common import pool_to
 from edgedistill.distill.losses._registry import LossParams
 
 
@@ -28,7 +29,6 @@ def as_tuples(pairs: list[LayerPair]) -> tuple[tuple[str, str], ...]:
 
 def match_teacher(student_feature, teacher_feature):
     """Average-pool a teacher map that is larger than the (adapted) student map down to it."""
-    from edgedistill.distill.losses._common import pool_to
 
     if teacher_feature.dim() == 4 and teacher_feature.shape[-1] > student_feature.shape[-1]:
         return pool_to(teacher_feature, teacher_feature.shape[-1] // student_feature.shape[-1])

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from edgedistill.errors import UserInputError
 from edgedistill.registry import Registry
+from edgedistill.tasks.recipe import LossSpec
 
 if TYPE_CHECKING:
     import torch
@@ -74,3 +76,35 @@ LOSSES: Registry[LossFamily] = Registry("loss")
 
 def parse_params(family: LossFamily, params: dict[str, Any]) -> LossParams:
     return family.params_model.model_validate(params)
+
+
+def loss_params(spec: LossSpec) -> LossParams:
+    """A recipe entry's parameters, validated by its family's own model (ValueError if bad)."""
+    family = LOSSES.get(spec.name)
+    try:
+        return family.params_model.model_validate(spec.params)
+    except ValidationError as exc:
+        raise ValueError(
+            "; ".join(
+                f"{spec.name} parameter {'.'.join(str(p) for p in e['loc']) or '(all)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+        ) from None
+
+
+def check_losses(specs: list[LossSpec], where: str) -> None:
+    """Every entry names a registered loss with valid parameters, at most one procedure;
+    refused naming `where` (the recipe file or flag) and the field."""
+    for index, spec in enumerate(specs):
+        field = f"field distill.losses.{index}"
+        if spec.name not in LOSSES:
+            raise UserInputError(f"{where}: {field}: name: {LOSSES.unknown_message(spec.name)}")
+        try:
+            loss_params(spec)
+        except ValueError as exc:
+            raise UserInputError(f"{where}: {field}: {exc}") from None
+    procedures = [s.name for s in specs if LOSSES.get(s.name).kind == "procedure"]
+    if len(procedures) > 1:
+        raise UserInputError(
+            f"{where}: field distill.losses: at most one procedure, got {', '.join(procedures)}"
+        )

@@ -17,7 +17,8 @@ from pydantic import Field
 from edgedistill.distill.losses._registry import LOSSES, LossParams
 from edgedistill.distill.stages import Stage, StageContext
 from edgedistill.errors import UserInputError
-from edgedistill.students import Candidate
+from edgedistill.students import Candidate, canonical, enumerate_space
+from edgedistill.students.select import candidate_cost
 
 
 class ProgressiveParams(LossParams):
@@ -32,8 +33,6 @@ SIZE_KNOBS = ("w", "d", "r")  # width, depth, resolution: what scales a student 
 def choose_intermediate(context: StageContext) -> Candidate:
     """The candidate of the student's family and block type (same knobs but width, depth and
     resolution) sized halfway, geometrically, between the student and the teacher."""
-    from edgedistill.students import canonical, enumerate_space
-    from edgedistill.students.select import candidate_cost
 
     def macs(candidate: Candidate) -> int:
         return candidate_cost(candidate.spec, context.input_shape, context.num_classes).macs

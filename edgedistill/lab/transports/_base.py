@@ -9,7 +9,6 @@ infrastructure failure, never a result); the per-run work directory is removed o
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -21,8 +20,9 @@ from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from edgedistill import atomic
+from edgedistill.hashing import sha256_file
+from edgedistill.lab.devices import DeviceEntry, LinuxDevice
 from edgedistill.lab.errors import LabInfrastructureError, TransientLabError
-from edgedistill.lab.inventory import DeviceEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,14 +62,6 @@ class CommandResult:
         return self
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_remote_name(name: str) -> str:
     """A file name inside the run directory: any characters but '/' and NUL; not . or .."""
     if not name or "/" in name or "\0" in name or name in (".", ".."):
@@ -80,8 +72,8 @@ def check_remote_name(name: str) -> str:
 class Transport(ABC):
     """One connection to one lab device, with a private work directory for this run."""
 
-    Device: ClassVar[type[DeviceEntry]]
-    platform: ClassVar[str] = "linux"  # which device-side bench runs there (see lab.device_bench)
+    Device: ClassVar[type[DeviceEntry]]  # its lab-file entry; Device.platform says what runs there
+    default_python: ClassVar[str] = "python3"
 
     def __init__(self, device: DeviceEntry) -> None:
         self.device = device
@@ -114,7 +106,12 @@ class Transport(ABC):
 
     @property
     def python(self) -> str:
-        return self.device.python or "python3"
+        """The Python that runs device-side scripts: the lab file's `python`, else the default."""
+        if not isinstance(self.device, LinuxDevice):
+            raise LabInfrastructureError(
+                f"{self.uri}: a {self.device.platform} device runs no device-side Python scripts"
+            )
+        return self.device.python or self.default_python
 
     def open(self) -> Transport:
         """Connect and create this run's private directory under the device's workdir."""
@@ -165,7 +162,7 @@ class Transport(ABC):
         sha256 and renames the good ones; a damaged or cut upload repeats the whole step.
         """
         finals = {name: self.remote_path(name) for name in files}
-        expected = {name: file_sha256(path) for name, path in files.items()}
+        expected = {name: sha256_file(path) for name, path in files.items()}
         temporaries: list[str] = []
 
         def attempt() -> dict[str, str]:
@@ -199,7 +196,7 @@ class Transport(ABC):
             with atomic.replacing(local, suffix=".part") as temporary:
                 self._download(remote, temporary, self.device.step_timeout_s)
                 expected = self._sha256_now(remote)
-                if file_sha256(temporary) != expected:
+                if sha256_file(temporary) != expected:
                     raise TransientLabError(f"{remote} arrived damaged (sha256 mismatch)")
             return local
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from edgedistill.lab.transports._base import Transport
 from edgedistill.registry import Registry
-
-if TYPE_CHECKING:
-    from edgedistill.lab.transports._base import Transport
 
 TRANSPORTS: Registry[type[Transport]] = Registry("lab transport")

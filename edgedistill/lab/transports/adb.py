@@ -22,8 +22,8 @@ from typing import Literal
 from pydantic import Field
 
 from edgedistill.errors import UserInputError
+from edgedistill.lab.devices import AndroidDevice
 from edgedistill.lab.errors import LabAccessError, LabInfrastructureError, TransientLabError
-from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.lab.transports._base import CommandResult, Transport
 from edgedistill.lab.transports._registry import TRANSPORTS
 from edgedistill.lab.transports.ssh import quote_command
@@ -41,14 +41,12 @@ _LINK_LOST = (
 )
 
 
-class AdbDevice(DeviceEntry):
+class AdbDevice(AndroidDevice):
+    """An Android device reached over adb: its serial, and which adb reaches it."""
+
     transport: Literal["adb"]
     serial: str = Field(pattern=r"^[^\s-][^\s]*$", description="as `adb devices` lists it")
     adb: str = Field("adb", min_length=1, description="the adb executable (default: on PATH)")
-    workdir: str = "/data/local/tmp"
-    delegate: Literal["none", "xnnpack", "gpu", "nnapi"] | None = Field(
-        None, description="benchmark_model delegate (default: the tool's own choice)"
-    )
 
     @property
     def uri(self) -> str:
@@ -68,7 +66,6 @@ def unauthorized_message(device: AdbDevice) -> str:
 class AdbTransport(Transport):
     Device = AdbDevice
     device: AdbDevice
-    platform = "android"
 
     def _adb(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         executable = shutil.which(self.device.adb)

@@ -12,13 +12,16 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from edgedistill.hashing import sha256_file
+from edgedistill.lab.devices import LinuxDevice
 from edgedistill.lab.errors import LabInfrastructureError
-from edgedistill.lab.inventory import DeviceEntry
-from edgedistill.lab.transports._base import CommandResult, Transport, file_sha256
+from edgedistill.lab.transports._base import CommandResult, Transport
 from edgedistill.lab.transports._registry import TRANSPORTS
 
 
-class LocalDevice(DeviceEntry):
+class LocalDevice(LinuxDevice):
+    """This machine as a Linux lab device (its Python, unless `python` says otherwise)."""
+
     transport: Literal["local"]
 
     @property
@@ -29,10 +32,7 @@ class LocalDevice(DeviceEntry):
 @TRANSPORTS.register("local")
 class LocalTransport(Transport):
     Device = LocalDevice
-
-    @property
-    def python(self) -> str:
-        return self.device.python or sys.executable
+    default_python = sys.executable
 
     def _connect(self) -> None:
         pass
@@ -73,4 +73,4 @@ class LocalTransport(Transport):
         shutil.copyfile(remote, local)
 
     def _sha256_now(self, remote: str) -> str:
-        return file_sha256(Path(remote))
+        return sha256_file(Path(remote))

@@ -20,8 +20,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, ValidationInfo, field_validator
 
 from edgedistill.errors import MissingExtraError
+from edgedistill.lab.devices import LinuxDevice
 from edgedistill.lab.errors import LabAccessError, LabInfrastructureError, TransientLabError
-from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.lab.transports._base import CommandResult, Transport
 from edgedistill.lab.transports._registry import TRANSPORTS
 
@@ -30,7 +30,9 @@ T = TypeVar("T")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
 
-class SshDevice(DeviceEntry):
+class SshDevice(LinuxDevice):
+    """A Linux device reached over SSH: where it is, who logs in, which keys to trust."""
+
     transport: Literal["ssh"]
     host: str = Field(pattern=r"^[^\s/@-][^\s/@]*$", description="host name or address")
     port: int = Field(22, ge=1, le=65535)
@@ -39,6 +41,7 @@ class SshDevice(DeviceEntry):
     known_hosts: Path = Field(
         DEFAULT_KNOWN_HOSTS, validate_default=True, description="trusted host keys"
     )
+    keepalive_s: float = Field(10.0, gt=0, le=600, description="keep-alive interval")
 
     @field_validator("identity_file", "known_hosts", mode="after")
     @classmethod

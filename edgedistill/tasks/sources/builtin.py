@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from edgedistill.errors import UserInputError
-from edgedistill.tasks.data import DATA_SOURCES, SourceContext
+from edgedistill.tasks.sources._registry import DATA_SOURCES, SourceContext
 from edgedistill.tasks.table import ImageFacts, SampleTable
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
-from edgedistill.tasks.data import DATA_SOURCES, SourceContext
+from edgedistill.tasks.sources._registry import DATA_SOURCES, SourceContext
 from edgedistill.tasks.table import TEST, TRAIN, VAL, ImageFacts, SampleTable
 
 if TYPE_CHECKING:

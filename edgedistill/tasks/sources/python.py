@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
-from edgedistill.tasks.data import DATA_SOURCES, SourceContext
+from edgedistill.tasks.sources._registry import DATA_SOURCES, SourceContext
 from edgedistill.tasks.table import TEST, TRAIN, VAL, ImageFacts, SampleTable
+from edgedistill.tasks.user_code import load_callable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,8 +118,6 @@ def _labels_and_digest(name: str, dataset, digest, source: str):
 @DATA_SOURCES.register("python")
 def python_source(argument: str, context: SourceContext) -> SampleTable:
     import numpy as np
-
-    from edgedistill.tasks.user_code import load_callable
 
     source = f"{context.what} {argument}"
     function = load_callable(argument, context.what, context.base_dir)

@@ -8,17 +8,18 @@ state dict tell two ONNX teachers apart.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
-from edgedistill.tasks.teacher_sources import (
-    TEACHER_SOURCES,
+from edgedistill.hashing import sha256_file
+from edgedistill.teachers.forms import (
+    TEACHER_FORMS,
     ReadyTeacher,
     TeacherNames,
     check_logits,
 )
+from edgedistill.teachers.onnx_cost import onnx_cost
 
 if TYPE_CHECKING:
     from edgedistill.tasks.data import TaskData
@@ -128,25 +129,12 @@ def _check_signature(session, path: Path, input_shape: tuple[int, ...], what: st
     return shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
 
 
-def _refuse_layer_losses(recipe: TaskRecipe, what: str) -> None:
-    """Feature and attention terms compare teacher layers, which an ONNX teacher cannot show."""
-    from edgedistill.distill.objective import build_terms
-
-    layered = [term.name for term in build_terms(recipe.distill.losses) if term.term.pairs]
-    if layered:
-        raise UserInputError(
-            f"{what}: an ONNX teacher gives logits only, so the recipe's loss "
-            f"{', '.join(layered)} (which compares intermediate layers) is unavailable with it; "
-            "use a PyTorch teacher (--teacher FILE.py:FN) or drop it from distill.losses"
-        )
-
-
+@TEACHER_FORMS.register("onnx")
 class OnnxForm:
     def claims(self, spec: TeacherSpec) -> bool:
         return spec.source is not None and spec.source.lower().endswith(".onnx")
 
     def prepare(self, recipe: TaskRecipe, data: TaskData, names: TeacherNames) -> ReadyTeacher:
-        from edgedistill.tasks.teacher_forms.onnx_cost import onnx_cost
 
         spec = recipe.teacher
         assert spec.source is not None
@@ -156,7 +144,6 @@ class OnnxForm:
             )
         path = spec.base_dir / spec.source
         what = names.source
-        _refuse_layer_losses(recipe, what)
         if not path.is_file():
             raise UserInputError(f"{what}: no such file {path}")
         session = _Session(str(path))
@@ -167,7 +154,7 @@ class OnnxForm:
                 f"{what}: {path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})"
             ) from None
         fixed_batch = _check_signature(loaded, path, data.input_shape, what)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_file(path)
         model = _module_class()(str(path), digest, fixed_batch)
         model.session = session
         model.eval()
@@ -185,6 +172,3 @@ class OnnxForm:
             macs=macs,
             notes=[LOGITS_ONLY_NOTE],
         )
-
-
-TEACHER_SOURCES.add("onnx", OnnxForm())

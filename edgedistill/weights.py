@@ -1,11 +1,13 @@
-"""Load a teacher's weights without running code: safetensors, or a state dict through
-torch.load(weights_only=True). A pickled checkpoint holding Python objects is refused."""
+"""Weights read and written one way: safetensors files, written atomically; a user's file may
+also be a state dict read through torch.load(weights_only=True). A pickled checkpoint holding
+Python objects is refused, never unpickled."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgedistill import atomic
 from edgedistill.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -14,6 +16,21 @@ if TYPE_CHECKING:
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")  # common checkpoint layouts
 _LISTED = 8  # names shown per kind of mismatch
+
+
+def save_safetensors(path: Path, model: nn.Module) -> None:
+    """The module's state dict as a safetensors file at `path` (written atomically)."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic.write_bytes(path, save(state))
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors by name from a safetensors file this package wrote."""
+    from safetensors.torch import load_file
+
+    return load_file(path)
 
 
 def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:

@@ -7,12 +7,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from edgedistill.lab.host_bench import LatencyResult
+from edgedistill.fit.probe import export_candidate
+from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, measure_onnx
 from edgedistill.latency import calibration
 from edgedistill.latency.model import LatencyModel
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.students import Candidate
+from edgedistill.students.select import candidate_cost
 
 log = logging.getLogger(__name__)
 DEFAULT_SAMPLES = 24  # candidates timed by a calibration: more than twice the ten coefficients
@@ -37,7 +39,6 @@ def calibrate_on_host(
     progress: ProgressFn = no_progress,
 ) -> LatencyModel:
     """Measure `samples` candidates with onnxruntime on this host and fit the latency model."""
-    from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
 
     protocol = BenchProtocol(threads=threads)
     return calibrate(
@@ -65,8 +66,6 @@ def calibrate(
     """Measure `samples` candidates spread over the space with `measure` (on this host, or on a
     lab device), fit the latency model and store it with its provenance. A None fingerprint is
     taken from the first measurement (where it ran, runtime and version, threads)."""
-    from edgedistill.students.probe import export_candidate
-    from edgedistill.students.select import candidate_cost
 
     precision = "fp32"
     costs = {

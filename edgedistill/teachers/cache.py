@@ -18,14 +18,16 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistill import atomic
+from edgedistill import atomic, ddp
 from edgedistill.paths import cache_dir
+from edgedistill.tasks.data import Split, iter_batches
+from edgedistill.teachers.outputs import OnlineOutputs
 
 if TYPE_CHECKING:
     import torch
 
-    from edgedistill.distill.ddp import DistContext
-    from edgedistill.distill.teacher_outputs import TeacherRunner
+    from edgedistill.ddp import DistContext
+    from edgedistill.teachers.outputs import TeacherRunner
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -106,8 +108,6 @@ def _build(folder: Path, runner: TeacherRunner, dataset, batch_size: int, worker
     """Compute every output into a temporary sibling folder, then rename it into place."""
     import numpy as np
 
-    from edgedistill.tasks.data import iter_batches
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(
         tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent)
@@ -150,8 +150,6 @@ def _agrees(folder: Path, runner: TeacherRunner, dataset, layers: list[str]) -> 
     the reason it cannot be used."""
     import torch
 
-    from edgedistill.tasks.data import iter_batches
-
     try:
         meta = json.loads((folder / "meta.json").read_text())
         cached = CachedOutputs(folder, len(runner.teachers), layers, torch.device("cpu"))
@@ -186,7 +184,6 @@ def open_or_build(
     root: Path | None = None,
 ) -> CachedOutputs:
     """The cache entry `key` for this train split, built by rank 0 when missing or stale."""
-    from edgedistill.distill import ddp
 
     folder = (root or cache_dir() / "teacher-outputs") / key
     if ddp.is_main(context):
@@ -204,7 +201,6 @@ def open_or_build(
 
 def estimated_bytes(runner: TeacherRunner, dataset) -> int:
     """float32 bytes of every cached output for the whole split, from one sample's outputs."""
-    from edgedistill.tasks.data import iter_batches
 
     x, _ = next(iter(iter_batches(dataset, 1)))
     logits, features = runner(x)
@@ -215,8 +211,6 @@ def estimated_bytes(runner: TeacherRunner, dataset) -> int:
 def is_deterministic(dataset) -> bool:
     """Whether the dataset returns the same tensor twice for a sample (no random transform)."""
     import torch
-
-    from edgedistill.tasks.data import Split
 
     if isinstance(dataset, Split):
         return True
@@ -235,7 +229,6 @@ def choose_outputs(
     context: DistContext | None = None,
 ):
     """The cache when the pipeline is deterministic, else online outputs with the reason."""
-    from edgedistill.distill.teacher_outputs import OnlineOutputs
 
     if not use_cache:
         return OnlineOutputs(runner, "the cache is turned off (--no-cache)")

@@ -5,26 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgedistill.teachers.forms import frozen
+from edgedistill.teachers.taps import FeatureTaps
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-
-def freeze(model: nn.Module) -> nn.Module:
-    """Eval mode and no gradients: a teacher's weights and batch-norm statistics never change."""
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    return model
 
 
 class TeacherRunner:
     """Run every teacher on a batch: ([logits of each teacher], {layer: output of teacher 0})."""
 
     def __init__(self, teachers: list[nn.Module], layers: list[str], device: torch.device) -> None:
-        from edgedistill.distill.taps import FeatureTaps
-
-        self.teachers = [freeze(teacher.to(device)) for teacher in teachers]
+        self.teachers = [frozen(teacher.to(device)) for teacher in teachers]
         self.layers = list(layers)
         self.device = device
         self._taps = FeatureTaps(self.teachers[0], self.layers) if self.layers else None

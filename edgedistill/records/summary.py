@@ -6,29 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgedistill.export.artifact import Artifact
+from edgedistill.records.artifact import Artifact
+from edgedistill.records.measurements import MeasuredLatency
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class MeasuredLatency(_Strict):
-    p50: float | None = None
-    p90: float | None = None
-    p99: float | None = None
-    measured_on: str | None = None  # None: not measured
-    threads: int | None = None
-    runs: int | None = None
-    runtime: str | None = None
-    # Measured on a lab device (fit --lab FILE --target NAME): how far to trust the figures.
-    p95: float | None = None  # only where the tool reports no p90 (TFLite benchmark_model)
-    target: str | None = None
-    validity: Literal["valid", "unverified"] | None = None  # invalid results are refused
-    validity_reasons: list[str] = Field(default_factory=list)
-    audit: Literal["passed", "skipped"] | None = None  # device outputs vs the host's
-    audit_detail: str | None = None
-    by_target: dict[str, MeasuredLatency] = Field(default_factory=dict)  # several --target
 
 
 class StudentLatency(MeasuredLatency):

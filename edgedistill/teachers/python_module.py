@@ -7,13 +7,15 @@ import inspect
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
-from edgedistill.tasks.teacher_sources import (
-    TEACHER_SOURCES,
+from edgedistill.tasks.user_code import load_callable
+from edgedistill.teachers.forms import (
+    TEACHER_FORMS,
     ReadyTeacher,
     TeacherNames,
     check_logits,
     frozen,
 )
+from edgedistill.weights import apply_state_dict, load_state_dict
 
 if TYPE_CHECKING:
     from edgedistill.tasks.data import TaskData
@@ -34,15 +36,13 @@ def _arguments(function, recipe: TaskRecipe, data: TaskData) -> dict:
     return {name: value for name, value in offered.items() if name in parameters}
 
 
+@TEACHER_FORMS.register("python")
 class PythonModuleForm:
     def claims(self, spec: TeacherSpec) -> bool:
         return spec.source is not None and not spec.source.lower().endswith(".onnx")
 
     def prepare(self, recipe: TaskRecipe, data: TaskData, names: TeacherNames) -> ReadyTeacher:
         from torch import nn
-
-        from edgedistill.tasks.user_code import load_callable
-        from edgedistill.tasks.weights import apply_state_dict, load_state_dict
 
         spec = recipe.teacher
         assert spec.source is not None
@@ -75,6 +75,3 @@ class PythonModuleForm:
         return ReadyTeacher(
             model, data, form="python", source=spec.source, cache_path=cache_path, notes=notes
         )
-
-
-TEACHER_SOURCES.add("python", PythonModuleForm())

@@ -1,8 +1,10 @@
 """The search stage of `fit`: score the space on the device, optionally verify by measuring,
-pick the most capable candidate that fits, and leave search.json and pareto.png behind."""
+pick the most capable candidate that fits, and leave search.json and pareto.png behind.
+(`edgedistill search` runs the scoring alone.)"""
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Callable
@@ -12,9 +14,16 @@ from pathlib import Path
 from edgedistill import atomic
 from edgedistill.budget import format_ms
 from edgedistill.errors import GoalNotMetError
+from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host, latency_model_for
+from edgedistill.fit.probe import export_candidate
+from edgedistill.lab.host_bench import BenchProtocol
+from edgedistill.lab.measure import can_measure, measure_artifact
 from edgedistill.latency.model import LatencyModel
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.students import enumerate_space
+from edgedistill.students.candidate import Candidate
+from edgedistill.students.pareto import plot_pareto
 from edgedistill.students.select import ScoredCandidate, pick, score
 
 log = logging.getLogger(__name__)
@@ -45,8 +54,6 @@ def latency_model(
     progress: ProgressFn = no_progress,
 ) -> LatencyModel:
     """The device's latency model; the host calibrates itself on first use."""
-    from edgedistill.latency.calibrate import calibrate_on_host, latency_model_for
-    from edgedistill.students import enumerate_space
 
     model = latency_model_for(profile, precision, threads, input_shape)
     if profile.is_host and not model.calibrated:
@@ -89,7 +96,6 @@ def _verify(
 ) -> tuple[ScoredCandidate | None, list[dict]]:
     """Measure the verification_order's candidates (random weights: they do not change
     latency) and keep the first whose measured p90 is within the budget."""
-    from edgedistill.students.probe import export_candidate
 
     verified: list[dict] = []
     pool = verification_order(ranked, budget_ms, margin, verify_k)
@@ -120,8 +126,6 @@ def run_search(
     progress: ProgressFn = no_progress,
 ) -> SearchResult:
     """Score, pick (and verify); write search.json and pareto.png into `out_dir`."""
-    from edgedistill.students import enumerate_space
-    from edgedistill.students.pareto import plot_pareto
 
     scored = score(
         enumerate_space(input_shape), model, input_shape, num_classes, budget_ms, progress
@@ -176,3 +180,96 @@ def run_search(
         chosen.predicted_ms,
     )
     return SearchResult(chosen, model, scored, verified)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    threads: int = 1
+    calibration_samples: int = DEFAULT_SAMPLES
+    verify_on_device: int = 0
+
+
+@dataclass
+class ChosenStudent:
+    """What the search stage hands on: the student to train and how it was chosen."""
+
+    scored: ScoredCandidate
+    margin: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def candidate(self) -> Candidate:
+        return self.scored.candidate
+
+
+def search_stage(
+    profile: DeviceProfile,
+    precision: str,
+    budget_ms: float,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    staging: Path,
+    settings: SearchSettings,
+    progress: ProgressFn = no_progress,
+) -> ChosenStudent:
+    """Score the space on the device (calibrating the host on first use), verify, pick; a
+    resumed run keeps the choice its search.json records (measurements are not repeatable)."""
+    recorded = _recorded_choice(staging / "search.json")
+    if recorded is not None:
+        log.info("search: resumed with %s (from search.json)", recorded.candidate.spec)
+        return recorded
+    model = latency_model(
+        profile,
+        precision,
+        input_shape,
+        num_classes,
+        settings.threads,
+        settings.calibration_samples,
+        progress,
+    )
+    notes: list[str] = []
+    measure_p90 = None
+    if settings.verify_on_device and can_measure(profile):
+        protocol = BenchProtocol(threads=settings.threads)
+
+        def measure_p90(path: Path) -> float | None:
+            result = measure_artifact(profile, path, protocol)
+            return None if result is None else result.p90
+
+    elif settings.verify_on_device:
+        notes.append(f"--verify-on-device skipped: {profile.name} cannot be measured here")
+    result = run_search(
+        profile,
+        model,
+        input_shape,
+        num_classes,
+        budget_ms,
+        staging,
+        settings.verify_on_device,
+        measure_p90,
+        progress,
+    )
+    for entry in result.verified:
+        notes.append(
+            f"verified before training: {entry['spec']} measured p90 {entry['p90_ms']:.4f} ms "
+            f"(predicted {entry['predicted_ms']:.4f} ms)"
+        )
+    return ChosenStudent(result.chosen, result.margin, notes)
+
+
+def _recorded_choice(path: Path) -> ChosenStudent | None:
+    if not path.is_file():
+        return None
+    document = json.loads(path.read_text())
+    chosen = next((c for c in document["candidates"] if c["spec"] == document["chosen"]), None)
+    if chosen is None:
+        return None
+    scored = ScoredCandidate(
+        Candidate.parse(chosen["spec"]),
+        chosen["params"],
+        chosen["macs"],
+        chosen["predicted_ms"],
+        chosen["calibrated"],
+        chosen["fits"],
+    )
+    return ChosenStudent(scored, document["margin"])

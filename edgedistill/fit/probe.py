@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgedistill.export import EXPORTERS
 from edgedistill.latency.costs import ModelCost
 from edgedistill.students import Candidate, build_student
 from edgedistill.students.select import candidate_cost
@@ -14,8 +15,6 @@ def export_candidate(
 ) -> ModelCost:
     """Write the candidate's ONNX to `path`; return its cost (for the prediction)."""
     import torch
-
-    from edgedistill.export import EXPORTERS
 
     module = build_student(candidate, input_shape, num_classes)
     EXPORTERS.get("onnx").export(module, torch.zeros((1, *input_shape)), path, "fp32")

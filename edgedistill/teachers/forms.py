@@ -1,24 +1,30 @@
-"""Teacher forms (TEACHER_SOURCES): the built-in ResNet trained here, the user's PyTorch module
-(`FILE.py:FN` / `package.module:FN` + weights), or an ONNX file run with onnxruntime.
+"""The teacher form registry (TEACHER_FORMS) and what every form shares.
+
+Forms: the built-in ResNet trained here (builtin.py), the user's PyTorch module
+(`FILE.py:FN` / `package.module:FN` + weights, python_module.py), an ONNX file run with
+onnxruntime (onnx_model.py), and a student of an earlier run (earlier_run.py).
 
 Each form checks what it can before training starts (`prepare`: files exist, weights match,
 the teacher runs on a batch of the data and gives one logit per class) and produces the
-`Teacher` later (`load`: trains or measures its accuracy on the task's splits).
+`Teacher` later (`load`: measures its accuracy on the task's splits; the built-in one is
+trained first by `edgedistill.distill.teacher_training` when `needs_training` says so).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from edgedistill.errors import UserInputError
+from edgedistill.latency.costs import model_cost
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.registry import Registry
-from edgedistill.tasks.teacher import Teacher
+from edgedistill.tasks.data import iter_batches
+from edgedistill.tasks.evaluate import accuracy
+from edgedistill.tasks.task import TeacherNames
+from edgedistill.teachers.record import Teacher
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
     from edgedistill.tasks.data import TaskData
@@ -27,17 +33,11 @@ if TYPE_CHECKING:
 CHECK_BATCH = 4  # samples run through a user's teacher before training, to check its output
 
 
-@dataclass(frozen=True)
-class TeacherNames:
-    """How to name the teacher settings in messages: flags, or the recipe's fields."""
-
-    source: str = "--teacher"
-    weights: str = "--teacher-weights"
-
-
 class PreparedTeacher(Protocol):
     form: str
     notes: list[str]
+
+    def needs_training(self, seed: int = 0) -> bool: ...
 
     def load(self, seed: int = 0, progress: ProgressFn = no_progress) -> Teacher: ...
 
@@ -50,16 +50,14 @@ class TeacherForm(Protocol):
     ) -> PreparedTeacher: ...
 
 
-TEACHER_SOURCES: Registry[TeacherForm] = Registry("teacher form")
+TEACHER_FORMS: Registry[TeacherForm] = Registry("teacher form", instances=True)
 
 
 def prepare_teacher(
     recipe: TaskRecipe, data: TaskData, names: TeacherNames = TeacherNames()
 ) -> PreparedTeacher:
     """The form that claims the recipe's teacher, prepared (checked) on the task's data."""
-    import edgedistill.tasks.teacher_forms  # noqa: F401  (each module registers its form)
-
-    forms = [TEACHER_SOURCES.get(name) for name in TEACHER_SOURCES]
+    forms = [TEACHER_FORMS.get(name) for name in TEACHER_FORMS]
     claiming = [form for form in forms if form.claims(recipe.teacher)]
     if len(claiming) != 1:
         raise UserInputError(
@@ -67,32 +65,6 @@ def prepare_teacher(
             "FILE.py:FN, package.module:FN or FILE.onnx"
         )
     return claiming[0].prepare(recipe, data, names)
-
-
-@dataclass
-class BuiltinPrepared:
-    """The recipe's built-in architecture: trained on first use, then cached."""
-
-    recipe: TaskRecipe
-    data: TaskData
-    form: str = "builtin"
-    notes: list[str] = field(default_factory=list)
-
-    def load(self, seed: int = 0, progress: ProgressFn = no_progress) -> Teacher:
-        from edgedistill.tasks.teacher import builtin_teacher
-
-        return builtin_teacher(self.recipe, self.data, seed=seed, progress=progress)
-
-
-class BuiltinForm:
-    def claims(self, spec: TeacherSpec) -> bool:
-        return spec.source is None
-
-    def prepare(self, recipe: TaskRecipe, data: TaskData, names: TeacherNames) -> BuiltinPrepared:
-        return BuiltinPrepared(recipe, data)
-
-
-TEACHER_SOURCES.add("builtin", BuiltinForm())
 
 
 @dataclass
@@ -110,34 +82,36 @@ class ReadyTeacher:
     macs: int | None = None
     notes: list[str] = field(default_factory=list)
 
-    def load(self, seed: int = 0, progress: ProgressFn = no_progress) -> Teacher:
-        from edgedistill.distill.trainer import accuracy
+    def needs_training(self, seed: int = 0) -> bool:
+        return False
 
+    def load(self, seed: int = 0, progress: ProgressFn = no_progress) -> Teacher:
         progress("teacher", 0, 2, "val accuracy")
         val_accuracy = accuracy(self.model, self.data.val)
         progress("teacher", 1, 2, "test accuracy")
         test_accuracy = accuracy(self.model, self.data.test)
         progress("teacher", 2, 2, f"test acc {test_accuracy:.3f}")
+        if self.params is None or self.macs is None:
+            cost = model_cost(self.model, self.data.input_shape)
+            self.params, self.macs = cost.params, cost.macs
         return Teacher(
-            self.model,
-            test_accuracy,
-            val_accuracy,
-            self.cache_path,
-            trained_now=False,
-            form=self.form,
-            source=self.source,
-            logits_only=self.logits_only,
-            onnx_path=self.onnx_path,
+            name="task",
+            model=self.model,
             params=self.params,
             macs=self.macs,
+            test_accuracy=test_accuracy,
+            val_accuracy=val_accuracy,
+            form=self.form,
+            source=self.source,
+            cache_path=self.cache_path,
+            logits_only=self.logits_only,
+            onnx_path=self.onnx_path,
         )
 
 
 def check_logits(model, data: TaskData, num_classes: int, what: str) -> None:
     """Run the teacher on a few samples: it must give a (batch, num_classes) float tensor."""
     import torch
-
-    from edgedistill.tasks.data import iter_batches
 
     x, _ = next(iter(iter_batches(data.val, batch_size=CHECK_BATCH, limit=CHECK_BATCH)))
     try:
@@ -173,24 +147,3 @@ def frozen(model: nn.Module) -> nn.Module:
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
-
-
-def teacher_cost(teacher: Teacher, input_shape: tuple[int, ...]) -> tuple[int, int]:
-    """(params, MACs) of the teacher: from the ONNX graph, or traced from the module."""
-    if teacher.params is not None and teacher.macs is not None:
-        return teacher.params, teacher.macs
-    from edgedistill.latency.costs import model_cost
-
-    cost = model_cost(teacher.model, input_shape)
-    return cost.params, cost.macs
-
-
-def teacher_onnx(teacher: Teacher, example: torch.Tensor, folder: Path) -> Path:
-    """An ONNX file of the teacher to time: the user's own file, or an export of the module."""
-    if teacher.onnx_path is not None:
-        return Path(teacher.onnx_path)
-    from edgedistill.export import EXPORTERS
-
-    return Path(
-        EXPORTERS.get("onnx").export(teacher.model, example, folder / "teacher.onnx", "fp32").path
-    )

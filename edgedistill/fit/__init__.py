@@ -1,0 +1,1 @@
+"""The pipeline: typed stages search -> distill -> export -> measure -> bundle, one run of `fit`."""

@@ -1,0 +1,161 @@
+"""`fit`: search -> distill -> export -> measure -> bundle, in one run.
+
+Every input is checked (plan.py) before any training starts. The run directory is assembled
+under a stable staging name beside --out (run_dir.py) and renamed into place only when the
+whole run has succeeded; an interrupted run is continued with `--resume`: the search keeps its
+recorded choice, distillation continues from its last finished stage and epoch checkpoint,
+export, measurements and bundle are made again.
+
+Under `torchrun --nproc-per-node N -m edgedistill fit ...` every rank plans and distills;
+rank 0 alone searches, exports, measures and writes; the others return None after training.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from edgedistill import atomic, ddp
+from edgedistill.bundle.writer import write_bundle
+from edgedistill.ddp import DistContext
+from edgedistill.distill.interrupt import StopFlag, TrainingStopped
+from edgedistill.export.chain import export_chain
+from edgedistill.export.context import ExportContext
+from edgedistill.export.preflight import preflight
+from edgedistill.fit import run_dir
+from edgedistill.fit.distill_stage import distill_stage, teacher_stage
+from edgedistill.fit.measure import measure_stage
+from edgedistill.fit.plan import FitOptions, FitPlan, plan_fit
+from edgedistill.fit.search import ChosenStudent, SearchSettings, search_stage
+from edgedistill.fit.summary import build_summary
+from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.records.summary import RunSummary
+from edgedistill.students import build_student
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FitOptions", "FitPlan", "plan_fit", "run_fit"]
+
+
+class _Clock:
+    """Seconds per stage, for summary.json's stages_s."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = now - self._started
+        self._started = now
+
+
+def run_fit(
+    plan: FitPlan,
+    progress: ProgressFn = no_progress,
+    stop: StopFlag | None = None,
+    context: DistContext | None = None,
+) -> RunSummary | None:
+    """Run every stage; on success the run directory appears at plan.out. An interrupted run
+    (Ctrl-C, kill) stays staged for `--resume`; a failed one is removed. None on ranks > 0."""
+    main = ddp.is_main(context)
+    staging = run_dir.staging_for(plan.out)
+    if main:
+        run_dir.open_staging(plan.out, plan.options.learning(), plan.options.resume)
+    ddp.barrier(context)
+    try:
+        summary = _run_stages(plan, staging, progress, stop, context)
+        if main:
+            run_dir.finish(staging, plan.out)
+    except (TrainingStopped, KeyboardInterrupt):
+        raise  # kept staged: `fit --out DIR --resume` continues it
+    except BaseException:
+        if main:
+            run_dir.discard(staging)
+        raise
+    return summary
+
+
+def _run_stages(
+    plan: FitPlan,
+    staging: Path,
+    progress: ProgressFn,
+    stop: StopFlag | None,
+    context: DistContext | None,
+) -> RunSummary | None:
+    import torch
+
+    recipe = plan.recipe
+    data = plan.task.data
+    input_shape, num_classes = data.input_shape, len(recipe.labels)
+    clock = _Clock()
+
+    chosen = _search(plan, staging, progress, context)
+    example = torch.zeros((1, *input_shape))
+    export_context = ExportContext.for_profile(plan.profile, recipe.preprocessing, recipe.labels)
+    if ddp.is_main(context):
+        untrained = build_student(chosen.candidate, input_shape, num_classes)
+        preflight(plan.formats, plan.precision, untrained, example, export_context, progress)
+    clock.lap("search")
+
+    teacher = teacher_stage(plan, progress, context)
+    clock.lap("teacher")
+
+    distilled = distill_stage(
+        plan, chosen.candidate, teacher, staging / "checkpoint", progress, stop, context
+    )
+    clock.lap("distill")
+    if not ddp.is_main(context):
+        return None
+
+    bundle = staging / "bundle"
+    shutil.rmtree(bundle, ignore_errors=True)  # a resumed run exports again
+    artifacts = export_chain(
+        plan.formats,
+        plan.precision,
+        distilled.model,
+        example,
+        bundle,
+        data,
+        progress,
+        context=export_context,
+        pending=plan.pending,
+    )
+    clock.lap("export")
+
+    measured = measure_stage(plan, artifacts, distilled.teacher, example, progress)
+    clock.lap("bench")
+
+    notes = [*plan.notes, *chosen.notes, *distilled.notes, *measured.notes]
+    summary = build_summary(
+        plan, chosen, distilled, artifacts, measured, notes, clock.stages, staging
+    )
+    write_bundle(bundle, summary)
+    atomic.write_json(staging / "summary.json", summary.model_dump(mode="json"))
+    return summary
+
+
+def _search(
+    plan: FitPlan, staging: Path, progress: ProgressFn, context: DistContext | None
+) -> ChosenStudent:
+    """Rank 0 searches (and writes search.json); the other ranks read its choice."""
+    settings = SearchSettings(
+        plan.options.threads, plan.options.calibration_samples, plan.options.verify_on_device
+    )
+    arguments = (
+        plan.profile,
+        plan.precision,
+        plan.budget_ms,
+        plan.task.data.input_shape,
+        len(plan.recipe.labels),
+        staging,
+        settings,
+    )
+    if ddp.is_main(context):
+        chosen = search_stage(*arguments, progress)
+        ddp.barrier(context)
+        return chosen
+    ddp.barrier(context)
+    return search_stage(*arguments, no_progress)  # reads the choice rank 0 recorded

@@ -1,0 +1,177 @@
+"""Planning `fit`: every input read and checked before any training, with the flag, file or
+field named in each refusal — profile, budget, precision, formats, task, data, teacher, losses,
+lab targets and the run directory (or, with --resume, the interrupted run to continue)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgedistill.budget import parse_budget
+from edgedistill.distill.plan import DistillOptions, check_inputs
+from edgedistill.errors import UserInputError
+from edgedistill.export.chain import deploy_formats, plan_chain
+from edgedistill.export.context import ExportContext
+from edgedistill.fit import run_dir
+from edgedistill.fit.calibrate import DEFAULT_SAMPLES
+from edgedistill.lab.fit_bench import plan_lab_targets
+from edgedistill.lab.inventory import DeviceEntry
+from edgedistill.profiles import DeviceProfile, load_profile
+from edgedistill.tasks.task import Task, load_task
+from edgedistill.teachers import PreparedTeacher, prepare_teacher
+
+SUPPORTED_PRECISIONS = ("fp32", "fp16")  # int8 arrives with quantization-aware distillation
+# Settings a resumed run must keep: they change what is searched, learned or exported.
+LEARNING_FIELDS = (
+    "device",
+    "budget",
+    "task",
+    "data",
+    "teacher",
+    "teacher_weights",
+    "precision",
+    "formats",
+    "epochs",
+    "seed",
+    "labels_fraction",
+    "verify_on_device",
+)
+
+
+@dataclass
+class FitOptions:
+    device: str
+    budget: str
+    task: str | None = None  # None: digits, or the defaults for --data
+    precision: str | None = None
+    formats: list[str] | None = None
+    epochs: int | None = None
+    seed: int = 0
+    out: Path | None = None
+    threads: int = 1
+    calibration_samples: int = DEFAULT_SAMPLES
+    verify_on_device: int = 0  # measure the top K before training
+    teacher: str | None = None  # FILE.py:FN, package.module:FN or FILE.onnx
+    teacher_weights: str | None = None
+    data: str | None = None  # imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN
+    workers: int = 0  # loader processes for data decoded lazily
+    lab: Path | None = None  # devices.yaml: measure on its --target devices
+    target: str | None = None  # NAME[,NAME...] in the lab file
+    labels_fraction: float = 1.0  # keep labels on this share of the train split
+    resume: bool = False  # continue the interrupted run staged beside --out
+
+    def learning(self) -> dict:
+        """The settings a resumed run must keep, as JSON values."""
+        values = {name: getattr(self, name) for name in LEARNING_FIELDS}
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
+
+
+@dataclass
+class FitPlan:
+    options: FitOptions
+    profile: DeviceProfile
+    budget_ms: float
+    task: Task  # recipe and data, loaded and checked
+    teacher: PreparedTeacher  # the task's teacher, checked on the data
+    precision: str
+    formats: list[str]
+    out: Path
+    deploy_format: str = "onnx"  # the chain's last format, whether built here or pending
+    targets: list[DeviceEntry] = field(default_factory=list)  # lab devices (checked reachable)
+    pending: list[str] = field(default_factory=list)  # formats not produced, and why
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recipe(self):
+        return self.task.recipe
+
+    def distill_options(self, student: str, out: Path) -> DistillOptions:
+        """The distillation `fit` runs: the recipe's losses and teachers, fit's flags."""
+        options = self.options
+        return DistillOptions(
+            task=options.task,
+            data=options.data,
+            student=student,
+            labels_fraction=options.labels_fraction,
+            epochs=options.epochs,
+            seed=options.seed,
+            workers=options.workers,
+            cache=True,
+            out=out,
+            resume=True,  # the staging folder is fresh unless this is a --resume
+        )
+
+
+def default_out(device: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("edgedistill-runs") / f"fit-{Path(device).stem}-{stamp}"
+
+
+def plan_fit(options: FitOptions) -> FitPlan:
+    """Validate every input up front. Raises UserInputError naming the flag, file or field."""
+    budget_ms = parse_budget(options.budget)
+    profile = load_profile(options.device)
+    notes: list[str] = []
+    if options.epochs is not None and options.epochs < 1:
+        raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
+    if options.threads < 1:
+        raise UserInputError(f"--threads: must be at least 1, got {options.threads}")
+    if options.verify_on_device < 0:
+        raise UserInputError("--verify-on-device: must be 0 or more")
+    if not 0 < options.labels_fraction <= 1:
+        raise UserInputError(f"--labels-fraction: must be in (0, 1], got {options.labels_fraction}")
+    if options.resume and options.out is None:
+        raise UserInputError("--resume: give --out DIR, the run to continue")
+
+    precision = options.precision or profile.deploy.precision
+    if precision not in SUPPORTED_PRECISIONS:
+        if options.precision is not None:
+            raise UserInputError(
+                f"--precision {precision}: this version exports "
+                f"{', '.join(SUPPORTED_PRECISIONS)} (int8 arrives with quantization-aware "
+                "distillation, not implemented yet)"
+            )
+        notes.append(
+            f"{profile.name} deploys {precision}; this version produces fp32 "
+            "(quantization-aware distillation not implemented yet)"
+        )
+        precision = "fp32"
+
+    requested = (
+        ["onnx", *options.formats] if options.formats is not None else deploy_formats(profile)
+    )
+    chain = plan_chain(
+        list(dict.fromkeys(requested)),
+        precision,
+        ExportContext.for_profile(profile),
+        explicit=options.precision is not None or options.formats is not None,
+    )
+    task = load_task(
+        options.task, options.data, options.teacher, options.teacher_weights, options.workers
+    )
+    out = options.out or default_out(options.device)
+    check_inputs(_probe_options(options, out), task)
+    teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
+    notes.extend(task.notes)
+    notes.extend(teacher.notes)
+    targets = plan_lab_targets(options.lab, options.target, profile, chain.formats)
+    run_dir.check_out(out, options.resume)
+    return FitPlan(
+        options=options,
+        profile=profile,
+        budget_ms=budget_ms,
+        task=task,
+        teacher=teacher,
+        precision=precision,
+        formats=chain.formats,
+        out=out,
+        deploy_format=chain.deploy_format,
+        targets=targets,
+        pending=list(chain.pending),
+        notes=notes,
+    )
+
+
+def _probe_options(options: FitOptions, out: Path) -> DistillOptions:
+    return DistillOptions(task=options.task, data=options.data, out=out, seed=options.seed)

@@ -1,0 +1,89 @@
+"""The run directory of `fit`: assembled under a stable staging name beside --out, so that an
+interrupted run (Ctrl-C, a crash, kill -9) can be continued with `--resume`, and renamed into
+place only when the whole run has succeeded.
+
+`.NAME.partial/run.json` records the options the run was started with; a resumed run must
+keep every setting that changes what is learned or measured.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edgedistill import atomic
+from edgedistill.errors import UserInputError
+
+RUN_FILE = "run.json"
+
+
+def staging_for(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse an unusable --out now (before any training)."""
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise UserInputError(f"--out {out}: directory exists and is not empty; choose a new one")
+    staging = staging_for(out)
+    if resume and not (staging / RUN_FILE).is_file():
+        raise UserInputError(
+            f"--resume: no interrupted run of --out {out} to continue ({staging} holds no "
+            f"{RUN_FILE}); start it without --resume"
+        )
+    if not resume and staging.exists():
+        raise UserInputError(
+            f"--out {out}: an interrupted run is staged in {staging}; add --resume to continue "
+            "it, or delete that folder to start afresh"
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"--out {out}: cannot write there ({exc.strerror})") from None
+    if not _writable(out.parent):
+        raise UserInputError(f"--out {out}: cannot write in {out.parent}")
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder / f".edgedistill-probe-{id(folder)}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+        return True
+    except OSError:
+        return False
+
+
+def open_staging(out: Path, learning: dict[str, Any], resume: bool) -> Path:
+    """The staging folder, created (fresh run) or checked against `learning` (--resume)."""
+    staging = staging_for(out)
+    if not resume:
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            raise UserInputError(f"--out {out}: cannot create {staging} ({exc})") from None
+        atomic.write_json(staging / RUN_FILE, {"learning": learning})
+        return staging
+    stored = json.loads((staging / RUN_FILE).read_text())["learning"]
+    for name, value in learning.items():
+        if stored.get(name) != value:
+            raise UserInputError(
+                f"--{name.replace('_', '-')}: the run staged in {staging} was started with "
+                f"{stored.get(name)!r}, not {value!r}; resume it with the same settings"
+            )
+    return staging
+
+
+def finish(staging: Path, out: Path) -> None:
+    """Rename the assembled run into place (--out was checked empty)."""
+    if out.exists():
+        out.rmdir()
+    staging.rename(out)
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)

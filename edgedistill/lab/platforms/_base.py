@@ -1,0 +1,61 @@
+"""Platform: what runs models on one kind of device, and how to time, probe and read it.
+
+A platform is the device-side software stack, whatever transport reaches it: the format it
+times, its benchmark, its probe for `lab check`, which probe findings provide each profile
+runtime, and how to read the device's clocks and temperatures from its tools' output. A device
+entry names its platform (`DeviceEntry.platform`); each platform module registers one class.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
+from edgedistill.lab.transports import Transport
+from edgedistill.registry import Registry
+
+
+@dataclass
+class Probe:
+    """What a platform's probe found on a device; `error` when it was reached but failed."""
+
+    system: str | None = None
+    runtimes: dict[str, str | None] = field(default_factory=dict)  # finding -> version or path
+    free_disk_mb: float | None = None
+    state: dict[str, Any] = field(default_factory=dict)  # clocks, temperatures, now
+    error: str | None = None
+
+
+class Platform(ABC):
+    """One device-side stack; stateless, so an instance may be made wherever one is needed."""
+
+    artifact_format: ClassVar[str]  # the export format its benchmark times ("onnx", "tflite")
+    # profile runtime -> the probe findings (runtimes entries) any one of which provides it
+    runtime_needs: ClassVar[Mapping[str, tuple[str, ...]]]
+
+    @abstractmethod
+    def bench(self, transport: Transport, artifact: Path, protocol: BenchProtocol) -> LatencyResult:
+        """Time `artifact` on the device: a raw measurement (validity and audit come later)."""
+
+    @abstractmethod
+    def probe(self, transport: Transport) -> Probe:
+        """What the device has (system, runtimes, free disk) and how it is doing now."""
+
+    @abstractmethod
+    def device_state(self, output: str) -> dict[str, dict[str, Any]]:
+        """The device state its tools printed, by phase: `before`/`after` a run, `now` a probe."""
+
+    def usable_runtimes(self, runtimes: Iterable[str], found: Mapping[str, Any]) -> list[str]:
+        """Those of `runtimes` (a profile's) that the probe `found` on this platform."""
+        return [
+            runtime
+            for runtime in runtimes
+            if any(found.get(need) for need in self.runtime_needs.get(runtime, ()))
+        ]
+
+
+PLATFORMS: Registry[type[Platform]] = Registry("lab platform")

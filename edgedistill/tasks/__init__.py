@@ -1,0 +1,1 @@
+"""Tasks: recipes, data sources and splits, preprocessing, evaluation on a split."""

@@ -1,0 +1,14 @@
+"""Who teaches: one Teacher record, the registry of the forms a teacher comes in, the outputs a
+distillation run reads from teachers and their cache. Importing this package registers every
+shipped form."""
+
+from edgedistill.teachers import builtin, onnx_model, python_module  # noqa: F401  (register)
+from edgedistill.teachers.forms import (
+    TEACHER_FORMS,
+    PreparedTeacher,
+    TeacherNames,
+    prepare_teacher,
+)
+from edgedistill.teachers.record import Teacher
+
+__all__ = ["TEACHER_FORMS", "PreparedTeacher", "Teacher", "TeacherNames", "prepare_teacher"]
