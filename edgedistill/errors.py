@@ -1,4 +1,10 @@
-"""The two failure kinds the CLI maps to exit codes: bad input (2) and a goal not met (1)."""
+"""The two failure kinds the CLI maps to exit codes (bad input 2, goal not met 1), and the
+one way a pydantic ValidationError is put into words."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
 
 
 class EdgeDistillError(Exception):
@@ -27,3 +33,25 @@ class MissingExtraError(UserInputError):
             f"{purpose} needs the Python module {module!r}, which is not installed: "
             f"pip install 'edgedistill[{extra}]'"
         )
+
+
+def error_location(item: Mapping[str, Any], empty: str = "(top level)") -> str:
+    """One pydantic error's location as dotted text ("a.b.0"), or `empty` at the top level."""
+    return ".".join(str(part) for part in item["loc"]) or empty
+
+
+def describe_validation(
+    exc: ValidationError,
+    prefix: str = "field ",
+    *,
+    empty: str = "(top level)",
+    sep: str = "; ",
+    locations: bool = True,
+) -> str:
+    """A pydantic error as one text: "field a.b.0: msg; field c: msg" (without locations:
+    "msg; msg"). `prefix` and `sep` let callers write "  field x: msg" lines instead."""
+    if not locations:
+        return sep.join(item["msg"] for item in exc.errors())
+    return sep.join(
+        f"{prefix}{error_location(item, empty)}: {item['msg']}" for item in exc.errors()
+    )

@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edgedistill.errors import UserInputError
+from edgedistill.errors import UserInputError, describe_validation
 
 SCHEMA_VERSION = 1
 Precision = Literal["fp32", "fp16", "int8"]
@@ -148,11 +148,8 @@ def shipped_profile_names() -> list[str]:
 
 
 def _format_validation_error(path: Path, error: ValidationError) -> str:
-    lines = [f"{path}: invalid device profile"]
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  field {field}: {item['msg']}")
-    return "\n".join(lines)
+    fields = describe_validation(error, "  field ", sep="\n")
+    return f"{path}: invalid device profile\n{fields}"
 
 
 def load_profile_file(path: Path) -> DeviceProfile:

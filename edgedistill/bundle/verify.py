@@ -16,7 +16,7 @@ from edgedistill.bundle.manifest import (
     bundle_entries,
     sha256_file,
 )
-from edgedistill.errors import UserInputError
+from edgedistill.errors import UserInputError, describe_validation
 
 
 @dataclass
@@ -65,11 +65,8 @@ def load_manifest(manifest_path: Path) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{manifest_path}: invalid manifest"]
-        for item in exc.errors():
-            location = ".".join(str(part) for part in item["loc"]) or "(top level)"
-            lines.append(f"  field {location}: {item['msg']}")
-        raise UserInputError("\n".join(lines)) from None
+        fields = describe_validation(exc, "  field ", sep="\n")
+        raise UserInputError(f"{manifest_path}: invalid manifest\n{fields}") from None
 
 
 def _check_listed_file(bundle_dir: Path, entry: ManifestFile) -> str | None:

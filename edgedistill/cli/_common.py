@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: error -> exit code mapping, stderr console, JSON output, progress bars."""
+"""Shared CLI plumbing: the options every command spells the same way, error -> exit code
+mapping, stderr console, JSON output, progress bars."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +30,44 @@ from edgedistill.errors import EdgeDistillError
 F = TypeVar("F", bound=Callable[..., Any])
 
 stderr = Console(stderr=True)
+
+# Options several commands share, declared once so their help reads the same everywhere.
+# A command that needs another default gets another alias, never its own help text.
+_DEVICE_HELP = "Device profile name, or a path to your own .yaml."
+_TASK_HELP = "Built-in task name (digits) or a task recipe YAML."
+
+DeviceOpt = Annotated[str, typer.Option(help=_DEVICE_HELP)]
+HostDeviceOpt = Annotated[str | None, typer.Option(help=f"{_DEVICE_HELP} [default: host-cpu]")]
+ExportDeviceOpt = Annotated[
+    str | None,
+    typer.Option(help=f"{_DEVICE_HELP} Its deploy chain, precision and Core ML target are used."),
+]
+TaskOpt = Annotated[str, typer.Option(help=_TASK_HELP)]
+DataTaskOpt = Annotated[
+    str | None, typer.Option(help=f"{_TASK_HELP} [default: digits, or the defaults for --data]")
+]
+ExportTaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        help=f"{_TASK_HELP} Its val/test splits validate the artifacts, its preprocessing and "
+        "labels go with them. [default: the checkpoint's task]"
+    ),
+]
+ThreadsOpt = Annotated[int, typer.Option(help="onnxruntime threads for host latency measurements.")]
+LabOpt = Annotated[
+    Path | None,
+    typer.Option(help="Lab file (devices.yaml): measure on its devices, not this host."),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Lab device name(s), comma-separated [default: every device in the lab file]."
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")]
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from edgedistill.cli._common import emit_json, handle_errors
+from edgedistill.cli._common import (
+    HostDeviceOpt,
+    JsonOpt,
+    LabOpt,
+    TargetOpt,
+    TaskOpt,
+    ThreadsOpt,
+    emit_json,
+    handle_errors,
+)
 from edgedistill.cli.lab import bench_on_lab
 from edgedistill.errors import UserInputError
 from edgedistill.fit.calibrate import latency_model_for
@@ -31,22 +40,14 @@ def bench(
             "weights instead of a file, and show its predicted latency beside the measurement.",
         ),
     ] = None,
-    task: Annotated[
-        str, typer.Option(help="Task whose input shape --candidate is built for.")
-    ] = "digits",
-    device: Annotated[
-        str | None, typer.Option(help="Device profile name or .yaml path [default: host-cpu].")
-    ] = None,
+    task: TaskOpt = "digits",
+    device: HostDeviceOpt = None,
     runs: Annotated[int, typer.Option(help="Timed runs, at least (and at least 1 s).")] = 50,
     warmup: Annotated[int, typer.Option(help="Warm-up runs, at least (and at least 0.5 s).")] = 1,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
-    lab: Annotated[
-        Path | None, typer.Option(help="Lab file (devices.yaml): measure on its devices.")
-    ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="Lab device name(s), comma-separated (with --lab).")
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    threads: ThreadsOpt = 1,
+    lab: LabOpt = None,
+    target: TargetOpt = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """Measure latency at batch 1: p50 / p90 / p99 over timed runs after warm-up."""
 

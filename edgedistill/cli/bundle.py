@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from edgedistill.bundle.verify import verify_bundle
-from edgedistill.cli._common import emit_json, handle_errors
+from edgedistill.cli._common import JsonOpt, emit_json, handle_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -29,9 +29,7 @@ def verify(
             metavar="DIR", help="A bundle dir (holds manifest.json) or a run dir holding bundle/."
         ),
     ],
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check every file against manifest.json: exit 0 intact, 1 corrupt, 2 no/bad manifest."""
 

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 
 from edgedistill import atomic
-from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    LabOpt,
+    TargetOpt,
+    TaskOpt,
+    ThreadsOpt,
+    emit_json,
+    handle_errors,
+    progress_bars,
+    setup_logging,
+)
 from edgedistill.errors import UserInputError
 from edgedistill.fit import calibrate as calibration_run
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host
@@ -24,18 +35,14 @@ from edgedistill.tasks.task import load_recipe
 
 @handle_errors
 def calibrate(
-    device: Annotated[str, typer.Option(help="Device profile name, or a path to your own .yaml.")],
-    task: Annotated[str, typer.Option(help="Task whose search space is measured.")] = "digits",
+    device: DeviceOpt,
+    task: TaskOpt = "digits",
     samples: Annotated[
         int, typer.Option(help="Candidates to measure, spread over the space.")
     ] = DEFAULT_SAMPLES,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads.")] = 1,
-    lab: Annotated[
-        Path | None, typer.Option(help="Lab file (devices.yaml) that reaches the device.")
-    ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="The lab device (by name) to measure on (with --lab).")
-    ] = None,
+    threads: ThreadsOpt = 1,
+    lab: LabOpt = None,
+    target: TargetOpt = None,
     export_profile: Annotated[
         Path | None,
         typer.Option(
@@ -43,7 +50,7 @@ def calibrate(
             "team: they use it with --device FILE."
         ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Measure SAMPLES candidates on DEVICE and store a fitted latency model for it."""
     import yaml

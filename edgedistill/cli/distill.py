@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from edgedistill import ddp
-from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.cli._common import (
+    DataTaskOpt,
+    JsonOpt,
+    VerboseOpt,
+    emit_json,
+    handle_errors,
+    progress_bars,
+    setup_logging,
+)
 from edgedistill.distill.interrupt import StopFlag
 from edgedistill.distill.plan import DistillOptions, plan_distill
 from edgedistill.distill.run import run_distill
@@ -33,13 +41,7 @@ def distill(
             help="Student spec as printed by `edgedistill search`, e.g. mbv2:d=2,r=32,w=0.5."
         ),
     ] = None,
-    task: Annotated[
-        str | None,
-        typer.Option(
-            help="Built-in task name (digits) or a task recipe YAML (default: digits, or the "
-            "defaults for --data)."
-        ),
-    ] = None,
+    task: DataTaskOpt = None,
     data: Annotated[
         str | None,
         typer.Option(
@@ -92,12 +94,8 @@ def distill(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
     ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print only the result JSON on stdout.")
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")
-    ] = False,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Distill STUDENT from the task's teacher(s); `--loss ce` trains it alone (the baseline)."""
 

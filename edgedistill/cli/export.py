@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.cli._common import (
+    ExportDeviceOpt,
+    ExportTaskOpt,
+    JsonOpt,
+    VerboseOpt,
+    emit_json,
+    handle_errors,
+    progress_bars,
+    setup_logging,
+)
 from edgedistill.errors import UserInputError
 from edgedistill.export.formats import formats_table
 from edgedistill.export.run import ExportRequest, plan_export, run_export
@@ -37,17 +46,8 @@ def export(
         typer.Option(help="fp32 | fp16 (default: the --device profile's, else fp32)."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Directory to create for the artifacts.")] = None,
-    device: Annotated[
-        str | None,
-        typer.Option(help="Device profile: its deploy chain, precision and Core ML target."),
-    ] = None,
-    task: Annotated[
-        str | None,
-        typer.Option(
-            help="Task recipe (or built-in name) whose val/test splits validate the artifacts and "
-            "whose preprocessing and labels they declare (default: the checkpoint's task)."
-        ),
-    ] = None,
+    device: ExportDeviceOpt = None,
+    task: ExportTaskOpt = None,
     weights: Annotated[
         Path | None,
         typer.Option(help="Weights for FILE.py:FN: .safetensors or a torch.save'd state dict."),
@@ -62,12 +62,8 @@ def export(
     list_formats: Annotated[
         bool, typer.Option("--list", help="Print the formats table and exit.")
     ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")
-    ] = False,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Export CHECKPOINT to each format, check every artifact against the PyTorch model."""
 

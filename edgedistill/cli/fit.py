@@ -10,7 +10,20 @@ from typing import Annotated
 import typer
 
 from edgedistill import ddp
-from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging, stderr
+from edgedistill.cli._common import (
+    DataTaskOpt,
+    DeviceOpt,
+    JsonOpt,
+    LabOpt,
+    TargetOpt,
+    ThreadsOpt,
+    VerboseOpt,
+    emit_json,
+    handle_errors,
+    progress_bars,
+    setup_logging,
+    stderr,
+)
 from edgedistill.distill.interrupt import StopFlag, TrainingStopped
 from edgedistill.fit.pipeline import FitOptions, plan_fit, run_fit
 from edgedistill.progress import no_progress
@@ -24,17 +37,11 @@ def _formats(value: str | None) -> list[str] | None:
 
 @handle_errors
 def fit(
-    device: Annotated[str, typer.Option(help="Device profile name, or a path to your own .yaml.")],
+    device: DeviceOpt,
     budget: Annotated[
         str, typer.Option(help="Latency budget at batch 1, e.g. 10ms, 500us, 0.01s.")
     ],
-    task: Annotated[
-        str | None,
-        typer.Option(
-            help="Built-in task name (digits) or a task recipe YAML (default: digits, or the "
-            "defaults for --data)."
-        ),
-    ] = None,
+    task: DataTaskOpt = None,
     teacher: Annotated[
         str | None,
         typer.Option(
@@ -72,9 +79,7 @@ def fit(
         Path | None,
         typer.Option(help="Run directory to create (default: edgedistill-runs/fit-DEVICE-TIME)."),
     ] = None,
-    threads: Annotated[
-        int, typer.Option(help="onnxruntime threads for host latency measurements.")
-    ] = 1,
+    threads: ThreadsOpt = 1,
     verify_on_device: Annotated[
         int,
         typer.Option(
@@ -84,12 +89,8 @@ def fit(
             "p90 fits; the margin's own choice is measured last if all K miss.",
         ),
     ] = 0,
-    lab: Annotated[
-        Path | None, typer.Option(help="Lab file (devices.yaml): measure on lab devices.")
-    ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="Lab device name(s) to measure on, comma-separated.")
-    ] = None,
+    lab: LabOpt = None,
+    target: TargetOpt = None,
     labels_fraction: Annotated[
         float,
         typer.Option(help="Keep labels on this fraction of the train split (the rest: unlabeled)."),
@@ -101,12 +102,8 @@ def fit(
             help="Continue the interrupted run of --out from its last finished stage and epoch.",
         ),
     ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print only summary.json on stdout.")
-    ] = False,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")
-    ] = False,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Pick a student that fits BUDGET on DEVICE, distill it, export, measure and bundle it."""
 

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from edgedistill.cli._common import emit_json, handle_errors, setup_logging, stderr
+from edgedistill.cli._common import (
+    JsonOpt,
+    TargetOpt,
+    VerboseOpt,
+    emit_json,
+    handle_errors,
+    setup_logging,
+    stderr,
+)
 from edgedistill.errors import UserInputError
 from edgedistill.lab.check import DeviceCheck, check_devices
 from edgedistill.lab.host_bench import BenchProtocol
@@ -21,11 +29,9 @@ app = typer.Typer(help="Lab devices reached over ssh, adb or locally (a devices.
 @handle_errors
 def check(
     lab_file: Annotated[Path, typer.Argument(metavar="FILE", help="The lab file (devices.yaml).")],
-    target: Annotated[
-        str | None, typer.Option(help="Only these devices (comma-separated names).")
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    target: TargetOpt = None,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Reachability, runtimes, free disk, CPU governor and clocks, temperatures, per device.
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edgedistill.cli._common import emit_json, handle_errors
+from edgedistill.cli._common import JsonOpt, emit_json, handle_errors
 from edgedistill.errors import UserInputError
 from edgedistill.profiles import (
     DeviceProfile,
@@ -22,8 +22,6 @@ from edgedistill.profiles import (
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 @app.callback()
@@ -44,7 +42,7 @@ def _summary(profile: DeviceProfile) -> dict[str, Any]:
 
 @app.command("list")
 @handle_errors
-def list_profiles(as_json: JsonFlag = False) -> None:
+def list_profiles(as_json: JsonOpt = False) -> None:
     """List every shipped profile: name, deploy chain, precision, runtimes, lab transport."""
     summaries = [_summary(load_profile(name)) for name in shipped_profile_names()]
     if as_json:
@@ -74,7 +72,7 @@ def show(
         str,
         typer.Argument(metavar="NAME", help="A shipped profile name, or a path to a .yaml file."),
     ],
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Print one profile, with every default filled in, as YAML (or JSON with --json)."""
     document = load_profile(name, flag="NAME").model_dump(mode="json")
@@ -88,7 +86,7 @@ def show(
 @handle_errors
 def validate(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A device profile YAML file.")],
-    as_json: JsonFlag = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check a profile file against the schema: exit 0 valid, 2 invalid (names file and field)."""
     try:

@@ -9,7 +9,16 @@ import typer
 
 from edgedistill import budget as budget_text
 from edgedistill.budget import parse_budget
-from edgedistill.cli._common import emit_json, handle_errors, progress_bars, setup_logging
+from edgedistill.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    TaskOpt,
+    ThreadsOpt,
+    emit_json,
+    handle_errors,
+    progress_bars,
+    setup_logging,
+)
 from edgedistill.errors import GoalNotMetError, UserInputError
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES
 from edgedistill.fit.search import latency_model
@@ -22,20 +31,16 @@ from edgedistill.tasks.task import load_recipe
 
 @handle_errors
 def search(
-    device: Annotated[str, typer.Option(help="Device profile name, or a path to your own .yaml.")],
+    device: DeviceOpt,
     budget: Annotated[str, typer.Option(help="Latency budget at batch 1, e.g. 10ms, 500us.")],
-    task: Annotated[
-        str, typer.Option(help="Built-in task name (digits) or a task recipe YAML.")
-    ] = "digits",
+    task: TaskOpt = "digits",
     top: Annotated[int, typer.Option(help="Show the N most capable candidates (0 = all).")] = 0,
-    threads: Annotated[int, typer.Option(help="onnxruntime threads (host calibration).")] = 1,
+    threads: ThreadsOpt = 1,
     plot: Annotated[
         Path | None,
         typer.Option(help="Save the Pareto view (predicted latency vs MACs, budget) as a PNG."),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Predict each student candidate's latency on DEVICE and mark those that fit BUDGET."""
 

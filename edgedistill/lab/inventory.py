@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgedistill.errors import UserInputError
+from edgedistill.errors import UserInputError, error_location
 from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.transports import TRANSPORTS
 from edgedistill.profiles import load_profile
@@ -84,7 +84,7 @@ def select_targets(lab: Path | None, target: str | None, profile: str | None) ->
 def _field_errors(where: str, error: ValidationError, transport: str | None = None) -> list[str]:
     lines = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        field = error_location(item)
         message = item["msg"]
         if item["type"] == "extra_forbidden" and transport is not None:
             message += _whose_field(field, transport)

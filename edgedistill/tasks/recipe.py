@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from edgedistill.errors import UserInputError
+from edgedistill.errors import UserInputError, describe_validation
 
 
 class _Strict(BaseModel):
@@ -245,10 +245,7 @@ def _validate(data: dict, where: str) -> RecipeDocument:
     try:
         return RecipeDocument.model_validate(data)
     except ValidationError as exc:
-        fields = "; ".join(
-            f"field {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-            for e in exc.errors()
-        )
+        fields = describe_validation(exc)
         raise UserInputError(f"{where}: invalid task recipe: {fields}") from None
 
 

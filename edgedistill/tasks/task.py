@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgedistill.errors import UserInputError
+from edgedistill.errors import UserInputError, describe_validation
 from edgedistill.tasks.data import build_task_data, context_for, open_source, parse_source
 from edgedistill.tasks.preprocess import STAT_SAMPLES, default_preprocessing, identity_preprocessing
 from edgedistill.tasks.recipe import (
@@ -137,7 +137,7 @@ def _with_teacher_flags(
     try:
         spec = TeacherSpec.model_validate(values).located(document.teacher.base_dir)
     except ValidationError as exc:
-        raise UserInputError(f"--teacher: {'; '.join(e['msg'] for e in exc.errors())}") from None
+        raise UserInputError(f"--teacher: {describe_validation(exc, locations=False)}") from None
     return document.model_copy(update={"teacher": spec}), names
 
 

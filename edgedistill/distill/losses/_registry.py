@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from edgedistill.errors import UserInputError
+from edgedistill.errors import UserInputError, describe_validation
 from edgedistill.registry import Registry
 from edgedistill.tasks.recipe import LossSpec
 
@@ -85,10 +85,7 @@ def loss_params(spec: LossSpec) -> LossParams:
         return family.params_model.model_validate(spec.params)
     except ValidationError as exc:
         raise ValueError(
-            "; ".join(
-                f"{spec.name} parameter {'.'.join(str(p) for p in e['loc']) or '(all)'}: {e['msg']}"
-                for e in exc.errors()
-            )
+            describe_validation(exc, f"{spec.name} parameter ", empty="(all)")
         ) from None
 
 
