@@ -39,6 +39,21 @@ def host_calibration(isolated_dirs):
     return calibrate_on_host(profile, enumerate_space((1, 32, 32)), (1, 32, 32), 10, samples=12)
 
 
+# The end-to-end `fit` the suite keeps as a real process (tests/test_fit_end_to_end.py,
+# tests/test_fit_resume.py): run once per session, its outputs read by both.
+TINY_FIT = (
+    "fit", "--device", "host-cpu", "--budget", "0.06ms", "--task", str(TINY_RECIPE),
+    "--epochs", "2",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_fit(tmp_path_factory, host_calibration):
+    """(result, out) of `edgedistill fit TINY_FIT --out OUT --json`, in a real process."""
+    out = tmp_path_factory.mktemp("fit") / "run"
+    return run_cli(*TINY_FIT, "--out", str(out), "--json"), out
+
+
 def run_cli(*args: str, env: dict | None = None):
     """Run `python -m edgedistill ARGS` as a user would; stdout and stderr kept apart."""
     import subprocess

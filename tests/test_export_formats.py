@@ -62,12 +62,20 @@ def _context(task, target="iOS17"):
     )
 
 
-def test_tflite_fp32_runs_in_litert_and_matches_the_student(student, task, reference, tmp_path):
+@pytest.fixture(scope="module")
+def fp32_chain(student, task, reference, tmp_path_factory):
+    """The student exported onnx -> tflite fp32 once; the tflite tests below read it."""
     _, data = task
+    folder = tmp_path_factory.mktemp("fp32-chain")
     onnx, tflite = export_chain(
-        ["onnx", "tflite"], "fp32", student, torch.zeros(1, *SHAPE), tmp_path, data,
+        ["onnx", "tflite"], "fp32", student, torch.zeros(1, *SHAPE), folder, data,
         context=_context(task), reference=reference,
     )  # fmt: skip
+    return folder, onnx, tflite
+
+
+def test_tflite_fp32_runs_in_litert_and_matches_the_student(fp32_chain, reference):
+    folder, onnx, tflite = fp32_chain
     assert tflite.path.endswith("model.fp32.tflite") and tflite.validation == "outputs"
     assert tflite.validated_with.startswith("ai-edge-litert")
     assert tflite.max_abs_diff <= tflite.tolerance["max_abs_diff"]
@@ -75,18 +83,20 @@ def test_tflite_fp32_runs_in_litert_and_matches_the_student(student, task, refer
     assert reference.student_accuracy > 0.3, "the fixture student learned something"
     assert abs(tflite.accuracy - reference.student_accuracy) <= 0.005
     assert tflite.accuracy == onnx.accuracy
-    assert len(tflite.sha256) == 64 and not list(tmp_path.glob(".*"))
+    assert len(tflite.sha256) == 64 and not list(folder.glob(".*"))
 
 
-def test_tflite_fp16_holds_fp16_weights_and_agrees_with_the_student(student, reference, tmp_path):
+def test_tflite_fp16_holds_fp16_weights_and_agrees_with_the_student(
+    student, reference, fp32_chain, tmp_path
+):
     from edgedistill.export.tflite import TfliteRunner
 
+    folder, _, fp32 = fp32_chain
     exporter = EXPORTERS.get("tflite")
-    fp32 = exporter.export(student, torch.zeros(1, *SHAPE), tmp_path / "a.tflite", "fp32")
     fp16 = exporter.export(student, torch.zeros(1, *SHAPE), tmp_path / "b.tflite", "fp16")
     assert fp16.bytes < fp32.bytes
     assert TfliteRunner(tmp_path / "b.tflite").weight_precision_problems("fp16") == []
-    assert TfliteRunner(tmp_path / "a.tflite").weight_precision_problems("fp16") != []
+    assert TfliteRunner(folder / "model.fp32.tflite").weight_precision_problems("fp16") != []
     validation = exporter.validate(fp16, reference)
     assert validation.problems == ()
     assert validation.argmax_agreement >= 0.98

@@ -8,29 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_RECIPE, run_cli
+from tests.conftest import TINY_FIT, TINY_RECIPE, invoke, run_cli
 
 BUDGET_MS = 0.06
 
 
 @pytest.fixture(scope="module")
-def fit_run(tmp_path_factory, host_calibration):
-    out = tmp_path_factory.mktemp("fit") / "run"
-    result = run_cli(
-        "fit",
-        "--device",
-        "host-cpu",
-        "--budget",
-        f"{BUDGET_MS}ms",
-        "--task",
-        str(TINY_RECIPE),
-        "--epochs",
-        "2",
-        "--out",
-        str(out),
-        "--json",
-    )
-    return result, out
+def fit_run(tiny_fit):
+    """The session's one real-process fit (shared with tests/test_fit_resume.py)."""
+    assert TINY_FIT[TINY_FIT.index("--budget") + 1] == f"{BUDGET_MS}ms"
+    return tiny_fit
 
 
 def test_fit_exit_code_agrees_with_the_measured_fit(fit_run):
@@ -155,13 +142,13 @@ def test_bundle_verify_cli_detects_a_tampered_model(fit_run, tmp_path):
     _, out = fit_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    ok = run_cli("bundle", "verify", str(copy))
+    ok = invoke("bundle", "verify", str(copy))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     model = copy / "bundle" / "model.fp32.onnx"
     data = bytearray(model.read_bytes())
     data[-1] ^= 0xFF
     model.write_bytes(bytes(data))
-    bad = run_cli("bundle", "verify", str(copy))
+    bad = run_cli("bundle", "verify", str(copy))  # a real process, as a user runs it
     assert bad.returncode == 1
     assert "model.fp32.onnx" in bad.stdout + bad.stderr
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_RECIPE, run_cli
+from tests.conftest import TINY_FIT, TINY_RECIPE, invoke, run_cli
 
 ARGS = ("fit", "--device", "host-cpu", "--budget", "0.06ms", "--task", str(TINY_RECIPE))
-EPOCHS = ("--epochs", "4")
+EPOCHS = ("--epochs", "2")  # killed after the first, resumed for the second
 
 
 def _summary(out: Path) -> dict:
@@ -38,9 +38,9 @@ def _learned(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, host_calibration):
-    out = tmp_path_factory.mktemp("fit-whole") / "run"
-    result = run_cli(*ARGS, *EPOCHS, "--out", str(out), "--json")
+def uninterrupted(tiny_fit):
+    assert (*ARGS, *EPOCHS) == TINY_FIT, "the uninterrupted run is the session's shared fit"
+    result, out = tiny_fit
     assert result.returncode in (0, 1), result.stderr
     return out
 
@@ -78,13 +78,13 @@ def test_fit_killed_mid_distillation_resumes_to_the_same_metrics(uninterrupted, 
 def test_a_staged_run_is_not_replaced_without_resume(tmp_path, host_calibration):
     (tmp_path / ".run.partial").mkdir()
     (tmp_path / ".run.partial" / "run.json").write_text('{"learning": {}}')
-    result = run_cli(*ARGS, "--out", str(tmp_path / "run"))
+    result = invoke(*ARGS, "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--resume" in result.stderr and ".run.partial" in result.stderr
 
 
 def test_resume_without_a_staged_run_is_refused(tmp_path):
-    result = run_cli(*ARGS, "--out", str(tmp_path / "run"), "--resume")
+    result = invoke(*ARGS, "--out", str(tmp_path / "run"), "--resume")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--resume" in result.stderr
     assert "no interrupted run" in result.stderr
@@ -95,6 +95,6 @@ def test_resume_with_a_changed_setting_is_refused_naming_it(tmp_path, host_calib
     staged.mkdir()
     learning = {"device": "host-cpu", "budget": "0.06ms", "task": str(TINY_RECIPE), "seed": 0}
     (staged / "run.json").write_text(json.dumps({"learning": learning}))
-    result = run_cli(*ARGS, "--seed", "3", "--out", str(tmp_path / "run"), "--resume")
+    result = invoke(*ARGS, "--seed", "3", "--out", str(tmp_path / "run"), "--resume")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--seed" in result.stderr and "0" in result.stderr

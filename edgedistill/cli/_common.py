@@ -37,20 +37,20 @@ _DEVICE_HELP = "Device profile name, or a path to your own .yaml."
 _TASK_HELP = "Built-in task name (digits) or a task recipe YAML."
 
 DeviceOpt = Annotated[str, typer.Option(help=_DEVICE_HELP)]
-HostDeviceOpt = Annotated[str | None, typer.Option(help=f"{_DEVICE_HELP} [default: host-cpu]")]
+HostDeviceOpt = Annotated[str | None, typer.Option(help=f"{_DEVICE_HELP} (default: host-cpu)")]
 ExportDeviceOpt = Annotated[
     str | None,
     typer.Option(help=f"{_DEVICE_HELP} Its deploy chain, precision and Core ML target are used."),
 ]
 TaskOpt = Annotated[str, typer.Option(help=_TASK_HELP)]
 DataTaskOpt = Annotated[
-    str | None, typer.Option(help=f"{_TASK_HELP} [default: digits, or the defaults for --data]")
+    str | None, typer.Option(help=f"{_TASK_HELP} (default: digits, or the defaults for --data)")
 ]
 ExportTaskOpt = Annotated[
     str | None,
     typer.Option(
         help=f"{_TASK_HELP} Its val/test splits validate the artifacts, its preprocessing and "
-        "labels go with them. [default: the checkpoint's task]"
+        "labels go with them. (default: the checkpoint's task)"
     ),
 ]
 ThreadsOpt = Annotated[int, typer.Option(help="onnxruntime threads for host latency measurements.")]
@@ -61,7 +61,7 @@ LabOpt = Annotated[
 TargetOpt = Annotated[
     str | None,
     typer.Option(
-        help="Lab device name(s), comma-separated [default: every device in the lab file]."
+        help="Lab device name(s), comma-separated (default: every device in the lab file)."
     ),
 ]
 JsonOpt = Annotated[

@@ -56,7 +56,7 @@ class Exporter(Protocol):
         ...
 
 
-EXPORTERS: Registry[Exporter] = Registry("export format")
+EXPORTERS: Registry[Exporter] = Registry("export format", instances=True)
 
 
 def refuse_unwritten_precision(exporter: Exporter, precision: str) -> None:

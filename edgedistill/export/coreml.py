@@ -111,6 +111,7 @@ def _with_inverse_std(student, inverse_std: list[float]):
     return ScaledInput().eval()
 
 
+@EXPORTERS.register("coreml")
 class CoreMLExporter:
     name = "coreml"
     suffix = ".mlpackage.zip"
@@ -394,6 +395,3 @@ def _to_image(sample, preprocessing: Preprocessing):
     if preprocessing.channel_order == "bgr":
         array = array[::-1]
     return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode="RGB")
-
-
-EXPORTERS.add(CoreMLExporter.name, CoreMLExporter())

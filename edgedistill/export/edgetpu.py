@@ -51,6 +51,7 @@ def mapped_operations(log_text: str) -> tuple[int | None, int | None]:
     )
 
 
+@EXPORTERS.register("edgetpu")
 class EdgeTpuExporter:
     name = "edgetpu"
     suffix = "_edgetpu.tflite"
@@ -119,6 +120,3 @@ class EdgeTpuExporter:
             f"{COMPILER} output (structural: Edge TPU custom op present; runs with libedgetpu)",
             problems=tuple(problems),
         )
-
-
-EXPORTERS.add(EdgeTpuExporter.name, EdgeTpuExporter())

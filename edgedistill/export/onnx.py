@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 OPSET = 18
 
 
+@EXPORTERS.register("onnx")
 class OnnxExporter:
     name = "onnx"
     suffix = ".onnx"
@@ -67,6 +68,3 @@ class OnnxExporter:
             reference,
             f"onnxruntime {ort.__version__} CPUExecutionProvider",
         )
-
-
-EXPORTERS.add(OnnxExporter.name, OnnxExporter())

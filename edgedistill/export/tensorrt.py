@@ -60,6 +60,7 @@ def _tensorrt():
         return import_extra("tensorrt", EXTRA, "building TensorRT engines")
 
 
+@EXPORTERS.register("tensorrt")
 class TensorRTExporter:
     name = "tensorrt"
     suffix = ".engine"
@@ -217,6 +218,3 @@ def _gpu_name() -> str:
 
         return torch.cuda.get_device_name(0)
     return "this host's GPU"
-
-
-EXPORTERS.add(TensorRTExporter.name, TensorRTExporter())

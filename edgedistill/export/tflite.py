@@ -24,6 +24,7 @@ EXTRA = "tflite"
 _QUIET_ENV = {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+@EXPORTERS.register("tflite")
 class TfliteExporter:
     name = "tflite"
     suffix = ".tflite"
@@ -112,6 +113,3 @@ class TfliteRunner:
         if precision == "fp32" and has_fp16:
             return ["declared fp32 but holds fp16 tensors"]
         return []
-
-
-EXPORTERS.add(TfliteExporter.name, TfliteExporter())

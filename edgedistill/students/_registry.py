@@ -29,4 +29,4 @@ class StudentFamily(Protocol):
     def canonical(self, candidate: Candidate) -> Candidate: ...
 
 
-FAMILIES: Registry[StudentFamily] = Registry("student family")
+FAMILIES: Registry[StudentFamily] = Registry("student family", instances=True)

@@ -123,6 +123,7 @@ def _check(candidate: Candidate, knob: str, ok: bool, expected: str) -> None:
         raise UserInputError(f"student {candidate.spec}: {knob} must be {expected}")
 
 
+@FAMILIES.register("mbv2")
 class MobileNetV2Family:
     name = "mbv2"
 
@@ -163,6 +164,3 @@ class MobileNetV2Family:
     def build(self, candidate: Candidate, input_shape: tuple[int, int, int], num_classes: int):
         knobs = self.canonical(candidate).knobs
         return _build_module(knobs, input_shape[0], num_classes)
-
-
-FAMILIES.add(MobileNetV2Family.name, MobileNetV2Family())

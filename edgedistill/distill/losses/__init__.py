@@ -19,6 +19,7 @@ from edgedistill.distill.losses._registry import (
     LossParams,
     LossTerm,
     check_losses,
+    loss_names,
     loss_params,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "LossParams",
     "LossTerm",
     "check_losses",
+    "loss_names",
     "loss_params",
 ]

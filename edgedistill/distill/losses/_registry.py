@@ -71,7 +71,26 @@ class LossFamily(Protocol):
         ...
 
 
-LOSSES: Registry[LossFamily] = Registry("loss")
+LOSSES: Registry[LossFamily] = Registry("loss", instances=True)
+
+
+def loss_names(
+    kind: str, *, needs_teacher: bool | None = None, compares_layers: bool | None = None
+) -> list[str]:
+    """Registered losses of one kind ("term" or "procedure"), optionally only those that do
+    (or do not) need a teacher, or compare layers (their params have `pairs`)."""
+    names = []
+    for name in LOSSES:
+        family = LOSSES.get(name)
+        if family.kind != kind:
+            continue
+        if needs_teacher is not None and family.needs_teacher != needs_teacher:
+            continue
+        layered = "pairs" in family.params_model.model_fields
+        if compares_layers is not None and layered != compares_layers:
+            continue
+        names.append(name)
+    return names
 
 
 def parse_params(family: LossFamily, params: dict[str, Any]) -> LossParams:

@@ -55,6 +55,7 @@ class ATTerm:
         return self.beta / 2 * total
 
 
+@LOSSES.register("at")
 class ATFamily:
     name = "at"
     kind = "term"
@@ -63,6 +64,3 @@ class ATFamily:
 
     def build(self, params: ATParams) -> ATTerm:
         return ATTerm(as_tuples(params.pairs), params.p, params.beta)
-
-
-LOSSES.add(ATFamily.name, ATFamily())

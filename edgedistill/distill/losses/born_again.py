@@ -23,6 +23,7 @@ class BornAgainParams(LossParams):
     )
 
 
+@LOSSES.register("born-again")
 class BornAgainFamily:
     name = "born-again"
     kind = "procedure"
@@ -46,6 +47,3 @@ class BornAgainFamily:
             for k in range(1, params.generations + 1)
         ]
         return [first, *later]
-
-
-LOSSES.add(BornAgainFamily.name, BornAgainFamily())

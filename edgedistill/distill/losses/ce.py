@@ -31,6 +31,7 @@ class CrossEntropyTerm:
         return labeled_cross_entropy(inputs.student_logits, inputs.labels, self.label_smoothing)
 
 
+@LOSSES.register("ce")
 class CrossEntropyFamily:
     name = "ce"
     kind = "term"
@@ -43,6 +44,3 @@ class CrossEntropyFamily:
     def __call__(self, spec=None) -> CrossEntropyTerm:
         """The plain term with default parameters (how built-in teachers are trained)."""
         return CrossEntropyTerm()
-
-
-LOSSES.add(CrossEntropyFamily.name, CrossEntropyFamily())

@@ -83,6 +83,7 @@ class DKDTerm:
         return loss
 
 
+@LOSSES.register("dkd")
 class DKDFamily:
     name = "dkd"
     kind = "term"
@@ -91,6 +92,3 @@ class DKDFamily:
 
     def build(self, params: DKDParams) -> DKDTerm:
         return DKDTerm(params)
-
-
-LOSSES.add(DKDFamily.name, DKDFamily())

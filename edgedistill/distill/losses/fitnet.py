@@ -71,6 +71,7 @@ class FitNetTerm:
         return sum(losses) / len(losses)
 
 
+@LOSSES.register("fitnet")
 class FitNetFamily:
     name = "fitnet"
     kind = "term"
@@ -79,6 +80,3 @@ class FitNetFamily:
 
     def build(self, params: FitNetParams) -> FitNetTerm:
         return FitNetTerm(as_tuples(params.pairs))
-
-
-LOSSES.add(FitNetFamily.name, FitNetFamily())

@@ -39,6 +39,7 @@ class KDTerm:
         return self.alpha * soft + (1 - self.alpha) * hard
 
 
+@LOSSES.register("kd")
 class KDFamily:
     name = "kd"
     kind = "term"
@@ -47,6 +48,3 @@ class KDFamily:
 
     def build(self, params: KDParams) -> KDTerm:
         return KDTerm(params.temperature, params.alpha)
-
-
-LOSSES.add(KDFamily.name, KDFamily())

@@ -30,6 +30,7 @@ class MSETerm:
         return F.mse_loss(inputs.student_logits, inputs.teacher_logits[0])
 
 
+@LOSSES.register("mse")
 class MSEFamily:
     name = "mse"
     kind = "term"
@@ -38,6 +39,3 @@ class MSEFamily:
 
     def build(self, params: MSEParams) -> MSETerm:
         return MSETerm()
-
-
-LOSSES.add(MSEFamily.name, MSEFamily())

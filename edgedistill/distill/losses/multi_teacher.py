@@ -73,6 +73,7 @@ class MultiTeacherTerm:
         return self.alpha * soft + (1 - self.alpha) * hard
 
 
+@LOSSES.register("multi-teacher")
 class MultiTeacherFamily:
     name = "multi-teacher"
     kind = "term"
@@ -82,6 +83,3 @@ class MultiTeacherFamily:
     def build(self, params: MultiTeacherParams) -> MultiTeacherTerm:
         weights = tuple(params.teacher_weights) if params.teacher_weights is not None else None
         return MultiTeacherTerm(params.temperature, params.alpha, weights)
-
-
-LOSSES.add(MultiTeacherFamily.name, MultiTeacherFamily())

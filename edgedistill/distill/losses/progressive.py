@@ -62,6 +62,7 @@ def choose_intermediate(context: StageContext) -> Candidate:
     return min(between, key=lambda item: item[0])[1]
 
 
+@LOSSES.register("progressive")
 class ProgressiveFamily:
     name = "progressive"
     kind = "procedure"
@@ -83,6 +84,3 @@ class ProgressiveFamily:
             Stage("intermediate", intermediate, "task", True),
             Stage("student", context.student, "previous", True),
         ]
-
-
-LOSSES.add(ProgressiveFamily.name, ProgressiveFamily())
