@@ -90,8 +90,10 @@ def main() -> None:
     wall = time.perf_counter() - started
     assert whole.returncode in (0, 1), whole.stderr.decode()[-2000:]
     reference = learned(root / "whole")
-    print(f"uninterrupted fit: {wall:.1f} s, student {reference['spec']}, "
-          f"accuracy {reference['accuracy']:.4f}, best epoch {reference['best_epoch']}")  # fmt: skip
+    print(
+        f"uninterrupted fit: {wall:.1f} s, student {reference['spec']}, "
+        f"accuracy {reference['accuracy']:.4f}, best epoch {reference['best_epoch']}"
+    )
 
     rng = random.Random(args.seed)
     print("kill  delay_s  stage_hit              epochs_ckpt  resume_s  same_metrics")
@@ -99,8 +101,12 @@ def main() -> None:
     for index in range(args.kills):
         out = root / f"killed{index}"
         delay = rng.uniform(0.05 * wall, 0.95 * wall)
-        process = subprocess.Popen(fit_argv(out, args.epochs), env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        process = subprocess.Popen(
+            fit_argv(out, args.epochs),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         if process.poll() is not None:
             print(f"{index:>4}  {delay:7.1f}  (finished before the kill)")
@@ -109,8 +115,9 @@ def main() -> None:
         process.wait()
         stage, epochs = stage_reached(out.parent / f".{out.name}.partial")
         started = time.perf_counter()
-        resumed = subprocess.run(fit_argv(out, args.epochs, "--resume"), env=env,
-                                 capture_output=True)  # fmt: skip
+        resumed = subprocess.run(
+            fit_argv(out, args.epochs, "--resume"), env=env, capture_output=True
+        )
         resume_s = time.perf_counter() - started
         same = resumed.returncode in (0, 1) and learned(out) == reference
         identical += same
