@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistill.distill.losses import LOSSES, check_losses, loss_params
+from edgedistill.distill.losses import LOSSES, check_losses, loss_names, loss_params
 from edgedistill.distill.objective import build_terms
 from edgedistill.errors import UserInputError
+from edgedistill.paths import check_new_out
 from edgedistill.students import FAMILIES, Candidate
 from edgedistill.tasks.recipe import LossSpec
 from edgedistill.tasks.task import load_task
@@ -91,6 +92,11 @@ class DistillPlan:
         return self.task.recipe
 
 
+def _or(names: list[str]) -> str:
+    """The names as "a, b or c"."""
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
 def default_out(student: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in student)
@@ -113,7 +119,10 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
     if (options.workers or 0) < 0:
         raise UserInputError(f"--workers: must be 0 or more, got {options.workers}")
     out = options.out or default_out(candidate.spec)
-    _check_out(out, options.resume)
+    if not options.resume:
+        check_new_out(out, resumable=True)
+    elif out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {out}: exists and is not a directory")
     options.out = out
 
     user_source = _user_teacher_source(options.teachers or [])
@@ -141,8 +150,9 @@ def build_plan(
         names = ", ".join(t.name for t in terms if t.term.pairs)
         raise UserInputError(
             f"--loss {names}: the teacher gives logits only (an ONNX teacher has no layers "
-            "to compare, so feature and attention losses are unavailable with it); use kd, "
-            "dkd, multi-teacher or mse, or a PyTorch teacher (--teacher FILE.py:FN)"
+            "to compare, so feature and attention losses are unavailable with it); use "
+            f"{_or(loss_names('term', needs_teacher=True, compares_layers=False))}, or a "
+            "PyTorch teacher (--teacher FILE.py:FN)"
         )
     train_spec = task.recipe.distill.train
     if options.epochs is not None:
@@ -249,7 +259,9 @@ def _losses(options: DistillOptions, recipe: TaskRecipe):
     procedures = [s for s in specs if LOSSES.get(s.name).kind == "procedure"]
     if len(procedures) > 1:
         names = ", ".join(s.name for s in procedures)
-        raise UserInputError(f"--loss: at most one of born-again, progressive; got {names}")
+        raise UserInputError(
+            f"--loss: at most one of {', '.join(loss_names('procedure'))}; got {names}"
+        )
     procedure = None
     if procedures:
         family = LOSSES.get(procedures[0].name)
@@ -261,7 +273,7 @@ def _losses(options: DistillOptions, recipe: TaskRecipe):
     if procedure is not None and not any(t.term.needs_teacher for t in terms):
         raise UserInputError(
             f"--loss: {procedure[0].name} trains each stage from the previous one; add a loss "
-            "that learns from a teacher (kd, dkd, multi-teacher, mse, fitnet, at)"
+            f"that learns from a teacher ({', '.join(loss_names('term', needs_teacher=True))})"
         )
     return specs, terms, procedure
 
@@ -297,13 +309,3 @@ def _with_pairs(spec: LossSpec, layers: list[str]) -> LossSpec:
         return LossSpec(name=spec.name, weight=spec.weight, params={**spec.params, "pairs": layers})
     except ValueError as exc:
         raise UserInputError(f"--layers: {exc}") from None
-
-
-def _check_out(out: Path, resume: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out}: exists and is not a directory")
-    if not resume and out.is_dir() and any(out.iterdir()):
-        raise UserInputError(
-            f"--out {out}: directory exists and is not empty; choose a new one, or add --resume "
-            "to continue the run in it"
-        )

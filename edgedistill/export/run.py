@@ -17,6 +17,7 @@ from edgedistill.export.chain import deploy_formats, export_chain, plan_chain
 from edgedistill.export.context import ExportContext
 from edgedistill.export.source import load_source
 from edgedistill.export.validate import Reference
+from edgedistill.paths import check_new_out
 from edgedistill.profiles import load_profile
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.tasks.data import load_task_data
@@ -89,7 +90,7 @@ def plan_export(request: ExportRequest) -> ExportPlan:
         )
     explicit = request.precision is not None or request.formats is not None
     chain = plan_chain(list(dict.fromkeys(formats)), precision, context, explicit=explicit)
-    _check_out(request.out)
+    check_new_out(request.out)
     source = load_source(request.checkpoint, request.weights, request.input_shape)
     recipe, data = _task_data(request.task, source, notes)
     if recipe is not None:
@@ -139,13 +140,6 @@ def run_export(plan: ExportPlan, progress: ProgressFn = no_progress) -> dict[str
         }
         atomic.write_json(staging / EXPORT_DOCUMENT, document)
     return document
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        raise UserInputError(f"--out {out}: directory exists and is not empty; choose a new one")
 
 
 def _task_data(task: str | None, source: ExportSource, notes: list[str]):

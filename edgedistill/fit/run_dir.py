@@ -15,6 +15,7 @@ from typing import Any
 
 from edgedistill import atomic
 from edgedistill.errors import UserInputError
+from edgedistill.paths import check_new_out
 
 RUN_FILE = "run.json"
 
@@ -25,10 +26,7 @@ def staging_for(out: Path) -> Path:
 
 def check_out(out: Path, resume: bool) -> None:
     """Refuse an unusable --out now (before any training)."""
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        raise UserInputError(f"--out {out}: directory exists and is not empty; choose a new one")
+    check_new_out(out)
     staging = staging_for(out)
     if resume and not (staging / RUN_FILE).is_file():
         raise UserInputError(
