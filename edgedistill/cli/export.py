@@ -89,7 +89,7 @@ def export(
     )
     plan = plan_export(request)
     with progress_bars() as progress:
-        document = run_export(plan, progress)
+        document = run_export(plan, progress).model_dump(mode="json")
     if json_output:
         emit_json(document)
     else:

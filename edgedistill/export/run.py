@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edgedistill import __version__, atomic
 from edgedistill.errors import UserInputError
@@ -20,6 +20,7 @@ from edgedistill.export.validate import Reference
 from edgedistill.paths import check_new_out
 from edgedistill.profiles import load_profile
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.records.export import ExportResult
 from edgedistill.tasks.data import load_task_data
 from edgedistill.tasks.recipe import BUILTIN_TASKS
 from edgedistill.tasks.task import load_recipe
@@ -98,7 +99,7 @@ def plan_export(request: ExportRequest) -> ExportPlan:
     return ExportPlan(request, precision, chain, context, source, recipe, data, notes)
 
 
-def run_export(plan: ExportPlan, progress: ProgressFn = no_progress) -> dict[str, Any]:
+def run_export(plan: ExportPlan, progress: ProgressFn = no_progress) -> ExportResult:
     """Export and validate every planned format into plan.request.out; returns export.json."""
     import torch
 
@@ -124,21 +125,20 @@ def run_export(plan: ExportPlan, progress: ProgressFn = no_progress) -> dict[str
         )
         for artifact in artifacts:
             artifact.path = Path(artifact.path).relative_to(staging).as_posix()
-        document = {
-            "schema_version": 1,
-            "edgedistill_version": __version__,
-            "source": source.description,
-            "device": plan.context.device,
-            "precision": plan.precision,
-            "task": plan.recipe.name if plan.recipe else None,
-            "input_shape": [1, *source.input_shape],
-            "validation_sample": reference.sample_origin,
-            "student_accuracy": reference.student_accuracy,
-            "artifacts": [a.model_dump(mode="json") for a in artifacts],
-            "pending": plan.chain.pending,
-            "notes": plan.notes,
-        }
-        atomic.write_json(staging / EXPORT_DOCUMENT, document)
+        document = ExportResult(
+            edgedistill_version=__version__,
+            source=source.description,
+            device=plan.context.device,
+            precision=plan.precision,
+            task=plan.recipe.name if plan.recipe else None,
+            input_shape=[1, *source.input_shape],
+            validation_sample=reference.sample_origin,
+            student_accuracy=reference.student_accuracy,
+            artifacts=artifacts,
+            pending=plan.chain.pending,
+            notes=plan.notes,
+        )
+        atomic.write_json(staging / EXPORT_DOCUMENT, document.model_dump(mode="json"))
     return document
 
 
