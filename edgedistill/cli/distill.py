@@ -22,9 +22,19 @@ from edgedistill.cli._common import (
     setup_logging,
 )
 from edgedistill.distill.interrupt import StopFlag
+from edgedistill.distill.losses import loss_names
 from edgedistill.distill.plan import DistillOptions, plan_distill
 from edgedistill.distill.run import run_distill
 from edgedistill.progress import no_progress
+
+_LOSS_HELP = (
+    "Comma-separated losses: "
+    + ", ".join(
+        [f"{n} (no teacher)" for n in loss_names("term", needs_teacher=False)]
+        + loss_names("term", needs_teacher=True)
+    )
+    + f", and at most one of {', '.join(loss_names('procedure'))}. Default: the recipe's."
+)
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -64,10 +74,7 @@ def distill(
     ] = None,
     loss: Annotated[
         str | None,
-        typer.Option(
-            help="Comma-separated losses: ce (no teacher), kd, dkd, fitnet, at, multi-teacher, "
-            "mse, and at most one of born-again, progressive. Default: the recipe's."
-        ),
+        typer.Option(help=_LOSS_HELP),
     ] = None,
     layers: Annotated[
         str | None,
