@@ -82,15 +82,22 @@ def _tensors(loaded, path: Path, what: str) -> dict[str, torch.Tensor]:
     )
 
 
-def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str):
-    """Load `state` into `model`; on any mismatch list missing, unexpected and misshapen keys."""
+def apply_state_dict(
+    model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, module: str = "module"
+):
+    """Load `state` into `model`; on any mismatch list missing, unexpected and misshapen keys.
+    Lazy modules (shapes not known until the first call) take the file's shapes."""
+    from torch.nn.parameter import is_lazy
+
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     misshapen = [
         f"{k} (file {tuple(state[k].shape)}, module {tuple(expected[k].shape)})"
         for k in expected
-        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+        if k in state
+        and not is_lazy(expected[k])
+        and tuple(state[k].shape) != tuple(expected[k].shape)
     ]
     if missing or unexpected or misshapen:
         problems = []
@@ -102,7 +109,5 @@ def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: Pat
             if keys:
                 more = f", … ({len(keys)} in all)" if len(keys) > _LISTED else ""
                 problems.append(f"{label}: {', '.join(keys[:_LISTED])}{more}")
-        raise UserInputError(
-            f"{what}: {path} does not match the teacher module; " + "; ".join(problems)
-        )
+        raise UserInputError(f"{what}: {path} does not match the {module}; " + "; ".join(problems))
     model.load_state_dict(state, strict=True)

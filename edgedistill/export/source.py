@@ -8,7 +8,6 @@ saved with torch.save (read with weights_only=True, so it cannot run code).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
 from edgedistill.students import build_student, parse_student
+from edgedistill.students.checkpoint import (
+    META_FILE,
+    WEIGHTS_FILE,
+    checkpoint_folder,
+    read_checkpoint,
+)
 from edgedistill.tasks.user_code import load_callable
+from edgedistill.weights import apply_state_dict, load_state_dict
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,36 +61,32 @@ def parse_shape(text: str, flag: str = "--input-shape") -> tuple[int, ...]:
 
 
 def _checkpoint(path: Path, input_shape: str | None) -> ExportSource:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = path / "checkpoint" if (path / "checkpoint" / "student.json").is_file() else path
-    meta_path, weights_path = folder / "student.json", folder / "student.safetensors"
     if not path.exists():
         raise UserInputError(f"CHECKPOINT {path}: no such file or directory")
-    if not meta_path.is_file() or not weights_path.is_file():
+    if checkpoint_folder(path) is None:
         raise UserInputError(
             f"CHECKPOINT {path}: expected student.json and student.safetensors there (or in "
             "its checkpoint/ folder), as `fit` and `distill` write them; for your own module "
             "give FILE.py:FN --weights FILE"
         )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        spec, shape, classes = meta["spec"], meta["input_shape"], int(meta["num_classes"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{meta_path}: not a student checkpoint description ({exc})") from None
+    checkpoint = read_checkpoint(path, "CHECKPOINT")
+    shape, classes = checkpoint.input_shape, checkpoint.num_classes
+    if shape is None or not isinstance(classes, int):
+        raise UserInputError(
+            f"{checkpoint.folder / META_FILE}: not a student checkpoint description "
+            "(fields input_shape and num_classes)"
+        )
     if input_shape is not None and parse_shape(input_shape) != tuple(shape):
         raise UserInputError(
-            f"--input-shape {input_shape}: the checkpoint was trained on {shape}; leave it out"
+            f"--input-shape {input_shape}: the checkpoint was trained on {list(shape)}; "
+            "leave it out"
         )
-    module = build_student(parse_student(spec, f"{meta_path} field spec"), tuple(shape), classes)
-    try:
-        state = load_file(str(weights_path))
-    except (OSError, SafetensorError) as exc:
-        raise UserInputError(f"{weights_path}: cannot read safetensors ({exc})") from None
-    _load_state(module, state, weights_path)
-    description = f"checkpoint {folder} ({spec})"
-    return ExportSource(module.eval(), tuple(shape), description, meta.get("task"))
+    parse_student(checkpoint.candidate.spec, f"{checkpoint.folder / META_FILE} field spec")
+    module = build_student(checkpoint.candidate, tuple(shape), classes)
+    weights = checkpoint.folder / WEIGHTS_FILE
+    apply_state_dict(module, load_state_dict(weights, "CHECKPOINT"), weights, "CHECKPOINT")
+    description = f"checkpoint {checkpoint.folder} ({checkpoint.candidate.spec})"
+    return ExportSource(module.eval(), tuple(shape), description, checkpoint.meta.get("task"))
 
 
 def _user_module(
@@ -111,7 +113,7 @@ def _user_module(
             f"--weights: needed for {file}:{function} (.safetensors, or a torch.save'd state "
             "dict); exporting untrained weights is never what you want"
         )
-    _load_state(module, _read_weights(weights), weights)
+    apply_state_dict(module, load_state_dict(weights, "--weights"), weights, "--weights")
     _check_runs(module.eval(), shape, input_shape)
     return ExportSource(module, shape, f"{file}:{function} with {weights.name}")
 
@@ -132,42 +134,3 @@ def _check_runs(module: nn.Module, shape: tuple[int, ...], flag_value: str) -> N
         raise UserInputError(
             "CHECKPOINT: the module must return one tensor of logits, batch x classes"
         )
-
-
-def _read_weights(path: Path) -> dict:
-    import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise UserInputError(f"--weights {path}: no such file")
-    if path.suffix == ".safetensors":
-        try:
-            return load_file(str(path))
-        except (OSError, SafetensorError) as exc:
-            raise UserInputError(f"--weights {path}: cannot read safetensors ({exc})") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # refused pickles land here: they could run code
-        raise UserInputError(
-            f"--weights {path}: not a plain state dict (read with weights_only=True, which "
-            f"refuses pickled objects that could run code): {str(exc).splitlines()[0][:200]}"
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
-        raise UserInputError(f"--weights {path}: expected a state dict (name -> tensor)")
-    return state
-
-
-def _load_state(module: nn.Module, state: dict, origin: Path) -> None:
-    try:
-        result = module.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        detail = str(exc).strip().splitlines()[-1][:300]
-        raise UserInputError(f"{origin}: weights do not match the module ({detail})") from None
-    problems = []
-    if result.missing_keys:
-        problems.append(f"missing {', '.join(result.missing_keys[:8])}")
-    if result.unexpected_keys:
-        problems.append(f"unexpected {', '.join(result.unexpected_keys[:8])}")
-    if problems:
-        raise UserInputError(f"{origin}: weights do not match the module ({'; '.join(problems)})")

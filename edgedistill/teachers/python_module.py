@@ -62,7 +62,8 @@ class PythonModuleForm:
         cache_path = spec.source
         if spec.weights is not None:
             path = spec.base_dir / spec.weights
-            apply_state_dict(model, load_state_dict(path, names.weights), path, names.weights)
+            state = load_state_dict(path, names.weights)
+            apply_state_dict(model, state, path, names.weights, module="teacher module")
             cache_path = str(path)
         else:
             notes.append(
