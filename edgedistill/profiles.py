@@ -14,8 +14,8 @@ from edgedistill.errors import UserInputError, describe_validation
 
 SCHEMA_VERSION = 1
 Precision = Literal["fp32", "fp16", "int8"]
-Runtime = Literal["onnxruntime", "tensorrt", "tflite", "edgetpu", "coreml"]
-Format = Literal["onnx", "tensorrt", "tflite", "coreml"]
+# Formats, runtimes and transports are names of the exporter and transport registries; they are
+# checked against them where those are known (edgedistill.fit.profile_check), not listed here.
 
 
 class _Strict(BaseModel):
@@ -45,7 +45,7 @@ class Compute(_Strict):
 class Deploy(_Strict):
     """What the device team receives: the format chain and the deployment precision."""
 
-    formats: list[Format] = Field(min_length=1)
+    formats: list[str] = Field(min_length=1)
     precision: Precision
 
     @model_validator(mode="after")
@@ -106,7 +106,7 @@ class Constraints(_Strict):
 class LabAccess(_Strict):
     # local: this host is the device; manual: no transport (timed by hand, e.g. in Xcode, and
     # fed to calibrate), so fit judges the budget on the prediction and says so.
-    transport: Literal["local", "ssh", "adb", "manual"]
+    transport: str  # a registered lab transport, or `manual`
     notes: str = ""
 
 
@@ -115,7 +115,7 @@ class DeviceProfile(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str
     compute: Compute
-    runtimes: list[Runtime] = Field(min_length=1)
+    runtimes: list[str] = Field(min_length=1)
     deploy: Deploy
     latency: Latency = Latency()
     constraints: Constraints = Constraints()
@@ -168,6 +168,13 @@ def load_profile_file(path: Path) -> DeviceProfile:
         return DeviceProfile.model_validate(data)
     except ValidationError as exc:
         raise UserInputError(_format_validation_error(path, exc)) from None
+
+
+def profile_path(name_or_path: str) -> Path:
+    """The file a shipped name or a path refers to (existence is load_profile's to check)."""
+    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+        return Path(name_or_path)
+    return _shipped_dir() / f"{name_or_path}.yaml"
 
 
 def load_profile(name_or_path: str, flag: str = "--device") -> DeviceProfile:

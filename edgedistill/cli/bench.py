@@ -21,8 +21,8 @@ from edgedistill.cli.lab import bench_on_lab
 from edgedistill.errors import UserInputError
 from edgedistill.fit.calibrate import latency_model_for
 from edgedistill.fit.probe import export_candidate
+from edgedistill.fit.profile_check import load_device
 from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
-from edgedistill.profiles import load_profile
 from edgedistill.students import parse_student
 from edgedistill.tasks.task import load_recipe
 
@@ -80,7 +80,7 @@ def _bench_candidate(
 
     candidate = parse_student(spec, flag="--candidate")
     recipe = load_recipe(task)
-    profile = load_profile(device or "host-cpu")
+    profile = load_device(device or "host-cpu")
     path = scratch / "candidate.onnx"
     cost = export_candidate(candidate, recipe.input.shape, len(recipe.labels), path)
     model = latency_model_for(profile, "fp32", threads, recipe.input.shape)
@@ -109,7 +109,7 @@ def _bench_file(
         protocol = BenchProtocol(threads, warmup, 0.5, runs, 1.0)
         return bench_on_lab(artifact, lab, target, device, protocol, json_output)
     device = device or "host-cpu"
-    profile = load_profile(device)
+    profile = load_device(device)
     if not artifact.is_file():
         raise UserInputError(f"ARTIFACT {artifact}: no such file")
     if artifact.suffix != ".onnx":

@@ -23,12 +23,12 @@ from edgedistill.cli._common import (
 from edgedistill.errors import UserInputError
 from edgedistill.fit import calibrate as calibration_run
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host
+from edgedistill.fit.profile_check import load_device
 from edgedistill.lab.host_bench import BenchProtocol
 from edgedistill.lab.inventory import resolve_targets
 from edgedistill.lab.measure import measure_artifact
 from edgedistill.latency.calibration import calibration_path, overlay_profile
 from edgedistill.latency.model import FEATURES
-from edgedistill.profiles import load_profile
 from edgedistill.students import enumerate_space
 from edgedistill.tasks.task import load_recipe
 
@@ -56,7 +56,7 @@ def calibrate(
     import yaml
 
     setup_logging()
-    profile = load_profile(device)
+    profile = load_device(device)
     recipe = load_recipe(task)
     if samples < len(FEATURES) + 1:
         raise UserInputError(

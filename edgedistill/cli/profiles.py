@@ -14,9 +14,9 @@ from rich.table import Table
 
 from edgedistill.cli._common import JsonOpt, emit_json, handle_errors
 from edgedistill.errors import UserInputError
+from edgedistill.fit.profile_check import check_profile, load_device
 from edgedistill.profiles import (
     DeviceProfile,
-    load_profile,
     load_profile_file,
     shipped_profile_names,
 )
@@ -44,7 +44,7 @@ def _summary(profile: DeviceProfile) -> dict[str, Any]:
 @handle_errors
 def list_profiles(as_json: JsonOpt = False) -> None:
     """List every shipped profile: name, deploy chain, precision, runtimes, lab transport."""
-    summaries = [_summary(load_profile(name)) for name in shipped_profile_names()]
+    summaries = [_summary(load_device(name)) for name in shipped_profile_names()]
     if as_json:
         emit_json(summaries)
         return
@@ -75,7 +75,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print one profile, with every default filled in, as YAML (or JSON with --json)."""
-    document = load_profile(name, flag="NAME").model_dump(mode="json")
+    document = load_device(name, flag="NAME").model_dump(mode="json")
     if as_json:
         emit_json(document)
     else:
@@ -88,9 +88,10 @@ def validate(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A device profile YAML file.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a profile file against the schema: exit 0 valid, 2 invalid (names file and field)."""
+    """Check a profile file against the schema and the registries (formats, runtimes,
+    transport): exit 0 valid, 2 invalid (names file and field)."""
     try:
-        profile = load_profile_file(file)
+        profile = check_profile(load_profile_file(file), str(file))
     except UserInputError as exc:
         if as_json:
             emit_json({"file": str(file), "valid": False, "error": str(exc)})

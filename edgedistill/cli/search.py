@@ -21,8 +21,8 @@ from edgedistill.cli._common import (
 )
 from edgedistill.errors import GoalNotMetError, UserInputError
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES
+from edgedistill.fit.profile_check import load_device
 from edgedistill.fit.search import latency_model
-from edgedistill.profiles import load_profile
 from edgedistill.students import enumerate_space
 from edgedistill.students.pareto import plot_pareto
 from edgedistill.students.select import pick, score
@@ -46,7 +46,7 @@ def search(
 
     setup_logging()
     budget_ms = parse_budget(budget)
-    profile = load_profile(device)
+    profile = load_device(device)
     recipe = load_recipe(task)
     if top < 0:
         raise UserInputError(f"--top: must be 0 or more, got {top}")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 class Exporter(Protocol):
     name: str
+    runs_on: str  # the runtime that runs its artifacts, as a profile's `runtimes` names it
     suffix: str  # file name ending: model.<precision><suffix>
     precisions: tuple[str, ...]
     consumes: str | None  # the format whose artifact this one is built from; None: the student

@@ -114,6 +114,7 @@ def _with_inverse_std(student, inverse_std: list[float]):
 @EXPORTERS.register("coreml")
 class CoreMLExporter:
     name = "coreml"
+    runs_on = "coreml"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = ".mlpackage.zip"
     precisions = ("fp32", "fp16")
     consumes = None

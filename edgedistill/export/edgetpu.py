@@ -54,6 +54,7 @@ def mapped_operations(log_text: str) -> tuple[int | None, int | None]:
 @EXPORTERS.register("edgetpu")
 class EdgeTpuExporter:
     name = "edgetpu"
+    runs_on = "edgetpu"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = "_edgetpu.tflite"
     precisions = ("int8",)
     consumes = "tflite"

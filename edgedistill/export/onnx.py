@@ -19,6 +19,7 @@ OPSET = 18
 @EXPORTERS.register("onnx")
 class OnnxExporter:
     name = "onnx"
+    runs_on = "onnxruntime"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = ".onnx"
     precisions = ("fp32",)
     consumes = None

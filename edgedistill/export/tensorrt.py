@@ -63,6 +63,7 @@ def _tensorrt():
 @EXPORTERS.register("tensorrt")
 class TensorRTExporter:
     name = "tensorrt"
+    runs_on = "tensorrt"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = ".engine"
     precisions = ("fp32", "fp16")
     consumes = "onnx"

@@ -27,6 +27,7 @@ _QUIET_ENV = {"LITERT_TORCH_SHOW_PROGRESS": "n", "TF_CPP_MIN_LOG_LEVEL": "2"}
 @EXPORTERS.register("tflite")
 class TfliteExporter:
     name = "tflite"
+    runs_on = "tflite"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = ".tflite"
     precisions = ("fp32", "fp16")
     consumes = None

@@ -15,9 +15,10 @@ from edgedistill.export.chain import deploy_formats, plan_chain
 from edgedistill.export.context import ExportContext
 from edgedistill.fit import run_dir
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES
+from edgedistill.fit.profile_check import load_device
 from edgedistill.lab.fit_bench import plan_lab_targets
 from edgedistill.lab.inventory import DeviceEntry
-from edgedistill.profiles import DeviceProfile, load_profile
+from edgedistill.profiles import DeviceProfile
 from edgedistill.tasks.task import Task, load_task
 from edgedistill.teachers import PreparedTeacher, prepare_teacher
 
@@ -111,7 +112,7 @@ def default_out(device: str) -> Path:
 def plan_fit(options: FitOptions) -> FitPlan:
     """Validate every input up front. Raises UserInputError naming the flag, file or field."""
     budget_ms = parse_budget(options.budget)
-    profile = load_profile(options.device)
+    profile = load_device(options.device)
     notes: list[str] = []
     if options.epochs is not None and options.epochs < 1:
         raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
