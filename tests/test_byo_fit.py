@@ -62,7 +62,7 @@ def example(tmp_path_factory, host_calibration):
     return {"root": root, "shapes": shapes, "teacher": root / "teacher"}
 
 
-def fit(out: Path, *args: str, runner=invoke):
+def fit(out: Path, *args: str, runner=invoke, env: dict | None = None):
     """In this process by default; `runner=run_cli` for a real one."""
     result = runner(
         "fit",
@@ -76,9 +76,16 @@ def fit(out: Path, *args: str, runner=invoke):
         str(out),
         "--json",
         *args,
+        env=env,
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+def own_calibration(example) -> dict:
+    """The host calibration is kept per input shape; these 3x16x16 fits keep theirs apart so
+    they do not replace the session's 1x32x32 one (other tests would calibrate again)."""
+    return {"EDGEDISTILL_DATA_DIR": str(example["root"] / "data")}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +100,7 @@ def python_run(example):
         "--data",
         f"imagefolder:{example['shapes']}",
         runner=run_cli,  # a real process, as a user runs it
+        env=own_calibration(example),
     )
     return result, out
 
@@ -106,6 +114,7 @@ def onnx_run(example):
         str(example["teacher"] / "teacher.onnx"),
         "--data",
         f"imagefolder:{example['shapes']}",
+        env=own_calibration(example),
     )
     return result, out
 

@@ -9,6 +9,7 @@ import torch
 
 from edgedistill.distill.teacher_training import load_teacher
 from edgedistill.errors import UserInputError
+from edgedistill.fit.plan import FitOptions, plan_fit
 from edgedistill.tasks.task import load_task
 from edgedistill.teachers import prepare_teacher
 from tests.byo_support import image_folder, tiny_teacher_file
@@ -62,7 +63,8 @@ def task_teacher(**kwargs):
 
 
 def loaded(task):
-    return loaded(task)
+    """The task's teacher, loaded as a distillation run loads it."""
+    return load_teacher(prepare_teacher(task.recipe, task.data, task.teacher_names))
 
 
 def refused(*fragments, **kwargs) -> str:
@@ -188,7 +190,8 @@ def test_onnx_teacher_gives_the_same_logits_as_the_module(byo, onnx_teachers, ki
     task = load_task(data=byo["data"], teacher=str(onnx_teachers[kind]))
     teacher = loaded(task)
     assert teacher.form == "onnx" and teacher.logits_only
-    assert any("logits only" in note for note in task.notes)
+    prepared = prepare_teacher(task.recipe, task.data, task.teacher_names)
+    assert any("logits only" in note for note in prepared.notes)
     x = task.data.train.x
     with torch.no_grad():
         assert torch.allclose(teacher.model(x), byo["model"](x), atol=1e-5)
@@ -257,11 +260,10 @@ def test_onnx_teacher_refuses_feature_losses_before_training(byo, onnx_teachers,
         "  losses: [kd, {name: fitnet, pairs: ['features.0=features.0']}]\n"
         "  train: {epochs: 1, lr: 0.01}\n"
     )
-    refused(
-        "--teacher",
-        "logits only",
-        "fitnet",
-        "unavailable",
-        task=str(recipe),
-        teacher=str(onnx_teachers["dynamic"]),
+    options = FitOptions(
+        device="host-cpu", budget="1ms", task=str(recipe), teacher=str(onnx_teachers["dynamic"])
     )
+    with pytest.raises(UserInputError) as caught:
+        plan_fit(options)
+    for fragment in ("--teacher", "logits only", "fitnet", "unavailable"):
+        assert fragment in str(caught.value)

@@ -8,7 +8,7 @@ import torch
 
 from edgedistill.export import EXPORTERS, ExportContext
 from edgedistill.export.chain import artifact_precision, deploy_formats, export_chain
-from edgedistill.fit.pipeline import SUPPORTED_PRECISIONS
+from edgedistill.fit.plan import SUPPORTED_PRECISIONS
 from edgedistill.profiles import load_profile, shipped_profile_names
 from edgedistill.students import FAMILIES, build_student
 

@@ -146,14 +146,7 @@ def build_plan(
         teacher = None
     elif teacher is None:
         teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
-    if getattr(teacher, "logits_only", False) and any(t.term.pairs for t in terms):
-        names = ", ".join(t.name for t in terms if t.term.pairs)
-        raise UserInputError(
-            f"--loss {names}: the teacher gives logits only (an ONNX teacher has no layers "
-            "to compare, so feature and attention losses are unavailable with it); use "
-            f"{_or(loss_names('term', needs_teacher=True, compares_layers=False))}, or a "
-            "PyTorch teacher (--teacher FILE.py:FN)"
-        )
+    check_teacher_layers(teacher, terms)
     train_spec = task.recipe.distill.train
     if options.epochs is not None:
         train_spec = train_spec.model_copy(update={"epochs": options.epochs})
@@ -191,6 +184,19 @@ def check_inputs(options: DistillOptions, task: Task, user_source: str | None = 
     specs, terms, procedure = _losses(options, task.recipe)
     refs = _teacher_refs(options.teachers, user_source, task.recipe, terms)
     return specs, terms, procedure, refs
+
+
+def check_teacher_layers(teacher: PreparedTeacher | None, terms: list[WeightedTerm]) -> None:
+    """Feature and attention terms compare the teacher's layers: refused for a teacher that
+    gives logits only (ONNX), before any training."""
+    if getattr(teacher, "logits_only", False) and any(t.term.pairs for t in terms):
+        names = ", ".join(t.name for t in terms if t.term.pairs)
+        raise UserInputError(
+            f"--loss {names}: the teacher gives logits only (an ONNX teacher has no layers "
+            "to compare, so feature and attention losses are unavailable with it); use "
+            f"{_or(loss_names('term', needs_teacher=True, compares_layers=False))}, or a "
+            "PyTorch teacher (--teacher FILE.py:FN)"
+        )
 
 
 def _recipe_where(options: DistillOptions) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgedistill.budget import parse_budget
-from edgedistill.distill.plan import DistillOptions, check_inputs
+from edgedistill.distill.plan import DistillOptions, check_inputs, check_teacher_layers
 from edgedistill.errors import UserInputError
 from edgedistill.export.chain import deploy_formats, plan_chain
 from edgedistill.export.context import ExportContext
@@ -152,8 +152,9 @@ def plan_fit(options: FitOptions) -> FitPlan:
         options.task, options.data, options.teacher, options.teacher_weights, options.workers
     )
     out = options.out or default_out(options.device)
-    check_inputs(_probe_options(options, out), task)
+    _, terms, _, _ = check_inputs(_probe_options(options, out), task)
     teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
+    check_teacher_layers(teacher, terms)
     notes.extend(task.notes)
     notes.extend(teacher.notes)
     targets = plan_lab_targets(options.lab, options.target, profile, chain.formats)
