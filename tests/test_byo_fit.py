@@ -59,7 +59,29 @@ def example(tmp_path_factory, host_calibration):
         "--epochs",
         "5",
     )
+    _calibrate_for_16px(root / "data")
     return {"root": root, "shapes": shapes, "teacher": root / "teacher"}
+
+
+def _calibrate_for_16px(data_dir: Path) -> None:
+    """Calibrate host-cpu for 3x16x16 students once, in process, on 12 candidates (as the
+    session's own calibration does), so the byo fits below do not calibrate on 24."""
+    import os
+
+    from edgedistill.fit.calibrate import calibrate_on_host
+    from edgedistill.profiles import load_profile
+    from edgedistill.students import enumerate_space
+
+    saved = os.environ.get("EDGEDISTILL_DATA_DIR")
+    os.environ["EDGEDISTILL_DATA_DIR"] = str(data_dir)
+    try:
+        shape = (3, 16, 16)
+        calibrate_on_host(load_profile("host-cpu"), enumerate_space(shape), shape, 4, samples=12)
+    finally:
+        if saved is None:
+            os.environ.pop("EDGEDISTILL_DATA_DIR")
+        else:
+            os.environ["EDGEDISTILL_DATA_DIR"] = saved
 
 
 def fit(out: Path, *args: str, runner=invoke, env: dict | None = None):
