@@ -21,7 +21,7 @@ from edgedistill.students.checkpoint import (
     checkpoint_folder,
     read_checkpoint,
 )
-from edgedistill.tasks.user_code import load_callable
+from edgedistill.tasks.user_code import build_module, load_callable
 from edgedistill.weights import apply_state_dict, load_state_dict
 
 if TYPE_CHECKING:
@@ -92,22 +92,12 @@ def _checkpoint(path: Path, input_shape: str | None) -> ExportSource:
 def _user_module(
     file: Path, function: str, weights: Path | None, input_shape: str | None
 ) -> ExportSource:
-    from torch import nn
 
     if input_shape is None:
         raise UserInputError("--input-shape: needed for a FILE.py:FN module, e.g. 3,224,224")
     shape = parse_shape(input_shape)
     build = load_callable(f"{file}:{function}", "CHECKPOINT")
-    try:
-        module = build()
-    except Exception as exc:
-        raise UserInputError(
-            f"CHECKPOINT {file}:{function}: failed ({type(exc).__name__}: {exc})"
-        ) from None
-    if not isinstance(module, nn.Module):
-        raise UserInputError(
-            f"CHECKPOINT {file}:{function}: returned {type(module).__name__}, not an nn.Module"
-        )
+    module = build_module(build, "CHECKPOINT", f"{file}:{function}")
     if weights is None:
         raise UserInputError(
             f"--weights: needed for {file}:{function} (.safetensors, or a torch.save'd state "

@@ -95,3 +95,19 @@ def _import_module(name: str, what: str):
         raise UserInputError(
             f"{what}: importing module {name!r} failed: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def build_module(function: Callable[..., Any], what: str, name: str, **arguments: Any):
+    """Call the user's FN(**arguments); it must return a torch.nn.Module. `what` (a flag or
+    recipe field) and `name` (FILE.py:FN as given) start every message."""
+    from torch import nn
+
+    try:
+        module = function(**arguments)
+    except Exception as exc:
+        raise UserInputError(f"{what}: {name}() failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(module, nn.Module):
+        raise UserInputError(
+            f"{what}: {name} returned a {type(module).__name__}; it must return a torch.nn.Module"
+        )
+    return module

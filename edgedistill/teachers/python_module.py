@@ -6,8 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING
 
-from edgedistill.errors import UserInputError
-from edgedistill.tasks.user_code import load_callable
+from edgedistill.tasks.user_code import build_module, load_callable
 from edgedistill.teachers.forms import (
     TEACHER_FORMS,
     ReadyTeacher,
@@ -42,22 +41,13 @@ class PythonModuleForm:
         return spec.source is not None and not spec.source.lower().endswith(".onnx")
 
     def prepare(self, recipe: TaskRecipe, data: TaskData, names: TeacherNames) -> ReadyTeacher:
-        from torch import nn
 
         spec = recipe.teacher
         assert spec.source is not None
         function = load_callable(spec.source, names.source, spec.base_dir)
-        try:
-            model = function(**_arguments(function, recipe, data))
-        except Exception as exc:
-            raise UserInputError(
-                f"{names.source}: {spec.source}() failed: {type(exc).__name__}: {exc}"
-            ) from None
-        if not isinstance(model, nn.Module):
-            raise UserInputError(
-                f"{names.source}: {spec.source} returned a {type(model).__name__}; it must "
-                "return a torch.nn.Module"
-            )
+        model = build_module(
+            function, names.source, spec.source, **_arguments(function, recipe, data)
+        )
         notes = []
         cache_path = spec.source
         if spec.weights is not None:
