@@ -35,7 +35,8 @@ def run(student: str, losses: str, fraction: float, seed: int, scratch: Path) ->
         seed=seed,
         out=out,
     )
-    return run_distill(plan_distill(options))
+    _, result = run_distill(plan_distill(options))
+    return result.model_dump(mode="json")
 
 
 def speedup(student: str) -> tuple[float, float]:

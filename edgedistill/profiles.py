@@ -14,6 +14,7 @@ from edgedistill.errors import UserInputError, describe_validation
 
 SCHEMA_VERSION = 1
 Precision = Literal["fp32", "fp16", "int8"]
+MANUAL = "manual"  # lab.transport of a device nothing here reaches (timed by hand)
 # Formats, runtimes and transports are names of the exporter and transport registries; they are
 # checked against them where those are known (edgedistill.fit.profile_check), not listed here.
 
@@ -106,7 +107,7 @@ class Constraints(_Strict):
 class LabAccess(_Strict):
     # local: this host is the device; manual: no transport (timed by hand, e.g. in Xcode, and
     # fed to calibrate), so fit judges the budget on the prediction and says so.
-    transport: str  # a registered lab transport, or `manual`
+    transport: str  # a registered lab transport, or MANUAL
     notes: str = ""
 
 

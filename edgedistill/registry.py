@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from edgedistill.errors import UserInputError
 
 T = TypeVar("T")
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """ "unknown KIND 'NAME'; did you mean ...? (known: ...)" for a name none of `known` is."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"unknown {kind} {name!r}{hint} (known: {', '.join(known) or 'none'})"
 
 
 class Registry(Generic[T]):
@@ -42,10 +50,7 @@ class Registry(Generic[T]):
             raise UserInputError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        known = ", ".join(sorted(self._entries)) or "none"
-        return f"unknown {self.kind} {name!r}{hint} (known: {known})"
+        return unknown_name(self.kind, name, self._entries)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -31,7 +31,7 @@ REACHABLE = [n for n in shipped_profile_names() if load_profile(n).lab.transport
 @pytest.mark.parametrize("name", REACHABLE)
 def test_every_profile_a_transport_reaches_has_a_runtime_its_platform_can_provide(name):
     profile = load_profile(name)
-    platform = PLATFORMS.get(TRANSPORTS.get(profile.lab.transport).Device.platform)()
+    platform = PLATFORMS.get(TRANSPORTS.get(profile.lab.transport).Device.platform)
     assert set(profile.runtimes) & set(platform.runtime_needs), name
 
 

@@ -7,37 +7,23 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from benchmarks.layout_imports import own_imports_inside_functions
+
 PACKAGE = Path(__file__).resolve().parent.parent / "edgedistill"
-
-
-def _own_module(node: ast.AST) -> bool:
-    if isinstance(node, ast.ImportFrom):
-        return node.level > 0 or (node.module or "").split(".")[0] == "edgedistill"
-    if isinstance(node, ast.Import):
-        return any(alias.name.split(".")[0] == "edgedistill" for alias in node.names)
-    return False
-
-
-def _imports_inside_functions(tree: ast.AST) -> list[int]:
-    lines = []
-    for function in ast.walk(tree):
-        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            lines += [n.lineno for n in ast.walk(function) if _own_module(n)]
-    return lines
 
 
 def test_no_module_imports_its_own_package_inside_a_function():
     found = {
         str(path.relative_to(PACKAGE.parent)): lines
         for path in sorted(PACKAGE.rglob("*.py"))
-        if (lines := _imports_inside_functions(ast.parse(path.read_text())))
+        if (lines := own_imports_inside_functions(ast.parse(path.read_text())))
     }
     assert found == {}, f"move these imports to the top of the file: {found}"
 
 
 def test_the_scanner_finds_an_import_inside_a_function():
     tree = ast.parse("def f():\n    from edgedistill.errors import UserInputError\n")
-    assert _imports_inside_functions(tree) == [2]
+    assert own_imports_inside_functions(tree) == [2]
 
 
 def test_every_subpackage_is_a_regular_package():

@@ -59,10 +59,9 @@ def test_hostile_arguments_and_names_arrive_unchanged(lab_device, tmp_path):
 
 
 def test_benchmark_is_valid_and_passes_the_audit(lab_device, tmp_path):
-    from edgedistill.lab.fit_bench import platform_of
     from edgedistill.lab.measure import measure_on_lab
 
-    if platform_of(lab_device) == "android":
+    if lab_device.platform == "android":
         model = os.environ.get("EDGEDISTILL_LAB_TFLITE")
         if not model:
             pytest.skip("set EDGEDISTILL_LAB_TFLITE=model.tflite to time a model on a phone")

@@ -29,6 +29,7 @@ from edgedistill.lab.inventory import resolve_targets
 from edgedistill.lab.measure import measure_artifact
 from edgedistill.latency.calibration import calibration_path, overlay_profile
 from edgedistill.latency.model import FEATURES
+from edgedistill.profiles import MANUAL
 from edgedistill.students import enumerate_space
 from edgedistill.tasks.task import load_recipe
 
@@ -62,7 +63,7 @@ def calibrate(
         raise UserInputError(
             f"--samples: the latency model needs at least {len(FEATURES) + 1}, got {samples}"
         )
-    if profile.lab.transport == "manual":
+    if profile.lab.transport == MANUAL:
         raise UserInputError(
             f"--device {profile.name}: no transport reaches it from here, so nothing can time its "
             f"candidates ({profile.lab.notes or 'it is timed by hand'}); its predictions stay "

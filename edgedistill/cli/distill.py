@@ -131,7 +131,7 @@ def distill(
         stop = StopFlag()
         bars = progress_bars() if main else nullcontext(no_progress)
         with stop.on_signals(), bars as progress:
-            _, result, _ = run_distill(plan, progress, stop, context)
+            _, result = run_distill(plan, progress, stop, context)
     finally:
         ddp.shutdown(context)
     if not main:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from contextlib import nullcontext
 from pathlib import Path
@@ -138,7 +139,7 @@ def fit(
         with stop.on_signals(), bars as progress:
             summary = run_fit(plan, progress, stop, context)
     except TrainingStopped as exc:
-        raise TrainingStopped(f"{exc}\nresume: {_resume_command(options)}") from None
+        raise TrainingStopped(f"{exc}\nresume: {_resume_command(options, plan.out)}") from None
     finally:
         ddp.shutdown(context)
     if summary is None:  # ranks > 0 only train
@@ -206,26 +207,15 @@ def _artifact_line(artifact: dict) -> str:
     return ", ".join(figures)
 
 
-def _resume_command(options: FitOptions) -> str:
-    """The command that continues this run (the settings are read back from its staging)."""
-    argv = ["edgedistill", "fit", "--device", options.device, "--budget", options.budget]
-    for flag, value in (
-        ("--task", options.task),
-        ("--data", options.data),
-        ("--teacher", options.teacher),
-        ("--teacher-weights", options.teacher_weights),
-        ("--precision", options.precision),
-        ("--epochs", options.epochs),
-    ):
-        if value is not None:
-            argv += [flag, str(value)]
-    if options.formats is not None:
-        argv += ["--formats", ",".join(options.formats)]
-    if options.seed:
-        argv += ["--seed", str(options.seed)]
-    if options.labels_fraction != 1.0:
-        argv += ["--labels-fraction", str(options.labels_fraction)]
-    if options.verify_on_device:
-        argv += ["--verify-on-device", str(options.verify_on_device)]
-    argv += ["--out", str(options.out), "--resume"]
+def _resume_command(options: FitOptions, out: Path) -> str:
+    """The command that continues this run: the flags it was started with, --out, --resume."""
+    argv = ["edgedistill", "fit"]
+    for option in dataclasses.fields(FitOptions):
+        value = getattr(options, option.name)
+        if option.name in ("out", "resume") or value == option.default:
+            continue
+        if isinstance(value, list):
+            value = ",".join(value)
+        argv += ["--" + option.name.replace("_", "-"), str(value)]
+    argv += ["--out", str(out), "--resume"]
     return " ".join(shlex.quote(part) for part in argv)

@@ -138,9 +138,11 @@ def build_plan(
     candidate: Candidate,
     user_source: str | None = None,
     teacher: PreparedTeacher | None = None,
+    loaded_teacher: Teacher | None = None,
 ) -> DistillPlan:
     """The plan for `candidate` on a loaded task; `teacher` when the caller has prepared the
-    task's teacher already (fit), else it is prepared here when a stage learns from it."""
+    task's teacher already (fit), else it is prepared here when a stage learns from it;
+    `loaded_teacher` when the caller has loaded it too."""
     specs, terms, procedure, refs = check_inputs(options, task, user_source)
     if not (_uses_task_teacher(terms, procedure) and TASK in refs):
         teacher = None
@@ -174,6 +176,7 @@ def build_plan(
         train_spec,
         options.out,
         digest,
+        loaded_teacher=loaded_teacher,
     )
 
 
@@ -200,7 +203,10 @@ def check_teacher_layers(teacher: PreparedTeacher | None, terms: list[WeightedTe
 
 
 def _recipe_where(options: DistillOptions) -> str:
-    return f"{options.task or 'digits'}" if options.task or not options.data else "--data"
+    """How messages name the recipe: its name or file, or --data when the data alone made it."""
+    if options.task is None and options.data is not None:
+        return "--data"
+    return options.task or "digits"
 
 
 def _with_defaults(options: DistillOptions) -> DistillOptions:

@@ -42,8 +42,8 @@ def run_distill(
     progress: ProgressFn = no_progress,
     stop: StopFlag | None = None,
     context: DistContext | None = None,
-) -> tuple[nn.Module, DistillResult, list[Teacher]]:
-    """Train every stage: (the final student, its result, the run's task teachers).
+) -> tuple[nn.Module, DistillResult]:
+    """Train every stage: (the final student, its result).
     Rank 0 writes DIR/run.json first and DIR/result.json + the student's weights last."""
     import torch
 
@@ -110,7 +110,7 @@ def run_distill(
     if main:
         save_weights(plan.out, final_model, _student_meta(plan, data, final))
         atomic.write_json(plan.out / "result.json", document.model_dump(mode="json"))
-    return final_model, document, task_teachers
+    return final_model, document
 
 
 def _options_document(options: DistillOptions) -> dict[str, Any]:
@@ -125,10 +125,7 @@ def _architecture(plan: DistillPlan, input_shape, num_classes: int):
     hand), to check layer names and shapes before any training; None without a teacher."""
     ref = plan.teacher_refs[0] if plan.teacher_refs else None
     if ref == TASK:
-        if plan.teacher is None:
-            return None
-        model = getattr(plan.teacher, "model", None)
-        return model if model is not None else plan.teacher.build()  # type: ignore[union-attr]
+        return plan.teacher.architecture() if plan.teacher is not None else None
     return build_earlier_run(ref, input_shape, num_classes) if ref is not None else None
 
 

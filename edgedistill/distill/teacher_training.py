@@ -37,7 +37,7 @@ def train_builtin(prepared: BuiltinPrepared, seed: int, progress: ProgressFn) ->
     recipe, data = prepared.recipe, prepared.data
     log.info("training the %s teacher (first use; cached afterwards)", recipe.name)
     torch.manual_seed(seed)
-    model = prepared.build()
+    model = prepared.architecture()
     assert recipe.teacher.train is not None  # the recipe schema requires it without a source
     result = train(
         model,

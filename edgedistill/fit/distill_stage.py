@@ -63,7 +63,8 @@ def distill_stage(
 ) -> DistilledStudent:
     """Distill `candidate` from the plan's teacher(s) into `folder` (resumable)."""
     options = plan.distill_options(candidate.spec, folder)
-    distill_plan = build_plan(options, plan.task, candidate, teacher=plan.teacher)
-    distill_plan.loaded_teacher = teacher
-    model, result, _ = run_distill(distill_plan, progress, stop, context)
+    distill_plan = build_plan(
+        options, plan.task, candidate, teacher=plan.teacher, loaded_teacher=teacher
+    )
+    model, result = run_distill(distill_plan, progress, stop, context)
     return DistilledStudent(model, candidate, result, teacher)

@@ -16,6 +16,7 @@ import logging
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgedistill import atomic, ddp
 from edgedistill.bundle.writer import write_bundle
@@ -33,6 +34,9 @@ from edgedistill.fit.summary import build_summary
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.records.summary import RunSummary
 from edgedistill.students import build_student
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +93,15 @@ def _run_stages(
 
     recipe = plan.recipe
     data = plan.task.data
-    input_shape, num_classes = data.input_shape, len(recipe.labels)
+    input_shape = data.input_shape
+    main = ddp.is_main(context)
     clock = _Clock()
 
-    chosen = _search(plan, staging, progress, context)
     example = torch.zeros((1, *input_shape))
     export_context = ExportContext.for_profile(plan.profile, recipe.preprocessing, recipe.labels)
-    if ddp.is_main(context):
-        untrained = build_student(chosen.candidate, input_shape, num_classes)
-        preflight(plan.formats, plan.precision, untrained, example, export_context, progress)
+    # Rank 0 searches and sends its choice (a failure there ends the torchrun job).
+    chosen = _search(plan, staging, example, export_context, progress) if main else None
+    chosen = ddp.broadcast(context, chosen)
     clock.lap("search")
 
     teacher = teacher_stage(plan, progress, context)
@@ -107,7 +111,7 @@ def _run_stages(
         plan, chosen.candidate, teacher, staging / "checkpoint", progress, stop, context
     )
     clock.lap("distill")
-    if not ddp.is_main(context):
+    if not main:
         return None
 
     bundle = staging / "bundle"
@@ -138,24 +142,28 @@ def _run_stages(
 
 
 def _search(
-    plan: FitPlan, staging: Path, progress: ProgressFn, context: DistContext | None
+    plan: FitPlan,
+    staging: Path,
+    example: torch.Tensor,
+    export_context: ExportContext,
+    progress: ProgressFn,
 ) -> ChosenStudent:
-    """Rank 0 searches (and writes search.json); the other ranks read its choice."""
+    """Choose the student (search.json), then convert an untrained copy of it to every format,
+    so that a layer a target cannot take is refused before any training."""
+    input_shape, num_classes = plan.task.data.input_shape, len(plan.recipe.labels)
     settings = SearchSettings(
         plan.options.threads, plan.options.calibration_samples, plan.options.verify_on_device
     )
-    arguments = (
+    chosen = search_stage(
         plan.profile,
         plan.precision,
         plan.budget_ms,
-        plan.task.data.input_shape,
-        len(plan.recipe.labels),
+        input_shape,
+        num_classes,
         staging,
         settings,
+        progress,
     )
-    if ddp.is_main(context):
-        chosen = search_stage(*arguments, progress)
-        ddp.barrier(context)
-        return chosen
-    ddp.barrier(context)
-    return search_stage(*arguments, no_progress)  # reads the choice rank 0 recorded
+    untrained = build_student(chosen.candidate, input_shape, num_classes)
+    preflight(plan.formats, plan.precision, untrained, example, export_context, progress)
+    return chosen

@@ -19,6 +19,7 @@ from edgedistill.fit.profile_check import load_device
 from edgedistill.lab.fit_bench import plan_lab_targets
 from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.profiles import DeviceProfile
+from edgedistill.tasks.recipe import TaskRecipe
 from edgedistill.tasks.task import Task, load_task
 from edgedistill.teachers import PreparedTeacher, prepare_teacher
 
@@ -84,7 +85,7 @@ class FitPlan:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def recipe(self):
+    def recipe(self) -> TaskRecipe:
         return self.task.recipe
 
     def distill_options(self, student: str, out: Path) -> DistillOptions:
@@ -152,7 +153,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
         options.task, options.data, options.teacher, options.teacher_weights, options.workers
     )
     out = options.out or default_out(options.device)
-    _, terms, _, _ = check_inputs(_probe_options(options, out), task)
+    _, terms, _, _ = check_inputs(DistillOptions(task=options.task, data=options.data), task)
     teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
     check_teacher_layers(teacher, terms)
     notes.extend(task.notes)
@@ -173,7 +174,3 @@ def plan_fit(options: FitOptions) -> FitPlan:
         pending=list(chain.pending),
         notes=notes,
     )
-
-
-def _probe_options(options: FitOptions, out: Path) -> DistillOptions:
-    return DistillOptions(task=options.task, data=options.data, out=out, seed=options.seed)

@@ -8,10 +8,8 @@ from __future__ import annotations
 from edgedistill.errors import UserInputError
 from edgedistill.export import EXPORTERS
 from edgedistill.lab.transports import TRANSPORTS
-from edgedistill.profiles import DeviceProfile, load_profile, profile_path
-from edgedistill.registry import Registry
-
-MANUAL = "manual"  # no transport: timed by hand (e.g. in Xcode) and fed to calibrate
+from edgedistill.profiles import MANUAL, DeviceProfile, load_profile, profile_path
+from edgedistill.registry import unknown_name
 
 
 def known_runtimes() -> list[str]:
@@ -20,16 +18,18 @@ def known_runtimes() -> list[str]:
 
 def check_profile(profile: DeviceProfile, where: str) -> DeviceProfile:
     """Refuse a name no registry knows, naming `where` (the profile file) and the field."""
-    for index, name in enumerate(profile.deploy.formats):
-        _known(name, EXPORTERS, where, f"deploy.formats.{index}")
-    runtimes = known_runtimes()
-    runtime_names: Registry[str] = Registry("runtime")
-    for runtime in runtimes:
-        runtime_names.add(runtime, runtime)
-    for index, name in enumerate(profile.runtimes):
-        _known(name, runtime_names, where, f"runtimes.{index}")
-    if profile.lab.transport != MANUAL:
-        _known(profile.lab.transport, TRANSPORTS, where, "lab.transport", f" or {MANUAL}")
+    formats, runtimes = EXPORTERS.names(), known_runtimes()
+    checks = [
+        (f"deploy.formats.{i}", "export format", n, formats)
+        for i, n in enumerate(profile.deploy.formats)
+    ]
+    checks += [(f"runtimes.{i}", "runtime", n, runtimes) for i, n in enumerate(profile.runtimes)]
+    transports = [*TRANSPORTS.names(), MANUAL]
+    checks.append(("lab.transport", "lab transport", profile.lab.transport, transports))
+    for field, kind, name, known in checks:
+        if name not in known:
+            problem = unknown_name(kind, name, known)
+            raise UserInputError(f"{where}: invalid device profile\n  field {field}: {problem}")
     return profile
 
 
@@ -37,14 +37,3 @@ def load_device(name_or_path: str, flag: str = "--device") -> DeviceProfile:
     """load_profile, then every name checked against the registries."""
     profile = load_profile(name_or_path, flag)
     return check_profile(profile, str(profile_path(name_or_path)))
-
-
-def _known(name: str, registry: Registry, where: str, field: str, also: str = "") -> None:
-    if name not in registry:
-        message = registry.unknown_message(name)
-        if also:
-            message = message[:-1] + f"{also})"
-        raise UserInputError(f"{where}: invalid device profile\n  field {field}: {message}")
-
-
-__all__ = ["MANUAL", "check_profile", "known_runtimes", "load_device"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +41,9 @@ def check_out(out: Path, resume: bool) -> None:
         )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        Path(tempfile.mkdtemp(prefix=".edgedistill-probe-", dir=out.parent)).rmdir()
     except OSError as exc:
         raise UserInputError(f"--out {out}: cannot write there ({exc.strerror})") from None
-    if not _writable(out.parent):
-        raise UserInputError(f"--out {out}: cannot write in {out.parent}")
-
-
-def _writable(folder: Path) -> bool:
-    probe = folder / f".edgedistill-probe-{id(folder)}"
-    try:
-        probe.mkdir()
-        probe.rmdir()
-        return True
-    except OSError:
-        return False
 
 
 def open_staging(out: Path, learning: dict[str, Any], resume: bool) -> Path:

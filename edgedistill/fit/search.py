@@ -249,27 +249,25 @@ def search_stage(
         measure_p90,
         progress,
     )
-    for entry in result.verified:
-        notes.append(
-            f"verified before training: {entry['spec']} measured p90 {entry['p90_ms']:.4f} ms "
-            f"(predicted {entry['predicted_ms']:.4f} ms)"
-        )
+    notes += _verified_notes(result.verified)
     return ChosenStudent(result.chosen, result.margin, notes)
 
 
+def _verified_notes(verified: list[dict]) -> list[str]:
+    return [
+        f"verified before training: {entry['spec']} measured p90 {entry['p90_ms']:.4f} ms "
+        f"(predicted {entry['predicted_ms']:.4f} ms)"
+        for entry in verified
+    ]
+
+
 def _recorded_choice(path: Path) -> ChosenStudent | None:
+    """The choice a search.json records (a resumed run), with its verification notes."""
     if not path.is_file():
         return None
     document = json.loads(path.read_text())
     chosen = next((c for c in document["candidates"] if c["spec"] == document["chosen"]), None)
     if chosen is None:
         return None
-    scored = ScoredCandidate(
-        Candidate.parse(chosen["spec"]),
-        chosen["params"],
-        chosen["macs"],
-        chosen["predicted_ms"],
-        chosen["calibrated"],
-        chosen["fits"],
-    )
-    return ChosenStudent(scored, document["margin"])
+    notes = _verified_notes(document["verified_on_device"])
+    return ChosenStudent(ScoredCandidate.from_dict(chosen), document["margin"], notes)

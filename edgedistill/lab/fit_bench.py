@@ -20,16 +20,11 @@ from edgedistill.lab.inventory import select_targets
 from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact, measure_on_lab
 from edgedistill.lab.platforms import platform_for
 from edgedistill.lab.pool import run_on_devices
-from edgedistill.profiles import DeviceProfile
+from edgedistill.profiles import MANUAL, DeviceProfile
 from edgedistill.progress import ProgressFn
 from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
-
-
-def platform_of(device: DeviceEntry) -> str:
-    """The name of the platform that runs models on `device` ("linux", "android")."""
-    return device.platform
 
 
 def plan_lab_targets(
@@ -72,7 +67,7 @@ def bench_stage(
     if targets:
         return _bench_on_lab(targets, artifacts, teacher_file, protocol, progress, notes)
     if not can_measure(profile):
-        if profile.lab.transport == "manual":
+        if profile.lab.transport == MANUAL:
             notes.append(
                 f"latency not measured: {profile.name} has no transport here "
                 f"({profile.lab.notes or 'time it by hand'}); fits_budget is the prediction"
@@ -131,10 +126,3 @@ def _upper(result: LatencyResult) -> float:
     if result.p90 is not None:
         return result.p90
     return float(result.extra.get("p95", result.p50))
-
-
-def measured_fit(student_latency: dict, budget_ms: float) -> tuple[bool, str]:
-    """fits_budget and its basis from measured figures: p90, or p95 where no p90 exists."""
-    if student_latency.get("p90") is not None:
-        return student_latency["p90"] <= budget_ms, "measured_p90"
-    return student_latency["p95"] <= budget_ms, "measured_p95"

@@ -32,6 +32,18 @@ class ScoredCandidate:
             "fits": self.fits,
         }
 
+    @classmethod
+    def from_dict(cls, entry: dict) -> ScoredCandidate:
+        """The candidate as `to_dict` wrote it (search.json)."""
+        return cls(
+            Candidate.parse(entry["spec"]),
+            entry["params"],
+            entry["macs"],
+            entry["predicted_ms"],
+            entry["calibrated"],
+            entry["fits"],
+        )
+
 
 @lru_cache(maxsize=4096)
 def candidate_cost(

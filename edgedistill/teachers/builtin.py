@@ -107,7 +107,7 @@ class BuiltinPrepared:
         key = _cache_key(self.recipe, self.data, seed)
         return cache_dir() / "teachers" / f"{self.recipe.name}-{key}.safetensors"
 
-    def build(self) -> nn.Module:
+    def architecture(self) -> nn.Module:
         """The untrained architecture (for layer checks before any training)."""
         return build_resnet(self.recipe.teacher, self.data.input_shape[0], len(self.recipe.labels))
 
@@ -127,7 +127,7 @@ class BuiltinPrepared:
         path = self.weights_path(seed)
         if self.needs_training(seed):
             raise FileNotFoundError(f"the {self.recipe.name} teacher is not trained yet ({path})")
-        model = self.build()
+        model = self.architecture()
         model.load_state_dict(load_safetensors(path))
         model.eval()
         meta = json.loads(path.with_suffix(".json").read_text())

@@ -39,6 +39,10 @@ class PreparedTeacher(Protocol):
 
     def needs_training(self, seed: int = 0) -> bool: ...
 
+    def architecture(self) -> nn.Module:
+        """The module, trained or not, to check layer names and shapes before training."""
+        ...
+
     def load(self, seed: int = 0, progress: ProgressFn = no_progress) -> Teacher: ...
 
 
@@ -84,6 +88,9 @@ class ReadyTeacher:
 
     def needs_training(self, seed: int = 0) -> bool:
         return False
+
+    def architecture(self) -> nn.Module:
+        return self.model
 
     def load(self, seed: int = 0, progress: ProgressFn = no_progress) -> Teacher:
         progress("teacher", 0, 2, "val accuracy")

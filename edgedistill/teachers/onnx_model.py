@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
 from edgedistill.hashing import sha256_file
+from edgedistill.ort import onnx_session
 from edgedistill.teachers.forms import (
     TEACHER_FORMS,
     ReadyTeacher,
@@ -40,15 +41,9 @@ class _Session:
 
     def get(self):
         if self._session is None:
-            import onnxruntime as ort
             import torch
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(
-                self.path, options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnx_session(Path(self.path), torch.get_num_threads())
         return self._session
 
     def __getstate__(self) -> dict:

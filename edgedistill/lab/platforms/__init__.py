@@ -9,4 +9,4 @@ __all__ = ["PLATFORMS", "Platform", "Probe", "platform_for"]
 
 def platform_for(device: DeviceEntry) -> Platform:
     """The platform that runs models on `device`."""
-    return PLATFORMS.get(device.platform)()
+    return PLATFORMS.get(device.platform)

@@ -12,8 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
 from edgedistill.lab.transports import Transport
 from edgedistill.registry import Registry
@@ -31,7 +32,7 @@ class Probe:
 
 
 class Platform(ABC):
-    """One device-side stack; stateless, so an instance may be made wherever one is needed."""
+    """One device-side stack; stateless, so the registry holds one instance of each."""
 
     artifact_format: ClassVar[str]  # the export format its benchmark times ("onnx", "tflite")
     # profile runtime -> the probe findings (runtimes entries) any one of which provides it
@@ -58,4 +59,14 @@ class Platform(ABC):
         ]
 
 
-PLATFORMS: Registry[type[Platform]] = Registry("lab platform")
+PLATFORMS: Registry[Platform] = Registry("lab platform", instances=True)
+
+D = TypeVar("D", bound=DeviceEntry)
+
+
+def device_as(transport: Transport, kind: type[D]) -> D:
+    """The transport's device entry, which a platform's code expects to be a `kind`."""
+    device = transport.device
+    if not isinstance(device, kind):
+        raise TypeError(f"{transport.uri}: not a {kind.platform} device ({type(device).__name__})")
+    return device

@@ -18,7 +18,7 @@ from edgedistill.lab import benchmark_model
 from edgedistill.lab.devices import AndroidDevice
 from edgedistill.lab.errors import LabInfrastructureError
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
-from edgedistill.lab.platforms._base import PLATFORMS, Platform, Probe
+from edgedistill.lab.platforms._base import PLATFORMS, Platform, Probe, device_as
 from edgedistill.lab.targets import target_file
 from edgedistill.lab.transports import Transport
 
@@ -48,20 +48,13 @@ def benchmark_argv(
     return argv + DELEGATE_FLAGS.get(device.delegate or "", [])
 
 
-def android_device(transport: Transport) -> AndroidDevice:
-    device = transport.device
-    if not isinstance(device, AndroidDevice):
-        raise TypeError(f"{transport.uri}: not an Android device ({type(device).__name__})")
-    return device
-
-
 @PLATFORMS.register("android")
 class AndroidPlatform(Platform):
     artifact_format = "tflite"
     runtime_needs = {"tflite": ("benchmark_model",)}
 
     def bench(self, transport: Transport, artifact: Path, protocol: BenchProtocol) -> LatencyResult:
-        device = android_device(transport)
+        device = device_as(transport, AndroidDevice)
         if artifact.suffix != ".tflite":
             raise UserInputError(
                 f"device {device.name} ({transport.uri}): benchmark_model times .tflite models; "
@@ -94,7 +87,7 @@ class AndroidPlatform(Platform):
         return self._result(report, result.stdout, transport, protocol)
 
     def probe(self, transport: Transport) -> Probe:
-        device = android_device(transport)
+        device = device_as(transport, AndroidDevice)
         assert transport.session_dir is not None
         wrapper = transport.push(target_file("android/bench.sh"), "bench.sh")
         argv = ["sh", wrapper, "--probe", transport.session_dir, device.benchmark_model or ""]
@@ -143,7 +136,7 @@ class AndroidPlatform(Platform):
                 "TensorFlow 2.13 or later, or LiteRT"
             )
         delegate = dict(report.delegate)
-        requested = android_device(transport).delegate
+        requested = device_as(transport, AndroidDevice).delegate
         if requested and requested != "none":
             delegate["requested"] = requested
             delegate.setdefault("applied", "fully" if requested == "xnnpack" else "not")

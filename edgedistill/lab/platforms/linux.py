@@ -16,7 +16,7 @@ from edgedistill.lab.device_script import json_document, run_device_script
 from edgedistill.lab.devices import LinuxDevice
 from edgedistill.lab.errors import LabInfrastructureError
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, percentile
-from edgedistill.lab.platforms._base import PLATFORMS, Platform, Probe
+from edgedistill.lab.platforms._base import PLATFORMS, Platform, Probe, device_as
 from edgedistill.lab.transports import Transport
 
 AUDIT_INPUTS = 3
@@ -42,13 +42,6 @@ def runner_argv(remote_model: str, protocol: BenchProtocol, max_seconds: float) 
         "--audit-inputs",
         str(AUDIT_INPUTS),
     ]
-
-
-def linux_device(transport: Transport) -> LinuxDevice:
-    device = transport.device
-    if not isinstance(device, LinuxDevice):
-        raise TypeError(f"{transport.uri}: not a Linux device ({type(device).__name__})")
-    return device
 
 
 @PLATFORMS.register("linux")
@@ -95,7 +88,7 @@ class LinuxPlatform(Platform):
         document = json_document(result, transport.uri, "the runner probe")
         system = document.get("system", {})
         runtimes = dict(document.get("runtimes", {}))
-        device = linux_device(transport)
+        device = device_as(transport, LinuxDevice)
         tools = {"benchmark_model": device.benchmark_model, "trtexec": device.trtexec}
         for tool, path in tools.items():  # lab-file paths: are they there?
             if path:
