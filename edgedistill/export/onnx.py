@@ -1,4 +1,11 @@
-"""ONNX export with torch.onnx's dynamo exporter: the hub format every other chain starts from."""
+"""ONNX export with torch.onnx's dynamo exporter: the hub format every other chain starts from.
+
+int8: the fake-quantized student (quant.prepare) exports in QDQ form: int8 weights per channel
+behind DequantizeLinear, a QuantizeLinear / DequantizeLinear pair on every activation, with the
+scales learned in calibration and QAT; onnxruntime fuses them into int8 kernels, TensorRT reads
+them as explicit quantization. Activations are uint8 for onnxruntime unless the scheme is
+symmetric (onnx_qdq.py says why).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,9 @@ from edgedistill import atomic
 from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
 from edgedistill.export.context import ExportContext
+from edgedistill.export.onnx_qdq import activations_to_uint8
 from edgedistill.export.validate import Reference, Validation, compare_predictions, onnx_predictions
+from edgedistill.quant.fake import exporting, is_quantized, is_symmetric
 from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
@@ -21,7 +30,7 @@ class OnnxExporter:
     name = "onnx"
     runs_on = "onnxruntime"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = ".onnx"
-    precisions = ("fp32",)
+    precisions = ("fp32", "int8")
     consumes = None
     compiles_for_runtime = None
     hub = True
@@ -41,10 +50,34 @@ class OnnxExporter:
         precision: str = "fp32",
         context: ExportContext | None = None,
     ) -> Artifact:
+        refuse_unwritten_precision(self, precision)
+        if precision == "int8":
+            return self._export_int8(student, example, out)
+        if is_quantized(student):
+            raise ValueError("an fp32 ONNX export takes the float student, not a quantized one")
+        self._write(student.eval(), example, out)
+        return Artifact.written(self.name, precision, out, example.shape)
+
+    def _export_int8(self, student, example, out: Path) -> Artifact:
+        if not is_quantized(student):
+            raise ValueError("int8 export takes a prepared, calibrated student (quant.prepare)")
+        symmetric = is_symmetric(student)
+        with exporting(student, int8_weights=True) as frozen:
+            self._write(frozen, example, out)
+        if not symmetric:
+            activations_to_uint8(out)
+        activations = "int8 symmetric" if symmetric else "uint8 (asymmetric)"
+        return Artifact.written(
+            self.name,
+            "int8",
+            out,
+            example.shape,
+            notes=[f"QDQ: int8 per-channel weights, {activations} activations"],
+        )
+
+    def _write(self, student, example, out: Path) -> None:
         import torch
 
-        refuse_unwritten_precision(self, precision)
-        student = student.eval()
         for noisy in ("torch.onnx", "onnxscript", "onnx_ir"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         with atomic.replacing(out) as temporary, converter_output("torch.onnx"):
@@ -59,7 +92,6 @@ class OnnxExporter:
                 external_data=False,
                 verbose=False,
             )
-        return Artifact.written(self.name, precision, out, example.shape)
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         import onnxruntime as ort

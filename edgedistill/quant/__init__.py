@@ -1,0 +1,1 @@
+"""Quantization: fake-quantized students for quantization-aware distillation, and their export."""
