@@ -26,8 +26,15 @@ from edgedistill.cli._common import (
     stderr,
 )
 from edgedistill.distill.interrupt import StopFlag, TrainingStopped
+from edgedistill.errors import UserInputError
 from edgedistill.fit.pipeline import FitOptions, plan_fit, run_fit
 from edgedistill.progress import no_progress
+
+
+def _on_off(value: str, flag: str) -> bool:
+    if value not in ("on", "off"):
+        raise UserInputError(f"{flag} {value}: choose on or off")
+    return value == "on"
 
 
 def _formats(value: str | None) -> list[str] | None:
@@ -96,6 +103,14 @@ def fit(
         float,
         typer.Option(help="Keep labels on this fraction of the train split (the rest: unlabeled)."),
     ] = 1.0,
+    qat: Annotated[
+        str,
+        typer.Option(
+            "--qat",
+            help="int8 runs: 'on' fine-tunes the quantized student with the teacher (QAT); "
+            "'off' calibrates only (post-training quantization).",
+        ),
+    ] = "on",
     resume: Annotated[
         bool,
         typer.Option(
@@ -128,6 +143,7 @@ def fit(
         target=target,
         labels_fraction=labels_fraction,
         resume=resume,
+        qat=_on_off(qat, "--qat"),
     )
     context = ddp.from_environment()  # torchrun --nproc-per-node N -m edgedistill fit ...
     try:
@@ -216,6 +232,8 @@ def _resume_command(options: FitOptions, out: Path) -> str:
             continue
         if isinstance(value, list):
             value = ",".join(value)
+        if isinstance(value, bool):  # on/off switches (--qat)
+            value = "on" if value else "off"
         argv += ["--" + option.name.replace("_", "-"), str(value)]
     argv += ["--out", str(out), "--resume"]
     return " ".join(shlex.quote(part) for part in argv)

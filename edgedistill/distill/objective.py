@@ -113,7 +113,7 @@ def check_layers(
     that cannot be matched, listing the available layer names and output shapes."""
     from torch import nn
 
-    feature_terms = [(i, wt) for i, wt in enumerate(terms) if _uses_layers(wt)]
+    feature_terms = [(i, wt) for i, wt in enumerate(terms) if uses_layers(wt)]
     if not feature_terms:
         return {}
     if teacher is None or not isinstance(teacher, nn.Module):
@@ -143,7 +143,7 @@ def check_layers(
     return adapters
 
 
-def _uses_layers(weighted: WeightedTerm) -> bool:
+def uses_layers(weighted: WeightedTerm) -> bool:
 
     return "pairs" in LOSSES.get(weighted.name).params_model.model_fields
 

@@ -66,7 +66,7 @@ def run_distill(
 
     task_teachers: list[Teacher] = []
     if any(stage.teacher == "task" for stage in stages):
-        task_teachers = _load_task_teachers(plan, data, progress, context)
+        task_teachers = load_task_teachers(plan, data, progress, context)
     student_cost = model_cost(
         build_student(plan.candidate, data.input_shape, num_classes), data.input_shape
     )
@@ -154,7 +154,7 @@ def _check_stages(plan, stages, example, input_shape, num_classes: int, task_arc
         previous = student
 
 
-def _load_task_teachers(plan: DistillPlan, data, progress, context) -> list[Teacher]:
+def load_task_teachers(plan: DistillPlan, data, progress, context) -> list[Teacher]:
     """Rank 0 loads first (it may train the built-in teacher); the others then read the cache."""
     num_classes = len(plan.recipe.labels)
     seed = plan.options.seed or 0

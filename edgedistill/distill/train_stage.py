@@ -52,22 +52,11 @@ def run_stage(
     where = f" (stage {stage.name})" if stage.name != "student" else ""
     teacher_model = stage_teachers[0].model if stage_teachers else None
     objective = build_objective(terms, student, teacher_model, example, where)
-    runner = outputs = None
-    mode = {"mode": "none", "reason": "no loss reads a teacher"}
-    if objective.needs_teacher:
-        runner = TeacherRunner([t.model for t in stage_teachers], objective.teacher_layers, device)
-        outputs = choose_outputs(
-            runner,
-            train_split,
-            data_identity(recipe, data, train_split),
-            random_augment=plan.train_spec.augment.is_random,
-            use_cache=bool(options.cache),
-            workers=options.workers or 0,
-            context=context,
-        )
-        mode = {"mode": outputs.mode, "reason": outputs.reason}
-        if outputs.mode == "online":
-            log.info("stage %s: teacher runs online: %s", stage.name, outputs.reason)
+    runner, outputs, mode = teacher_outputs_for(
+        plan, objective, stage_teachers, data, train_split, device, context
+    )
+    if mode["mode"] == "online":
+        log.info("stage %s: teacher runs online: %s", stage.name, mode["reason"])
     try:
         trained = train(
             student,
@@ -113,6 +102,25 @@ def run_stage(
         save_weights(folder, student, {"spec": stage.candidate.spec, "stage": stage.name})
         atomic.write_json(done, {"digest": digest, "result": result.model_dump(mode="json")})
     return student, result
+
+
+def teacher_outputs_for(plan, objective, teachers, data, train_split, device, context):
+    """(runner, outputs, mode): the teachers' outputs the objective reads, cached or online;
+    (None, None, mode "none") when no term reads a teacher. Close the runner after training."""
+    if not objective.needs_teacher:
+        return None, None, {"mode": "none", "reason": "no loss reads a teacher"}
+    options = plan.options
+    runner = TeacherRunner([t.model for t in teachers], objective.teacher_layers, device)
+    outputs = choose_outputs(
+        runner,
+        train_split,
+        data_identity(plan.recipe, data, train_split),
+        random_augment=plan.train_spec.augment.is_random,
+        use_cache=bool(options.cache),
+        workers=options.workers or 0,
+        context=context,
+    )
+    return runner, outputs, {"mode": outputs.mode, "reason": outputs.reason}
 
 
 def data_identity(recipe, data, train_split) -> dict[str, Any]:

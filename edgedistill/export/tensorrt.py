@@ -52,7 +52,8 @@ def device_build_argv(
 def trtexec_argv(onnx: str, engine: str, precision: str) -> list[str]:
     """The same build with NVIDIA's trtexec, for a device team that prefers it."""
     argv = ["trtexec", f"--onnx={onnx}", f"--saveEngine={engine}"]
-    return [*argv, "--fp16"] if precision == "fp16" else argv
+    flags = {"fp16": ["--fp16"], "int8": ["--int8"]}  # int8: the ONNX's Q/DQ scales are used
+    return [*argv, *flags.get(precision, [])]
 
 
 def _tensorrt():
@@ -65,7 +66,7 @@ class TensorRTExporter:
     name = "tensorrt"
     runs_on = "tensorrt"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = ".engine"
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")  # int8: explicit quantization from the QDQ ONNX
     consumes = "onnx"
     compiles_for_runtime = None
     hub = False
@@ -75,7 +76,8 @@ class TensorRTExporter:
     validated_on = "host with tensorrt and a CUDA GPU (outputs compared); else built on the device"
 
     def check(self, precision: str, context: ExportContext) -> str | None:
-        onnx, engine = "model.fp32.onnx", f"model.{precision}{self.suffix}"
+        onnx_precision = "int8" if precision == "int8" else "fp32"  # the chain's ONNX hub
+        onnx, engine = f"model.{onnx_precision}.onnx", f"model.{precision}{self.suffix}"
         script = shlex.join(device_build_argv(onnx, engine, precision))
         trtexec = shlex.join(trtexec_argv(onnx, engine, precision))
         build_here = (
@@ -147,6 +149,8 @@ def build_engine(onnx: Path, out: Path, precision: str, workspace_mb: int = WORK
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8" and hasattr(trt.BuilderFlag, "INT8"):  # Q/DQ give the scales
+        config.set_flag(trt.BuilderFlag.INT8)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise GoalNotMetError(f"TensorRT {trt.__version__} could not build an engine from {onnx}")

@@ -4,18 +4,20 @@ interrupted fit continues from the last finished stage and epoch checkpoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill import ddp
 from edgedistill.distill.interrupt import StopFlag
-from edgedistill.distill.plan import build_plan
+from edgedistill.distill.plan import DistillPlan, build_plan
+from edgedistill.distill.qat import QatRequest, run_qat
 from edgedistill.distill.run import run_distill
 from edgedistill.distill.teacher_training import load_teacher
 from edgedistill.fit.plan import FitPlan
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.records.distill import DistillResult
+from edgedistill.records.quant import QuantResult
 from edgedistill.students.candidate import Candidate
 from edgedistill.teachers import Teacher
 
@@ -31,14 +33,23 @@ class DistilledStudent:
     candidate: Candidate
     result: DistillResult
     teacher: Teacher  # the task's teacher, loaded (trained first if it had to be)
+    plan: DistillPlan
+    quantized: nn.Module | None = None  # int8: the fake-quantized student that ships
+    quantization: QuantResult | None = None
+
+    @property
+    def shipped(self) -> nn.Module:
+        """The model the export chain converts: quantized when the run deploys int8."""
+        return self.quantized if self.quantized is not None else self.model
 
     @property
     def notes(self) -> list[str]:
         stages = self.result.stages
+        notes = list(self.quantization.notes) if self.quantization else []
         if len(stages) < 2:
-            return []
+            return notes
         trained = ", ".join(f"{s.name} ({s.student}, accuracy {s.accuracy:.4f})" for s in stages)
-        return [f"distilled in {len(stages)} stages ({self.result.method}): {trained}"]
+        return [f"distilled in {len(stages)} stages ({self.result.method}): {trained}", *notes]
 
 
 def teacher_stage(
@@ -67,4 +78,30 @@ def distill_stage(
         options, plan.task, candidate, teacher=plan.teacher, loaded_teacher=teacher
     )
     model, result = run_distill(distill_plan, progress, stop, context)
-    return DistilledStudent(model, candidate, result, teacher)
+    return DistilledStudent(model, candidate, result, teacher, distill_plan)
+
+
+def quantize_stage(
+    plan: FitPlan,
+    distilled: DistilledStudent,
+    folder: Path,
+    progress: ProgressFn = no_progress,
+    stop: StopFlag | None = None,
+    context: DistContext | None = None,
+) -> DistilledStudent:
+    """int8 runs: calibrate the distilled student, then fine-tune it quantized (QAT) with the
+    same loss recipe, into `folder` (resumable). Other precisions pass through."""
+    if plan.precision != "int8" or plan.quant_scheme is None:
+        return distilled
+    request = QatRequest(plan.quant_scheme, enabled=plan.options.qat)
+    quantized, result = run_qat(
+        distilled.plan,
+        distilled.model,
+        request,
+        folder,
+        distilled.result.accuracy,
+        progress,
+        stop,
+        context,
+    )
+    return replace(distilled, quantized=quantized, quantization=result)

@@ -26,7 +26,7 @@ from edgedistill.export.chain import export_chain
 from edgedistill.export.context import ExportContext
 from edgedistill.export.preflight import preflight
 from edgedistill.fit import run_dir
-from edgedistill.fit.distill_stage import distill_stage, teacher_stage
+from edgedistill.fit.distill_stage import distill_stage, quantize_stage, teacher_stage
 from edgedistill.fit.measure import measure_stage
 from edgedistill.fit.plan import FitOptions, FitPlan, plan_fit
 from edgedistill.fit.search import ChosenStudent, SearchSettings, search_stage
@@ -111,6 +111,9 @@ def _run_stages(
         plan, chosen.candidate, teacher, staging / "checkpoint", progress, stop, context
     )
     clock.lap("distill")
+    distilled = quantize_stage(plan, distilled, staging / "quantized", progress, stop, context)
+    if distilled.quantization is not None:
+        clock.lap("quantize")
     if not main:
         return None
 
@@ -119,7 +122,7 @@ def _run_stages(
     artifacts = export_chain(
         plan.formats,
         plan.precision,
-        distilled.model,
+        distilled.shipped,
         example,
         bundle,
         data,

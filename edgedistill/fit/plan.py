@@ -11,6 +11,7 @@ from pathlib import Path
 from edgedistill.budget import parse_budget
 from edgedistill.distill.plan import DistillOptions, check_inputs, check_teacher_layers
 from edgedistill.errors import UserInputError
+from edgedistill.export._registry import EXPORTERS
 from edgedistill.export.chain import deploy_formats, plan_chain
 from edgedistill.export.context import ExportContext
 from edgedistill.fit import run_dir
@@ -19,11 +20,12 @@ from edgedistill.fit.profile_check import load_device
 from edgedistill.lab.fit_bench import plan_lab_targets
 from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.profiles import DeviceProfile
+from edgedistill.quant.scheme import QuantScheme, scheme_for
 from edgedistill.tasks.recipe import TaskRecipe
 from edgedistill.tasks.task import Task, load_task
 from edgedistill.teachers import PreparedTeacher, prepare_teacher
 
-SUPPORTED_PRECISIONS = ("fp32", "fp16")  # int8 arrives with quantization-aware distillation
+SUPPORTED_PRECISIONS = ("fp32", "fp16", "int8")
 # Settings a resumed run must keep: they change what is searched, learned or exported.
 LEARNING_FIELDS = (
     "device",
@@ -37,6 +39,7 @@ LEARNING_FIELDS = (
     "epochs",
     "seed",
     "labels_fraction",
+    "qat",
     "verify_on_device",
 )
 
@@ -62,6 +65,7 @@ class FitOptions:
     target: str | None = None  # NAME[,NAME...] in the lab file
     labels_fraction: float = 1.0  # keep labels on this share of the train split
     resume: bool = False  # continue the interrupted run staged beside --out
+    qat: bool = True  # int8: fine-tune quantized (False: post-training calibration only)
 
     def learning(self) -> dict:
         """The settings a resumed run must keep, as JSON values."""
@@ -79,6 +83,7 @@ class FitPlan:
     precision: str
     formats: list[str]
     out: Path
+    quant_scheme: QuantScheme | None = None  # int8: the scheme every format shares
     deploy_format: str = "onnx"  # the chain's last format, whether built here or pending
     targets: list[DeviceEntry] = field(default_factory=list)  # lab devices (checked reachable)
     pending: list[str] = field(default_factory=list)  # formats not produced, and why
@@ -126,20 +131,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
     if options.resume and options.out is None:
         raise UserInputError("--resume: give --out DIR, the run to continue")
 
-    precision = options.precision or profile.deploy.precision
-    if precision not in SUPPORTED_PRECISIONS:
-        if options.precision is not None:
-            raise UserInputError(
-                f"--precision {precision}: this version exports "
-                f"{', '.join(SUPPORTED_PRECISIONS)} (int8 arrives with quantization-aware "
-                "distillation, not implemented yet)"
-            )
-        notes.append(
-            f"{profile.name} deploys {precision}; this version produces fp32 "
-            "(quantization-aware distillation not implemented yet)"
-        )
-        precision = "fp32"
-
+    precision = _precision(options, profile)
     requested = (
         ["onnx", *options.formats] if options.formats is not None else deploy_formats(profile)
     )
@@ -160,6 +152,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
     notes.extend(teacher.notes)
     targets = plan_lab_targets(options.lab, options.target, profile, chain.formats)
     run_dir.check_out(out, options.resume)
+    runtimes = [EXPORTERS.get(name).runs_on for name in [*chain.formats, *_pending(chain)]]
     return FitPlan(
         options=options,
         profile=profile,
@@ -169,8 +162,31 @@ def plan_fit(options: FitOptions) -> FitPlan:
         precision=precision,
         formats=chain.formats,
         out=out,
+        quant_scheme=scheme_for(runtimes) if precision == "int8" else None,
         deploy_format=chain.deploy_format,
         targets=targets,
         pending=list(chain.pending),
         notes=notes,
     )
+
+
+def _precision(options: FitOptions, profile: DeviceProfile) -> str:
+    """--precision, else the profile's; int8 is refused for a device with no int8 rate."""
+    precision = options.precision or profile.deploy.precision
+    if precision not in SUPPORTED_PRECISIONS:
+        raise UserInputError(
+            f"--precision {precision}: choose one of {', '.join(SUPPORTED_PRECISIONS)}"
+        )
+    if precision == "int8" and precision not in profile.compute.peak_ops_per_s:
+        runs = ", ".join(profile.compute.peak_ops_per_s)
+        raise UserInputError(
+            f"--precision {precision}: {profile.name}'s runtimes ({', '.join(profile.runtimes)}) "
+            f"compute in {runs} only (profile field compute.peak_ops_per_s)"
+        )
+    return precision
+
+
+def _pending(chain) -> list[str]:
+    """Formats of the chain that wait for a device: their runtimes constrain the scheme too."""
+    names = [line.split(" ", 1)[0] for line in chain.pending]
+    return [name for name in names if name in EXPORTERS]

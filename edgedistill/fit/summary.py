@@ -45,6 +45,7 @@ def build_summary(
     deployed = artifacts[-1] if artifacts and artifacts[-1].format == plan.deploy_format else None
     accuracy = deployed.accuracy if deployed else None
     fits, basis = fits_budget(chosen, measured, plan.budget_ms)
+    quantization = distilled.quantization
     relative = [
         a.model_copy(update={"path": Path(a.path).relative_to(staging).as_posix()})
         for a in artifacts
@@ -83,6 +84,7 @@ def build_summary(
             macs=chosen.scored.macs,
             precision=plan.precision,
             accuracy_fp32=distilled.result.accuracy,
+            accuracy_ptq=quantization.accuracy_ptq if quantization else None,
             accuracy=accuracy,
             epochs_run=distilled.result.epochs_run,
             best_epoch=distilled.result.best_epoch,
@@ -97,6 +99,7 @@ def build_summary(
             margin=chosen.margin,
         ),
         artifacts=relative,
+        quantization=quantization,
         pending=plan.pending,
         notes=notes,
         seed=plan.options.seed,

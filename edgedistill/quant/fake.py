@@ -1,6 +1,6 @@
 """Fake-quantized layers: float training that sees int8 rounding, exportable as Q/DQ ops.
 
-Three modes, set on the whole model by `set_mode`:
+Four modes, set on the whole model by `set_mode`:
   observe  activations pass unchanged; each quantizer records the min and max it sees
            (post-training calibration)
   qat      activations and weights are rounded to the int8 grid in the forward pass and
@@ -9,6 +9,10 @@ Three modes, set on the whole model by `set_mode`:
   export   the same rounding written as explicit quantize / dequantize ops with constant
            scales, int8 weights stored as int8: what torch.onnx lowers to QuantizeLinear /
            DequantizeLinear and litert-torch to int8 TFLite kernels
+  weights  weights are float constants on the int8 grid (each exactly q * scale), activations
+           pass through unquantized: the float graph for a converter that quantizes weights
+           itself and recovers the same int8 values and scales (coremltools'
+           linear_quantize_weights)
 
 The classes are built on first use so that importing the package does not import torch.
 """
@@ -22,7 +26,7 @@ from typing import Any
 
 from edgedistill.quant.scheme import QMAX, QMIN, WEIGHT_QMAX, QuantScheme
 
-MODES = ("observe", "qat", "export")
+MODES = ("observe", "qat", "export", "weights")
 EMA = 0.01  # weight of a new batch in a QAT activation range
 CLAMPS = {"relu": (0.0, None), "relu6": (0.0, 6.0)}
 
@@ -87,6 +91,8 @@ def classes() -> dict[str, Any]:
             return activation_params(low, high, self.symmetric)
 
         def forward(self, x):
+            if self.mode == "weights":
+                return x
             if self.mode == "observe":
                 with torch.no_grad():
                     self.low.copy_(torch.minimum(self.low, x.detach().min()))
@@ -119,7 +125,7 @@ def classes() -> dict[str, Any]:
             self.layer = layer
             self.activation = activation
             self.mode = "observe"
-            self.frozen: tuple[Any, ...] | None = None  # export mode: int8_weight()
+            self.frozen: tuple[Any, ...] | None = None  # export / weights: int8_weight()
             floor = CLAMPS[activation][0] if activation else None
             self.out = ActQuant(scheme, floor)
 
@@ -127,6 +133,9 @@ def classes() -> dict[str, Any]:
             weight = self.layer.weight
             if self.mode == "observe":
                 return weight
+            if self.mode == "weights":
+                assert self.frozen is not None
+                return self.frozen[0]  # float, on the int8 grid
             if self.mode == "export":
                 assert self.frozen is not None
                 q, scales, zeros = self.frozen
@@ -213,9 +222,9 @@ def set_mode(model, mode: str, int8_weights: bool = True) -> None:
             module.frozen = None
         if mode == "export" and isinstance(module, act):
             module.frozen = module.params()
-        elif mode == "export" and isinstance(module, weighted):
+        elif mode in ("export", "weights") and isinstance(module, weighted):
             q, scales, zeros = module.int8_weight()
-            if not int8_weights:
+            if mode == "weights" or not int8_weights:
                 q = q.float() * scales.reshape((-1,) + (1,) * (q.dim() - 1))
             module.frozen = (q, scales, zeros)
 
@@ -232,11 +241,13 @@ def current_mode(model) -> str:
 
 
 @contextlib.contextmanager
-def exporting(model, int8_weights: bool = True) -> Iterator[Any]:
-    """`model` in export mode (constant scales, explicit quantize / dequantize ops) for the
-    duration, eval mode; its previous mode after."""
+def exporting(model, int8_weights: bool = True, mode: str = "export") -> Iterator[Any]:
+    """`model` in export mode (constant scales, explicit quantize / dequantize ops), or in
+    `weights` mode when asked, for the duration, eval mode; its previous mode after."""
+    if mode not in ("export", "weights"):
+        raise ValueError(f"exporting takes mode 'export' or 'weights', not {mode!r}")
     previous = current_mode(model)
-    set_mode(model, "export", int8_weights)
+    set_mode(model, mode, int8_weights)
     try:
         yield model.eval()
     finally:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgedistill.records.artifact import Artifact
 from edgedistill.records.measurements import MeasuredLatency
+from edgedistill.records.quant import QuantResult
 
 
 class _Strict(BaseModel):
@@ -38,7 +39,9 @@ class StudentInfo(_Strict):
     params: int
     macs: int
     precision: str
-    accuracy_fp32: float
+    accuracy_fp32: float  # the fp32 PyTorch student, test split
+    # int8: the calibrated-only (PTQ) student, for comparison with the shipped one (PyTorch)
+    accuracy_ptq: float | None = None
     accuracy: float | None  # deployed artifact, run by its runtime on the host
     epochs_run: int
     best_epoch: int
@@ -68,6 +71,7 @@ class RunSummary(_Strict):
     retention: float | None
     latency_ms: StudentLatency
     artifacts: list[Artifact]
+    quantization: QuantResult | None = None  # int8 runs: calibration, PTQ and QAT figures
     pending: list[str] = Field(default_factory=list, description="formats not produced, and why")
     notes: list[str] = Field(default_factory=list)
     seed: int

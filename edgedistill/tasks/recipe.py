@@ -158,6 +158,23 @@ class LossSpec(_Strict):
         return value
 
 
+class QatSpec(_Strict):
+    """Quantization-aware distillation after the fp32 one, when the run deploys int8."""
+
+    epochs: int = Field(
+        3, ge=0, description="QAT epochs with the teacher's soft targets (0: calibration only)"
+    )
+    lr: float | None = Field(
+        None, gt=0, description="QAT learning rate (null: a tenth of train.lr)"
+    )
+    calibration_samples: int = Field(
+        512, ge=1, description="train samples whose activation ranges set the int8 scales"
+    )
+    min_train_samples: int = Field(
+        200, ge=1, description="fewer train samples than this: post-training quantization only"
+    )
+
+
 class DistillSpec(_Strict):
     losses: list[LossSpec] = Field(
         default_factory=lambda: [LossSpec(name="kd")],
@@ -169,6 +186,7 @@ class DistillSpec(_Strict):
         description="more teachers beside the task's, for multi-teacher (distill output folders)",
     )
     train: TrainSpec
+    qat: QatSpec = QatSpec()
 
     @model_validator(mode="before")
     @classmethod

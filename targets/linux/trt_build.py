@@ -73,6 +73,8 @@ def build_with_python_api(onnx: str, engine: str, precision: str, workspace_mb: 
                 "only): an fp16 engine needs an fp16 ONNX file; build fp32, or use TensorRT 10"
             )
         config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8" and hasattr(trt.BuilderFlag, "INT8"):  # Q/DQ carry the scales
+        config.set_flag(trt.BuilderFlag.INT8)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise BuildError("TensorRT could not build the network (see its log above on stderr)")
@@ -99,6 +101,8 @@ def trtexec_argv(trtexec: str, onnx: str, engine: str, precision: str, workspace
     argv.append(f"--memPoolSize=workspace:{workspace_mb}")  # MiB
     if precision == "fp16":
         argv.append("--fp16")
+    if precision == "int8":  # explicit quantization: the Q/DQ nodes carry the scales
+        argv.append("--int8")
     return argv
 
 
