@@ -1,12 +1,17 @@
 """Core ML export with coremltools: an ML program (.mlpackage), fp16 by default, zipped.
 
+int8 takes the prepared, calibrated student (quant.prepare) and stores its int8 weights with
+their scales, plus int8 activations on iOS17+ (W8A8); `export_int4` writes int4 per-block
+weights for iOS18+. coreml_quant.py says how each is built and checked.
+
 The input is declared as an image when the task's preprocessing can be (Core ML applies
 `scale * pixel + bias` itself; the per-channel 1/std is folded into the model), so a device team
 feeds camera frames resized to the model's input size and gets logits named `logits`. Labels and
 the full preprocessing go into the model's metadata.
 
 Core ML predictions run only on macOS. Elsewhere the artifact is checked structurally: it loads,
-its inputs, outputs, shapes, weight precision and specification version are what was declared.
+its inputs, outputs, shapes, weight precision (int8 / int4 data behind constexpr dequantize
+ops for the quantized precisions) and specification version are what was declared.
 The .mlpackage is a directory, so it ships as a zip (deterministic: fixed order and times)
 that unpacks to `model.<precision>.mlpackage`.
 """
@@ -28,7 +33,16 @@ from edgedistill.export._extras import import_extra, require
 from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
 from edgedistill.export.context import ExportContext
+from edgedistill.export.coreml_quant import (
+    INT4_SPEC,
+    INT8_SPEC,
+    Recipe,
+    compress_weights,
+    recipe_for,
+    weight_problems,
+)
 from edgedistill.export.validate import Reference, Validation, compare_predictions
+from edgedistill.quant.fake import exporting, is_quantized
 from edgedistill.records.artifact import Artifact
 from edgedistill.tasks.recipe import Preprocessing
 
@@ -38,9 +52,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 EXTRA = "coreml"
 DEFAULT_TARGET = "iOS15"  # the oldest target that runs ML programs: the widest reach
-# Core ML specification version each precision needs. ML programs (fp32 or fp16 compute) need
-# specification 6 (iOS15 / macOS12 / tvOS15 / watchOS8).
-MIN_SPEC_VERSION = {"fp32": 6, "fp16": 6}
+# Core ML specification version each precision needs, and why. ML programs (fp32 or fp16
+# compute) need specification 6 (iOS15 / macOS12 / tvOS15 / watchOS8).
+MIN_SPEC_VERSION = {"fp32": 6, "fp16": 6, "int8": INT8_SPEC, "int4": INT4_SPEC}
+_NEEDS = {
+    "int8": "stores int8 weights (constexpr ops)",
+    "int4": "stores int4 per-block weights",
+}
+# The oldest target that holds each quantized precision, when none is given.
+_DEFAULT_TARGETS = {"int8": "iOS16", "int4": "iOS18"}
 _TARGET = re.compile(r"^(iOS|macOS|tvOS|watchOS)(\d+)(_\d+)?$")
 _COLOR_LAYOUTS = {"gray": "GRAYSCALE", "rgb": "RGB", "bgr": "BGR"}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -49,6 +69,11 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 def _coremltools():
     with converter_output("coremltools"):
         return import_extra("coremltools", EXTRA, "Core ML export")
+
+
+def target_name(context: ExportContext, precision: str) -> str:
+    """The minimum deployment target: the context's, else the oldest that holds `precision`."""
+    return context.min_deployment_target or _DEFAULT_TARGETS.get(precision, DEFAULT_TARGET)
 
 
 def resolve_target(name: str, origin: str, precision: str):
@@ -68,9 +93,11 @@ def resolve_target(name: str, origin: str, precision: str):
     needed = MIN_SPEC_VERSION.get(precision)
     if needed is not None and target.value < needed:
         oldest = [n for n, t in ct.target.__members__.items() if t.value == needed]
+        why = _NEEDS.get(precision, "is an ML program")
         raise UserInputError(
-            f"{origin} {name}: a Core ML {precision} model is an ML program, which needs "
-            f"{' / '.join(oldest)} or newer; raise the target (e.g. iOS15) or deploy elsewhere"
+            f"{origin} {name}: a Core ML {precision} model {why}, which needs "
+            f"{' / '.join(oldest)} or newer; raise the target (e.g. {oldest[0]}) or deploy "
+            "elsewhere"
         )
     return target
 
@@ -116,7 +143,7 @@ class CoreMLExporter:
     name = "coreml"
     runs_on = "coreml"  # the runtime that runs its artifacts (a profile's `runtimes`)
     suffix = ".mlpackage.zip"
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")  # int4: export_int4, next to an int8 artifact
     consumes = None
     compiles_for_runtime = None
     hub = False
@@ -128,9 +155,7 @@ class CoreMLExporter:
     def check(self, precision: str, context: ExportContext) -> str | None:
         require(self.modules, EXTRA, "Core ML export")
         resolve_target(
-            context.min_deployment_target or DEFAULT_TARGET,
-            context.min_deployment_target_origin,
-            precision,
+            target_name(context, precision), context.min_deployment_target_origin, precision
         )
         return None
 
@@ -142,60 +167,8 @@ class CoreMLExporter:
         precision: str = "fp16",
         context: ExportContext | None = None,
     ) -> Artifact:
-        import numpy as np
-        import torch
-
-        context = context or ExportContext()
         refuse_unwritten_precision(self, precision)
-        target_name = context.min_deployment_target or DEFAULT_TARGET
-        target = resolve_target(target_name, context.min_deployment_target_origin, precision)
-        ct = _coremltools()
-        shape = tuple(example.shape)
-        image = image_input_for(context.preprocessing, shape[1])
-        notes = []
-        if image is not None:
-            model = _with_inverse_std(student.eval(), image["inverse_std"])
-            model_input = ct.ImageType(
-                name="input",
-                shape=shape,
-                scale=image["scale"],
-                bias=image["bias"],
-                color_layout=getattr(ct.colorlayout, image["color_layout"]),
-            )
-            notes.append(
-                f"input is a {image['color_layout'].lower()} image of {shape[3]}x{shape[2]} "
-                "pixels (resize first); scale, mean and std are applied inside the model"
-            )
-        else:
-            model = student.eval()
-            model_input = ct.TensorType(name="input", shape=shape, dtype=np.float32)
-            notes.append("input is the preprocessed float32 tensor (no image preprocessing)")
-        compute_precision = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
-        with converter_output("coremltools"):
-            program = torch.export.export(model, (example,)).run_decompositions({})
-            mlmodel = ct.convert(
-                program,
-                convert_to="mlprogram",
-                inputs=[model_input],
-                outputs=[ct.TensorType(name="logits", dtype=np.float32)],
-                minimum_deployment_target=target,
-                compute_precision=compute_precision,
-                skip_model_load=True,
-            )
-        _describe(mlmodel, context, precision, image is not None)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".coreml-", dir=out.parent) as scratch:
-            package = Path(scratch) / out.name.removesuffix(".zip")
-            with converter_output("coremltools"):
-                mlmodel.save(str(package))
-            _zip_directory(package, out)
-        return Artifact.written(
-            self.name,
-            precision,
-            out,
-            shape,
-            notes=[f"minimum deployment target {target_name}", *notes],
-        )
+        return _export(student, example, out, precision, context or ExportContext())
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         ct = _coremltools()
@@ -215,10 +188,109 @@ class CoreMLExporter:
             return _compare_on_macos(ct, package, spec, reference)
 
 
-def _describe(mlmodel, context: ExportContext, precision: str, image: bool) -> None:
+def export_int4(student, example, out: Path, context: ExportContext | None = None) -> Artifact:
+    """int4 per-block weights (W4A16) of a prepared student for iOS18+ targets: a Core ML
+    artifact of its own (`model.int4.mlpackage.zip`), written next to the int8 one by a caller
+    that wants it; `--precision` stays int8. CoreMLExporter.validate checks it like the rest."""
+    return _export(student, example, out, "int4", context or ExportContext())
+
+
+def _export(student, example, out: Path, precision: str, context: ExportContext) -> Artifact:
+    name = target_name(context, precision)
+    target = resolve_target(name, context.min_deployment_target_origin, precision)
+    recipe = None
+    if precision in ("int8", "int4"):
+        if not is_quantized(student):
+            raise ValueError(
+                f"Core ML {precision} export takes a prepared, calibrated student (quant.prepare)"
+            )
+        recipe = recipe_for(precision, target.value)
+    elif is_quantized(student):
+        raise ValueError(
+            f"a Core ML {precision} export takes the float student, not a quantized one"
+        )
+    ct = _coremltools()
+    shape = tuple(example.shape)
+    image = image_input_for(context.preprocessing, shape[1])
+    if recipe is None:
+        mlmodel = _convert(ct, student.eval(), example, image, target, precision)
+    else:
+        with exporting(student, mode=recipe.torch_mode) as converted:
+            mlmodel = _convert(ct, converted, example, image, target, precision)
+        mlmodel = compress_weights(ct, mlmodel, recipe)
+    _describe(mlmodel, context, precision, image is not None, name, recipe)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".coreml-", dir=out.parent) as scratch:
+        package = Path(scratch) / out.name.removesuffix(".zip")
+        with converter_output("coremltools"):
+            mlmodel.save(str(package))
+        _zip_directory(package, out)
+    return Artifact.written(
+        CoreMLExporter.name,
+        precision,
+        out,
+        example.shape,
+        notes=[
+            f"minimum deployment target {name}",
+            *(recipe.notes if recipe is not None else ()),
+            _input_note(image, shape),
+        ],
+    )
+
+
+def _convert(ct, model, example, image: dict | None, target, precision: str):
+    """The ML program of `model`, computing in fp32 for fp32 and in fp16 otherwise."""
+    import numpy as np
+    import torch
+
+    shape = tuple(example.shape)
+    if image is not None:
+        model = _with_inverse_std(model, image["inverse_std"])
+        model_input = ct.ImageType(
+            name="input",
+            shape=shape,
+            scale=image["scale"],
+            bias=image["bias"],
+            color_layout=getattr(ct.colorlayout, image["color_layout"]),
+        )
+    else:
+        model_input = ct.TensorType(name="input", shape=shape, dtype=np.float32)
+    compute_precision = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
+    with converter_output("coremltools"):
+        program = torch.export.export(model, (example,)).run_decompositions({})
+        mlmodel = ct.convert(
+            program,
+            convert_to="mlprogram",
+            inputs=[model_input],
+            outputs=[ct.TensorType(name="logits", dtype=np.float32)],
+            minimum_deployment_target=target,
+            compute_precision=compute_precision,
+            skip_model_load=True,
+        )
+    return mlmodel
+
+
+def _input_note(image: dict | None, shape: tuple[int, ...]) -> str:
+    if image is None:
+        return "input is the preprocessed float32 tensor (no image preprocessing)"
+    return (
+        f"input is a {image['color_layout'].lower()} image of {shape[3]}x{shape[2]} "
+        "pixels (resize first); scale, mean and std are applied inside the model"
+    )
+
+
+def _describe(
+    mlmodel,
+    context: ExportContext,
+    precision: str,
+    image: bool,
+    target: str,
+    recipe: Recipe | None,
+) -> None:
     mlmodel.author = "edgedistill"
+    quantization = f" ({recipe.label})" if recipe is not None else ""
     mlmodel.short_description = (
-        f"edgedistill student for {context.device or 'any device'}, {precision}; "
+        f"edgedistill student for {context.device or 'any device'}, {precision}{quantization}; "
         f"output `logits` over {len(context.labels) or 'the task'} classes"
     )
     mlmodel.input_description["input"] = (
@@ -230,7 +302,9 @@ def _describe(mlmodel, context: ExportContext, precision: str, image: bool) -> N
     metadata = mlmodel.user_defined_metadata
     metadata["labels"] = json.dumps(list(context.labels))
     metadata["precision"] = precision
-    metadata["min_deployment_target"] = context.min_deployment_target or DEFAULT_TARGET
+    metadata["min_deployment_target"] = target
+    if recipe is not None:
+        metadata["quantization"] = recipe.label
     if context.preprocessing is not None:
         metadata["preprocessing"] = context.preprocessing.model_dump_json()
 
@@ -294,14 +368,11 @@ def structural_problems(spec, artifact: Artifact, reference: Reference) -> list[
     labels = json.loads(spec.description.metadata.userDefined.get("labels", "[]"))
     if labels and len(labels) != reference.logits.shape[1]:
         problems.append(f"{len(labels)} labels for {reference.logits.shape[1]} logits")
-    weight_types = _weight_dtypes(spec)
-    wanted = "FLOAT16" if artifact.precision == "fp16" else "FLOAT32"
-    others = sorted(set(weight_types) - {wanted})
-    if not weight_types:
-        problems.append("the program holds no weights")
-    elif others:
-        problems.append(f"{artifact.precision} model holds {', '.join(others)} weights")
-    return problems
+    metadata = spec.description.metadata.userDefined
+    declared = metadata.get("precision", artifact.precision)
+    if declared != artifact.precision:
+        problems.append(f"the package says it is {declared}, the artifact {artifact.precision}")
+    return problems + weight_problems(spec, artifact.precision, metadata.get("quantization"))
 
 
 def _target_problems(ct, spec) -> list[str]:
@@ -316,23 +387,6 @@ def _target_problems(ct, spec) -> list[str]:
             f"(which reads up to {target.value})"
         ]
     return []
-
-
-def _weight_dtypes(spec) -> list[str]:
-    """Data types of the program's constant tensors of rank >= 2 (conv and linear weights)."""
-    from coremltools.proto import MIL_pb2
-
-    found = []
-    for function in spec.mlProgram.functions.values():
-        for block in function.block_specializations.values():
-            for operation in block.operations:
-                if operation.type != "const":
-                    continue
-                for output in operation.outputs:
-                    tensor = output.type.tensorType
-                    if output.type.WhichOneof("type") == "tensorType" and tensor.rank >= 2:
-                        found.append(MIL_pb2.DataType.Name(tensor.dataType))
-    return found
 
 
 def _compare_on_macos(ct, package: Path, spec, reference: Reference) -> Validation:
