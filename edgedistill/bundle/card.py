@@ -107,8 +107,12 @@ def _input_section(task: dict[str, Any]) -> list[str]:
 def _how_it_was_made(summary: dict[str, Any]) -> list[str]:
     teacher = _section(summary, "teacher")
     precision = _section(summary, "student").get("precision")
-    quantized = precision == "int8"
-    then = f"fine-tuned quantization-aware at {precision}, " if quantized else ""
+    quantization = _section(summary, "quantization")
+    then = ""
+    if precision == "int8" and quantization.get("method") == "qat":
+        then = "fine-tuned quantization-aware at int8 with the same loss (QAT), "
+    elif precision == "int8":
+        then = "quantized to int8 by calibration only (post-training quantization), "
     return [
         "## How it was made",
         "",
@@ -117,6 +121,27 @@ def _how_it_was_made(summary: dict[str, Any]) -> list[str]:
         "(soft targets at a temperature, Hinton et al. 2015, plus any configured feature "
         f"terms), {then}then exported; each artifact is checked against the PyTorch student "
         "where a host runtime exists.",
+        *_quantization_lines(quantization),
+    ]
+
+
+def _quantization_lines(quantization: dict[str, Any]) -> list[str]:
+    figures = [
+        f"{name} {quantization[key]:.4f}"
+        for name, key in (
+            ("fp32", "accuracy_fp32"),
+            ("PTQ", "accuracy_ptq"),
+            ("QAT", "accuracy_qat"),
+        )
+        if _is_number(quantization.get(key))
+    ]
+    if not figures:
+        return []
+    return [
+        "",
+        f"int8 scheme: {quantization.get('scheme', 'not recorded')}. Test accuracy of the "
+        f"PyTorch student (fake-quantized for PTQ and QAT): {', '.join(figures)}; "
+        f"ships {quantization.get('method', '?')} ({quantization.get('reason', '')}).",
     ]
 
 
