@@ -14,7 +14,6 @@ from edgedistill.errors import MissingExtraError, UserInputError
 from edgedistill.export import ExportContext
 from edgedistill.export.chain import deploy_formats, export_chain, order_formats, plan_chain
 from edgedistill.profiles import load_profile
-from tests.conftest import invoke
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -124,13 +123,3 @@ def test_pending_engine_note_travels_on_the_onnx_artifact(tmp_path):
     )
     assert artifact.precision == "fp32" and line in artifact.notes
     assert artifact.validation == "outputs" and artifact.max_abs_diff < 1e-4
-
-
-def test_fit_refuses_int8_precision_before_training(tmp_path):
-    result = invoke(
-        "fit", "--device", "pixel-8", "--budget", "5ms", "--precision", "int8",
-        "--out", str(tmp_path / "run"),
-    )  # fmt: skip
-    assert result.returncode == 2, result.stderr
-    assert "--precision int8" in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "run").exists()

@@ -86,11 +86,11 @@ def test_unsupported_precision_is_refused_up_front(tmp_path):
         "--budget",
         "1ms",
         "--precision",
-        "int8",
+        "int4",
         "--out",
         str(tmp_path / "r"),
     )
-    _assert_clean_refusal(result, 2, "--precision int8")
+    _assert_clean_refusal(result, 2, "--precision int4")
     _nothing_written(tmp_path)
 
 

@@ -43,7 +43,11 @@ def export(
     ] = None,
     precision: Annotated[
         str | None,
-        typer.Option(help="fp32 | fp16 (default: the --device profile's, else fp32)."),
+        typer.Option(
+            help="fp32 | fp16 | int8. int8 needs a quantized checkpoint (fit --precision int8), "
+            "which exports at int8 only (default: int8 for one, else the --device profile's, "
+            "else fp32)."
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Directory to create for the artifacts.")] = None,
     device: ExportDeviceOpt = None,

@@ -6,6 +6,10 @@ extras and impossible targets are refused; formats that can only be built on the
 `pending` with the command that builds them. Running the chain exports each format (a format
 built from another gets that artifact through the context), validates it against the PyTorch
 student, and refuses to hand over an artifact that misses its precision's tolerance.
+
+An int8 chain is handed the fake-quantized student (quant.prepare, calibrated): every format
+exports it with its learned scales and every artifact is compared with it, not with the float
+student. A format that writes only fp32 / fp16 waits in `pending` in an int8 chain.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from edgedistill.export.preflight import explain_failure
 from edgedistill.export.validate import Reference, judge, record, tolerance_for
 from edgedistill.hashing import sha256_file
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.quant.fake import current_mode, is_quantized
 
 if TYPE_CHECKING:
     import torch
@@ -159,6 +164,7 @@ def export_chain(
     """
 
     context = context or ExportContext()
+    check_student(student, precision)
     student = student.eval()
     if reference is None:
         reference = (
@@ -197,6 +203,17 @@ def export_chain(
         artifacts.append(artifact)
     progress("export", len(formats), len(formats), "done")
     return artifacts
+
+
+def check_student(student: nn.Module, precision: str) -> None:
+    """An int8 chain takes the prepared, calibrated student; the others the float one."""
+    quantized = is_quantized(student)
+    if precision == "int8" and not quantized:
+        raise ValueError("an int8 chain exports the prepared student (quant.prepare), not fp32")
+    if precision == "int8" and current_mode(student) == "observe":
+        raise ValueError("the prepared student is not calibrated yet (quant.prepare.calibrate)")
+    if precision != "int8" and quantized:
+        raise ValueError(f"a {precision} chain exports the float student, not a quantized one")
 
 
 def _consumed_by(pending_line: str) -> str | None:

@@ -72,7 +72,8 @@ class EdgeTpuExporter:
             command = shlex.join(compile_argv(f"model.{precision}.tflite", "."))
             return (
                 f"{COMPILER} is not on PATH (it runs on x86-64 Linux, from Coral's apt "
-                f"repository); the bundle carries the int8 TFLite; compile it with: {command}"
+                f"repository); the full-integer model.{precision}.tflite is written here and "
+                f"validated; compile it for the Edge TPU, in its folder, with: {command}"
             )
         return None
 

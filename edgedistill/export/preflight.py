@@ -4,10 +4,14 @@ Converters report the op they cannot lower ("Lowering not found: aten.erfinv.def
 "Unsupported fx node median"); the layer that op comes from is found in the torch.export graph
 of the same module. `preflight` converts an untrained copy of the chosen architecture to every
 format the chain builds here, so an export that cannot work is refused before any training.
+At int8 the copy is prepared (quant.prepare: a layer with no int8 kernel is refused by name)
+and calibrated on a seeded random batch first, and each int8 artifact must pass its format's
+structural checks (a full-integer TFLite holds no float op).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import tempfile
@@ -17,7 +21,11 @@ from typing import TYPE_CHECKING
 
 from edgedistill.errors import EdgeDistillError, UserInputError
 from edgedistill.export._registry import EXPORTERS, artifact_precision
+from edgedistill.export.validate import Reference
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.quant.fake import current_mode, is_quantized
+from edgedistill.quant.prepare import calibrate, prepare
+from edgedistill.quant.scheme import QuantScheme
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +34,8 @@ if TYPE_CHECKING:
     from edgedistill.export.context import ExportContext
 
 log = logging.getLogger(__name__)
+CALIBRATION_SAMPLES = 8  # the seeded random batch an int8 preflight calibrates on
+CHECK_SAMPLES = 2  # inputs an int8 artifact's structural check runs
 _OP_PATTERNS = (
     re.compile(r"Lowering not found: aten\.(\w+)"),  # litert-torch
     re.compile(r"No ONNX function found for <OpOverload\(op='\w+\.(\w+)'"),  # torch.onnx
@@ -96,9 +106,17 @@ def preflight(
     example: torch.Tensor,
     context: ExportContext,
     progress: ProgressFn = no_progress,
+    scheme: QuantScheme | None = None,
 ) -> None:
-    """Convert `module` (its weights do not matter) to every format of a planned chain."""
+    """Convert `module` (its weights do not matter) to every format of a planned chain.
 
+    int8: `module` is the float student; it is prepared with `scheme` (default QuantScheme())
+    and calibrated here, unless it is already a prepared model."""
+
+    reference = None
+    if precision == "int8":
+        module = calibrated_copy(module, example, scheme or QuantScheme())
+        reference = Reference.from_random(module, tuple(example.shape[1:]), CHECK_SAMPLES)
     upstream: dict = {}
     with tempfile.TemporaryDirectory(prefix="edgedistill-preflight-") as scratch:
         for index, name in enumerate(formats):
@@ -114,5 +132,33 @@ def preflight(
                 raise
             except Exception as exc:
                 raise explain_failure(exc, name, module, example) from None
+            if reference is not None and step_precision == "int8":
+                _check_structure(name, upstream[name], reference)
             log.debug("preflight: %s %s converts", name, step_precision)
     progress("preflight", len(formats), len(formats), "done")
+
+
+def calibrated_copy(module: nn.Module, example: torch.Tensor, scheme: QuantScheme) -> nn.Module:
+    """`module` prepared for int8 (UserInputError naming any layer with no int8 kernel) and
+    calibrated on seeded random inputs shaped like `example`; a calibrated one is reused, an
+    uncalibrated prepared one copied first (its own calibration data is still to come)."""
+    import torch
+
+    if is_quantized(module) and current_mode(module) != "observe":
+        return module
+    prepared = copy.deepcopy(module) if is_quantized(module) else prepare(module, scheme)
+    generator = torch.Generator().manual_seed(0)
+    shape = (CALIBRATION_SAMPLES, *example.shape[1:])
+    calibrate(prepared, [torch.randn(shape, generator=generator)])
+    return prepared
+
+
+def _check_structure(name: str, artifact, reference: Reference) -> None:
+    """Refuse an int8 artifact whose structure is wrong (a float op in a full-integer
+    TFLite); its figures are not judged here, the weights are untrained."""
+    problems = EXPORTERS.get(name).validate(artifact, reference).problems
+    if problems:
+        raise UserInputError(
+            f"{name} int8: the converted model is not what the target runs "
+            f"({'; '.join(problems[:5])}); drop {name} from --formats or change the model"
+        )

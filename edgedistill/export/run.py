@@ -2,6 +2,9 @@
 
 The output directory is assembled under a temporary name and renamed into place only when every
 artifact has been exported and validated, so a failed export leaves nothing half-written.
+
+int8 comes only from a quantized checkpoint (`fit --precision int8`): its scales were learned
+on the task's data, which `export` does not have. Such a checkpoint exports at int8 only.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from edgedistill import __version__, atomic
 from edgedistill.errors import UserInputError
 from edgedistill.export.chain import deploy_formats, export_chain, plan_chain
 from edgedistill.export.context import ExportContext
-from edgedistill.export.source import load_source
+from edgedistill.export.source import load_source, source_scheme
 from edgedistill.export.validate import Reference
 from edgedistill.paths import check_new_out
 from edgedistill.profiles import load_profile
@@ -29,11 +32,13 @@ if TYPE_CHECKING:
     from edgedistill.export.chain import ChainPlan
     from edgedistill.export.context import ExportContext
     from edgedistill.export.source import ExportSource
+    from edgedistill.profiles import DeviceProfile
     from edgedistill.tasks.data import TaskData
     from edgedistill.tasks.recipe import TaskRecipe
 
 log = logging.getLogger(__name__)
-PRECISIONS = ("fp32", "fp16")  # int8 arrives with quantization-aware distillation
+PRECISIONS = ("fp32", "fp16", "int8")
+INT8_SOURCE = "a quantized checkpoint from `edgedistill fit --precision int8`"
 EXPORT_DOCUMENT = "export.json"
 
 
@@ -67,15 +72,8 @@ def plan_export(request: ExportRequest) -> ExportPlan:
 
     notes: list[str] = []
     profile = load_profile(request.device) if request.device else None
-    precision = request.precision or (profile.deploy.precision if profile else "fp32")
-    if precision not in PRECISIONS:
-        if request.precision is not None or precision != "int8":
-            raise UserInputError(
-                f"--precision {precision}: this version exports {', '.join(PRECISIONS)} (int8 "
-                "arrives with quantization-aware distillation, not implemented yet)"
-            )
-        notes.append(f"{profile.name} deploys int8; this version exports fp32")  # type: ignore[union-attr]
-        precision = "fp32"
+    quantized = source_scheme(request.checkpoint) is not None
+    precision = _precision(request, profile, quantized, notes)
     if request.formats is not None:
         formats = ["onnx", *request.formats]
     elif profile is not None:
@@ -90,7 +88,10 @@ def plan_export(request: ExportRequest) -> ExportPlan:
             min_deployment_target_origin="--min-deployment-target",
         )
     explicit = request.precision is not None or request.formats is not None
-    chain = plan_chain(list(dict.fromkeys(formats)), precision, context, explicit=explicit)
+    flag = "CHECKPOINT (quantized)" if quantized and request.precision is None else "--precision"
+    chain = plan_chain(
+        list(dict.fromkeys(formats)), precision, context, explicit=explicit, precision_flag=flag
+    )
     check_new_out(request.out)
     source = load_source(request.checkpoint, request.weights, request.input_shape)
     recipe, data = _task_data(request.task, source, notes)
@@ -140,6 +141,40 @@ def run_export(plan: ExportPlan, progress: ProgressFn = no_progress) -> ExportRe
         )
         atomic.write_json(staging / EXPORT_DOCUMENT, document.model_dump(mode="json"))
     return document
+
+
+def _precision(
+    request: ExportRequest, profile: DeviceProfile | None, quantized: bool, notes: list[str]
+) -> str:
+    """--precision, else int8 for a quantized checkpoint, else the profile's, else fp32."""
+    asked = request.precision
+    device, deploys = (profile.name, profile.deploy.precision) if profile else (None, None)
+    if asked is not None and asked not in PRECISIONS:
+        raise UserInputError(f"--precision {asked}: choose one of {', '.join(PRECISIONS)}")
+    if quantized:
+        if asked not in (None, "int8"):
+            raise UserInputError(
+                f"--precision {asked}: CHECKPOINT {request.checkpoint} is quantized (int8); "
+                "it exports at int8 only (leave out --precision); export the fp32 checkpoint "
+                f"it was fine-tuned from for {asked}"
+            )
+        if asked is None and deploys not in (None, "int8"):
+            notes.append(f"{device} deploys {deploys}; the checkpoint is quantized: int8")
+        return "int8"
+    precision = asked or deploys or "fp32"
+    if precision != "int8":
+        return precision
+    if asked is not None:
+        raise UserInputError(
+            f"--precision int8: CHECKPOINT {request.checkpoint} is not quantized; int8 needs "
+            f"calibration data and {INT8_SOURCE} (it calibrates the student on the task's "
+            "data and fine-tunes it at int8); export that run's checkpoint"
+        )
+    notes.append(
+        f"{device} deploys int8; this checkpoint is fp32, so the export is fp32 "
+        f"(int8 needs {INT8_SOURCE})"
+    )
+    return "fp32"
 
 
 def _task_data(task: str | None, source: ExportSource, notes: list[str]):

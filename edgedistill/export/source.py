@@ -4,6 +4,10 @@ A checkpoint is a folder with student.json (spec, input shape, classes) and stud
 (or a run directory holding checkpoint/). A user's own `nn.Module` is named `FILE.py:FN` (FN
 builds it, called without arguments) with its weights in a .safetensors file, or a state dict
 saved with torch.save (read with weights_only=True, so it cannot run code).
+
+A quantized checkpoint (`fit --precision int8` writes one: student.json names its scheme under
+`quant`) is rebuilt as the fake-quantized student, calibrated scales included, and exports at
+int8 only; a float checkpoint or module cannot become int8 here (that needs calibration data).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
+from edgedistill.quant.checkpoint import checkpoint_scheme, load_quantized
+from edgedistill.quant.scheme import QuantScheme
 from edgedistill.students import build_student, parse_student
 from edgedistill.students.checkpoint import (
     META_FILE,
@@ -36,6 +42,7 @@ class ExportSource:
     input_shape: tuple[int, ...]  # C x H x W
     description: str
     task: str | None = None  # the task a checkpoint was trained on, as it names it
+    scheme: QuantScheme | None = None  # a quantized checkpoint's: `module` is fake-quantized
 
 
 def load_source(
@@ -48,6 +55,15 @@ def load_source(
     if weights is not None:
         raise UserInputError("--weights: only for a FILE.py:FN module (a checkpoint has its own)")
     return _checkpoint(Path(checkpoint), input_shape)
+
+
+def source_scheme(checkpoint: str) -> QuantScheme | None:
+    """The quantization scheme of the checkpoint `checkpoint` names (None: a float checkpoint
+    or a FILE.py:FN module), read from its student.json without loading any weights; a path
+    that is no checkpoint gives None here and its refusal from load_source."""
+    if _USER_CODE.match(checkpoint) or checkpoint_folder(Path(checkpoint)) is None:
+        return None
+    return checkpoint_scheme(read_checkpoint(Path(checkpoint), "CHECKPOINT"))
 
 
 def parse_shape(text: str, flag: str = "--input-shape") -> tuple[int, ...]:
@@ -82,11 +98,17 @@ def _checkpoint(path: Path, input_shape: str | None) -> ExportSource:
             "leave it out"
         )
     parse_student(checkpoint.candidate.spec, f"{checkpoint.folder / META_FILE} field spec")
+    description = f"checkpoint {checkpoint.folder} ({checkpoint.candidate.spec})"
+    task = checkpoint.meta.get("task")
+    scheme = checkpoint_scheme(checkpoint)
+    if scheme is not None:
+        module = load_quantized(checkpoint, tuple(shape), classes, "CHECKPOINT")
+        description += f", quantized {scheme.name}"
+        return ExportSource(module, tuple(shape), description, task, scheme)
     module = build_student(checkpoint.candidate, tuple(shape), classes)
     weights = checkpoint.folder / WEIGHTS_FILE
     apply_state_dict(module, load_state_dict(weights, "CHECKPOINT"), weights, "CHECKPOINT")
-    description = f"checkpoint {checkpoint.folder} ({checkpoint.candidate.spec})"
-    return ExportSource(module.eval(), tuple(shape), description, checkpoint.meta.get("task"))
+    return ExportSource(module.eval(), tuple(shape), description, task)
 
 
 def _user_module(

@@ -168,5 +168,13 @@ def _search(
         progress,
     )
     untrained = build_student(chosen.candidate, input_shape, num_classes)
-    preflight(plan.formats, plan.precision, untrained, example, export_context, progress)
+    preflight(
+        plan.formats,
+        plan.precision,
+        untrained,
+        example,
+        export_context,
+        progress,
+        scheme=plan.quant_scheme,
+    )
     return chosen

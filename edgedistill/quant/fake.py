@@ -29,6 +29,7 @@ from edgedistill.quant.scheme import QMAX, QMIN, WEIGHT_QMAX, QuantScheme
 MODES = ("observe", "qat", "export", "weights")
 EMA = 0.01  # weight of a new batch in a QAT activation range
 CLAMPS = {"relu": (0.0, None), "relu6": (0.0, 6.0)}
+UNIT_PARAMS = (1.0 / 256, -128)  # int8 levels of [0, 1): TFLite's fixed sigmoid output
 
 
 def activation_params(low: float, high: float, symmetric: bool) -> tuple[float, int]:
@@ -73,16 +74,23 @@ def classes() -> dict[str, Any]:
         """Per-tensor int8 quantizer of one activation. `floor`: the tensor is never below it
         (a ReLU output), so the range starts there and no level is spent below it."""
 
-        def __init__(self, scheme: QuantScheme, floor: float | None = None) -> None:
+        def __init__(
+            self, scheme: QuantScheme, floor: float | None = None, unit: bool = False
+        ) -> None:
             super().__init__()
             self.symmetric = scheme.symmetric_activations
             self.floor = floor
+            # A [0, 1] output (sigmoid): TFLite's int8 kernels require exactly scale 1/256,
+            # zero point -128 there, so an asymmetric scheme uses those levels.
+            self.unit = unit and not self.symmetric
             self.mode = "observe"
             self.frozen: tuple[float, int] | None = None  # export mode: constant (scale, zp)
             self.register_buffer("low", torch.tensor(float("inf")))
             self.register_buffer("high", torch.tensor(float("-inf")))
 
         def params(self) -> tuple[float, int]:
+            if self.unit:
+                return UNIT_PARAMS
             low, high = float(self.low), float(self.high)
             if low > high:
                 raise RuntimeError("activation quantizer was never calibrated")
@@ -180,10 +188,12 @@ def classes() -> dict[str, Any]:
         """Any other module (add, multiply, pooling, sigmoid, resize) followed by an output
         quantizer; `floor` as for ActQuant."""
 
-        def __init__(self, inner, scheme: QuantScheme, floor: float | None = None) -> None:
+        def __init__(
+            self, inner, scheme: QuantScheme, floor: float | None = None, unit: bool = False
+        ) -> None:
             super().__init__()
             self.inner = inner
-            self.out = ActQuant(scheme, floor)
+            self.out = ActQuant(scheme, floor, unit)
 
         def forward(self, *args):
             return self.out(self.inner(*args))

@@ -31,6 +31,7 @@ _OUTPUT_QUANTIZED = {
     "Mul": None,
     "Resize": None,
 }
+_UNIT_OUTPUT = ("Sigmoid",)  # outputs in [0, 1]: fixed int8 levels (see fake.ActQuant)
 _PASS_THROUGH = ("Identity", "Flatten", "Dropout")
 _ACTIVATIONS = {"ReLU": "relu", "ReLU6": "relu6"}
 
@@ -98,7 +99,8 @@ def _rewrite(parent: nn.Module, scheme: QuantScheme) -> None:
                 activation = None  # siblings outside a Sequential may not follow in forward
             parent._modules[name] = weighted(layer, activation, scheme)
         elif kind in _OUTPUT_QUANTIZED:
-            parent._modules[name] = wrapped(module, scheme, _OUTPUT_QUANTIZED[kind])
+            floor = _OUTPUT_QUANTIZED[kind]
+            parent._modules[name] = wrapped(module, scheme, floor, unit=kind in _UNIT_OUTPUT)
         elif kind == "BatchNorm2d":
             raise UserInputError(
                 f"--precision int8: batch norm {name} does not follow a convolution; "
