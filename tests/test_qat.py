@@ -105,7 +105,7 @@ def test_qat_fine_tunes_the_quantized_student_and_writes_a_checkpoint(distilled,
     plan, model, result = distilled
     request = QatRequest(QuantScheme())
     quantized, quant = run_qat(plan, model, request, tmp_path, result.accuracy)
-    assert quant.calibration_samples == 512
+    assert quant.calibration_samples == 256
     assert quant.accuracy_fp32 == result.accuracy
     assert quant.epochs_run >= 1 and quant.accuracy_qat is not None
     # what ships is whichever of PTQ and QAT did better on the val split

@@ -269,3 +269,26 @@ def is_symmetric(model) -> bool:
     return any(
         module.symmetric for module in model.modules() if isinstance(module, classes()["ActQuant"])
     )
+
+
+def output_step(model, x) -> float | None:
+    """The quantization step of a prepared model's output (its last quantizer's scale)."""
+    import torch
+
+    quantizer = classes()["ActQuant"]
+    producers: dict[int, Any] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda module, inputs, output: producers.__setitem__(id(output), module)
+        )
+        for module in model.modules()
+        if isinstance(module, quantizer)
+    ]
+    try:
+        with torch.no_grad():
+            y = model(x)
+        producer = producers.get(id(y))
+        return producer.params()[0] if producer is not None else None
+    finally:
+        for hook in hooks:
+            hook.remove()
