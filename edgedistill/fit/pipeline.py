@@ -34,6 +34,7 @@ from edgedistill.fit.summary import build_summary
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.records.summary import RunSummary
 from edgedistill.students import build_student
+from edgedistill.students.checkpoint import QUANTIZED_FOLDER
 
 if TYPE_CHECKING:
     import torch
@@ -111,7 +112,7 @@ def _run_stages(
         plan, chosen.candidate, teacher, staging / "checkpoint", progress, stop, context
     )
     clock.lap("distill")
-    distilled = quantize_stage(plan, distilled, staging / "quantized", progress, stop, context)
+    distilled = quantize_stage(plan, distilled, staging / QUANTIZED_FOLDER, progress, stop, context)
     if distilled.quantization is not None:
         clock.lap("quantize")
     if not main:

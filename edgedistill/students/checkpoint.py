@@ -52,9 +52,15 @@ def load_weights(folder: Path, model: nn.Module) -> nn.Module:
     return model
 
 
+# Where a fit run keeps its students: the int8 one first (what an int8 run ships), then fp32.
+QUANTIZED_FOLDER = "quantized"
+RUN_FOLDERS = (QUANTIZED_FOLDER, "checkpoint")
+
+
 def checkpoint_folder(path: Path) -> Path | None:
-    """The folder holding student.json + student.safetensors at `path` (or its checkpoint/)."""
-    for folder in (path, path / "checkpoint"):
+    """The folder holding student.json + student.safetensors at `path`, or in a fit run's
+    quantized/ (int8 runs) or checkpoint/ folder."""
+    for folder in (path, *(path / name for name in RUN_FOLDERS)):
         if (folder / META_FILE).is_file() and (folder / WEIGHTS_FILE).is_file():
             return folder
     return None
