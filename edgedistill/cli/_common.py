@@ -54,6 +54,10 @@ ExportTaskOpt = Annotated[
     ),
 ]
 ThreadsOpt = Annotated[int, typer.Option(help="onnxruntime threads for host latency measurements.")]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(help="fp32 | fp16 | int8 (default: the profile's deploy precision)."),
+]
 LabOpt = Annotated[
     Path | None,
     typer.Option(help="Lab file (devices.yaml): measure on its devices, not this host."),

@@ -12,6 +12,7 @@ from edgedistill.cli._common import (
     DeviceOpt,
     JsonOpt,
     LabOpt,
+    PrecisionOpt,
     TargetOpt,
     TaskOpt,
     ThreadsOpt,
@@ -22,13 +23,19 @@ from edgedistill.cli._common import (
 )
 from edgedistill.errors import UserInputError
 from edgedistill.fit import calibrate as calibration_run
-from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host
+from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host, calibration_precision
 from edgedistill.fit.profile_check import load_device
+from edgedistill.fit.search import resolve_precision
 from edgedistill.lab.host_bench import BenchProtocol
 from edgedistill.lab.inventory import resolve_targets
 from edgedistill.lab.measure import measure_artifact
-from edgedistill.latency.calibration import calibration_path, overlay_profile
-from edgedistill.latency.model import FEATURES
+from edgedistill.latency.calibration import (
+    PROBE_FORMAT,
+    PROBE_RUNTIME,
+    calibration_path,
+    overlay_profile,
+)
+from edgedistill.latency.model import feature_names
 from edgedistill.profiles import MANUAL
 from edgedistill.students import enumerate_space
 from edgedistill.tasks.task import load_recipe
@@ -42,6 +49,7 @@ def calibrate(
         int, typer.Option(help="Candidates to measure, spread over the space.")
     ] = DEFAULT_SAMPLES,
     threads: ThreadsOpt = 1,
+    precision: PrecisionOpt = None,
     lab: LabOpt = None,
     target: TargetOpt = None,
     export_profile: Annotated[
@@ -53,16 +61,13 @@ def calibrate(
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Measure SAMPLES candidates on DEVICE and store a fitted latency model for it."""
+    """Measure SAMPLES candidates on DEVICE, exported at PRECISION (int8: QDQ ONNX), and store
+    a fitted latency model for that device, runtime, format and precision."""
     import yaml
 
     setup_logging()
     profile = load_device(device)
     recipe = load_recipe(task)
-    if samples < len(FEATURES) + 1:
-        raise UserInputError(
-            f"--samples: the latency model needs at least {len(FEATURES) + 1}, got {samples}"
-        )
     if profile.lab.transport == MANUAL:
         raise UserInputError(
             f"--device {profile.name}: no transport reaches it from here, so nothing can time its "
@@ -84,6 +89,20 @@ def calibrate(
             f"--device {profile.name}: this device is measured through a lab file: add "
             "--lab devices.yaml --target NAME"
         )
+    requested = resolve_precision(precision, profile)
+    measured = calibration_precision(profile, requested)
+    if measured is None:
+        raise UserInputError(
+            f"--precision {requested}: {profile.name} deploys {requested} artifacts that a "
+            f"{PROBE_FORMAT} calibration does not time; its {requested} predictions stay the "
+            f"datasheet roofline (--precision fp32 calibrates its fp32 {PROBE_FORMAT})"
+        )
+    features = feature_names(measured)
+    if samples < len(features) + 1:
+        raise UserInputError(
+            f"--samples: the {measured} latency model needs at least {len(features) + 1}, "
+            f"got {samples}"
+        )
     if export_profile is not None and export_profile.is_dir():
         raise UserInputError(f"--export-profile {export_profile}: is a directory")
     shape = recipe.input.shape
@@ -91,11 +110,19 @@ def calibrate(
     with progress_bars() as progress:
         if measure is None:
             model = calibrate_on_host(
-                profile, space, shape, len(recipe.labels), samples, threads, progress
+                profile, space, shape, len(recipe.labels), samples, threads, progress, measured
             )
         else:
             model = calibration_run.calibrate(
-                profile, space, shape, len(recipe.labels), samples, measure, None, progress
+                profile,
+                space,
+                shape,
+                len(recipe.labels),
+                samples,
+                measure,
+                None,
+                progress,
+                measured,
             )
     path = calibration_path(profile, model.precision)
     if export_profile is not None:
@@ -106,9 +133,12 @@ def calibrate(
         emit_json(
             {
                 "device": profile.name,
+                "precision": model.precision,
+                "format": PROBE_FORMAT,
+                "runtime": PROBE_RUNTIME,
                 "samples": samples,
                 "fit_error": model.fit_error,
-                "features": list(FEATURES),
+                "features": list(features),
                 "coefficients": model.coefficients,
                 "channel_block": model.channel_block,
                 "provenance": model.provenance,
@@ -117,9 +147,15 @@ def calibrate(
             }
         )
         return
+    if measured != requested:
+        typer.echo(
+            f"note: {requested} on {profile.name} runs the {measured} {PROBE_FORMAT} artifact: "
+            f"calibrated {measured}",
+            err=True,
+        )
     typer.echo(
-        f"{profile.name}: calibrated on {samples} candidates, leave-one-out error "
-        f"{model.fit_error:.1%} (channel block {model.channel_block}); stored in {path}"
+        f"{profile.name} {model.precision}: calibrated on {samples} candidates, leave-one-out "
+        f"error {model.fit_error:.1%} (channel block {model.channel_block}); stored in {path}"
     )
     if export_profile is not None:
         typer.echo(

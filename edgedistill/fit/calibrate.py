@@ -1,4 +1,9 @@
-"""Calibrate the latency model: time a spread of candidates (host or lab device), fit, store."""
+"""Calibrate the latency model: time a spread of candidates (host or lab device), fit, store.
+
+Each precision has its own calibration: the candidates are exported at the precision the run
+deploys (fp32 ONNX, or int8 QDQ ONNX: fit.probe) and timed the same way. fp16 has no fp16 ONNX:
+where the device deploys that fp32 ONNX (host-cpu), the fp32 calibration predicts it.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,20 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from edgedistill.fit.probe import export_candidate
+from edgedistill.export import EXPORTERS
+from edgedistill.export._registry import artifact_precision
+from edgedistill.fit.probe import export_candidate, probe_precision
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, measure_onnx
 from edgedistill.latency import calibration
 from edgedistill.latency.model import LatencyModel
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.quant.scheme import scheme_for
 from edgedistill.students import Candidate
 from edgedistill.students.select import candidate_cost
 
 log = logging.getLogger(__name__)
-DEFAULT_SAMPLES = 24  # candidates timed by a calibration: more than twice the ten coefficients
+DEFAULT_SAMPLES = 24  # candidates timed by a calibration: over twice either model's coefficients
 
 
 def spread(candidates: list[Candidate], costs: dict[str, int], samples: int) -> list[Candidate]:
@@ -37,8 +45,10 @@ def calibrate_on_host(
     samples: int = DEFAULT_SAMPLES,
     threads: int = 1,
     progress: ProgressFn = no_progress,
+    precision: str = "fp32",
 ) -> LatencyModel:
-    """Measure `samples` candidates with onnxruntime on this host and fit the latency model."""
+    """Measure `samples` candidates with onnxruntime on this host and fit the latency model
+    of `precision` (the probe's: fp16 calibrates fp32)."""
 
     protocol = BenchProtocol(threads=threads)
     return calibrate(
@@ -50,6 +60,7 @@ def calibrate_on_host(
         lambda path: measure_onnx(path, protocol),
         calibration.host_fingerprint(threads, tuple(input_shape)),
         progress,
+        precision,
     )
 
 
@@ -62,34 +73,40 @@ def calibrate(
     measure: Callable[[Path], LatencyResult],
     fingerprint: dict[str, str] | None,
     progress: ProgressFn = no_progress,
+    precision: str = "fp32",
 ) -> LatencyModel:
     """Measure `samples` candidates spread over the space with `measure` (on this host, or on a
     lab device), fit the latency model and store it with its provenance. A None fingerprint is
-    taken from the first measurement (where it ran, runtime and version, threads)."""
+    taken from the first measurement (where it ran, runtime and version, threads).
 
-    precision = "fp32"
-    costs = {
-        c.spec: candidate_cost(c.spec, tuple(input_shape), num_classes, precision)
-        for c in candidates
-    }
+    The candidates are exported at probe_precision(precision), int8 with the scheme the
+    device's runtimes take; the model is fitted and stored for that precision."""
+
+    precision = probe_precision(precision)
+    scheme = scheme_for(profile.runtimes) if precision == "int8" else None
+    # fp32 costs at every precision, as the search scores them: the fitted coefficients of
+    # each precision absorb its bytes per element
+    costs = {c.spec: candidate_cost(c.spec, tuple(input_shape), num_classes) for c in candidates}
     chosen = spread(candidates, {k: v.macs for k, v in costs.items()}, samples)
     measurements = []
     progress("calibrate", 0, len(chosen), "")
     with tempfile.TemporaryDirectory(prefix="edgedistill-calibrate-") as scratch:
         for index, candidate in enumerate(chosen, start=1):
             path = Path(scratch) / f"candidate{index}.onnx"
-            export_candidate(candidate, input_shape, num_classes, path)
+            export_candidate(candidate, input_shape, num_classes, path, precision, scheme)
             result = measure(path)
             if fingerprint is None:
                 fingerprint = {
                     "measured_on": result.measured_on,
                     "runtime": result.runtime,
+                    "format": calibration.PROBE_FORMAT,
                     "threads": str(result.threads),
                     "input": "x".join(map(str, input_shape)),
                 }
             p90 = result.p90 if result.p90 is not None else result.p50
+            cost = costs[candidate.spec]
             measurements.append(
-                calibration.measurement(candidate.spec, costs[candidate.spec], result.p50, p90)
+                calibration.measurement(candidate.spec, cost, result.p50, p90, precision)
             )
             progress("calibrate", index, len(chosen), candidate.spec)
             log.debug("calibrate %s p90 %.4f ms", candidate.spec, p90)
@@ -97,13 +114,26 @@ def calibrate(
     model = calibration.model_from_cost_fit(profile, precision, measurements, fingerprint)
     path = calibration.save(model, measurements)
     log.info(
-        "calibrated %s on %d candidates: leave-one-out error %.1f %% (stored in %s)",
+        "calibrated %s %s on %d candidates: leave-one-out error %.1f %% (stored in %s)",
         profile.name,
+        precision,
         len(measurements),
         100 * (model.fit_error or 0.0),
         path,
     )
     return model
+
+
+def calibration_precision(profile: DeviceProfile, precision: str) -> str | None:
+    """The precision of the calibration that predicts a `precision` run on `profile`: the probe's
+    (fp16 -> fp32) where the device deploys an artifact of that precision (host-cpu runs the
+    fp32 ONNX of an fp16 run), else None: no calibration describes it (the datasheet roofline
+    predicts it, e.g. a TensorRT fp16 engine)."""
+    measured = probe_precision(precision)
+    if measured == precision:
+        return measured
+    deployed = artifact_precision(EXPORTERS.get(profile.deploy.formats[-1]), precision)
+    return measured if deployed == measured else None
 
 
 def latency_model_for(
@@ -112,10 +142,25 @@ def latency_model_for(
     threads: int = 1,
     input_shape: tuple[int, ...] | None = None,
 ) -> LatencyModel:
-    """The stored calibration for this device (and, for the host, this machine and, when given,
-    this input shape), else the datasheet roofline."""
+    """The stored calibration of this precision for this device (and, for the host, this
+    machine and, when given, this input shape), else the datasheet roofline at `precision`.
+    The model's precision is the calibration's (fp32 for an fp16 run on host-cpu)."""
+    measured = calibration_precision(profile, precision)
+    if measured is None:
+        return LatencyModel(profile, precision)
     fingerprint = calibration.host_fingerprint(threads, input_shape) if profile.is_host else None
-    stored = calibration.load(profile, precision, fingerprint)
+    stored = calibration.load(profile, measured, fingerprint)
     if stored is None:
-        stored = calibration.from_profile(profile, precision, fingerprint)
+        stored = calibration.from_profile(profile, measured, fingerprint)
     return stored if stored is not None else LatencyModel(profile, precision)
+
+
+def precision_note(profile: DeviceProfile, precision: str, model: LatencyModel) -> str | None:
+    """Why a `precision` run is predicted by a model of another precision, when it is."""
+    if model.precision == precision:
+        return None
+    return (
+        f"{precision} on {profile.name}: no {precision} {calibration.PROBE_FORMAT} is written "
+        f"(the {calibration.PROBE_FORMAT} artifact stays {model.precision}, and that is what "
+        f"{profile.name} runs), so latency is predicted by the {model.precision} calibration"
+    )

@@ -1,6 +1,7 @@
 """The search stage of `fit`: score the space on the device, optionally verify by measuring,
 pick the most capable candidate that fits, and leave search.json and pareto.png behind.
-(`edgedistill search` runs the scoring alone.)"""
+(`edgedistill search` runs the scoring alone.) The latency model is the one of the run's
+precision: an int8 search is predicted, calibrated and verified with int8 artifacts."""
 
 from __future__ import annotations
 
@@ -13,14 +14,21 @@ from pathlib import Path
 
 from edgedistill import atomic
 from edgedistill.budget import format_ms
-from edgedistill.errors import GoalNotMetError
-from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host, latency_model_for
+from edgedistill.errors import GoalNotMetError, UserInputError
+from edgedistill.fit.calibrate import (
+    DEFAULT_SAMPLES,
+    calibrate_on_host,
+    calibration_precision,
+    latency_model_for,
+    precision_note,
+)
 from edgedistill.fit.probe import export_candidate
 from edgedistill.lab.host_bench import BenchProtocol
 from edgedistill.lab.measure import can_measure, measure_artifact
 from edgedistill.latency.model import LatencyModel
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.quant.scheme import QuantScheme, scheme_for
 from edgedistill.students import enumerate_space
 from edgedistill.students.candidate import Candidate
 from edgedistill.students.pareto import plot_pareto
@@ -30,6 +38,22 @@ log = logging.getLogger(__name__)
 
 # Measures an exported ONNX file on the target; returns its p90 in ms, or None if unreachable.
 MeasureP90 = Callable[[Path], "float | None"]
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def resolve_precision(requested: str | None, profile: DeviceProfile) -> str:
+    """--precision, else the profile's deploy precision; refused when unknown, or int8 on a
+    device whose profile gives no int8 rate (the rule fit's plan applies)."""
+    precision = requested or profile.deploy.precision
+    if precision not in PRECISIONS:
+        raise UserInputError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and precision not in profile.compute.peak_ops_per_s:
+        runs = ", ".join(profile.compute.peak_ops_per_s)
+        raise UserInputError(
+            f"--precision {precision}: {profile.name}'s runtimes ({', '.join(profile.runtimes)}) "
+            f"compute in {runs} only (profile field compute.peak_ops_per_s)"
+        )
+    return precision
 
 
 @dataclass
@@ -53,11 +77,13 @@ def latency_model(
     calibration_samples: int,
     progress: ProgressFn = no_progress,
 ) -> LatencyModel:
-    """The device's latency model; the host calibrates itself on first use."""
+    """The device's latency model of `precision`; the host calibrates itself on first use (at
+    int8 with int8 artifacts)."""
 
     model = latency_model_for(profile, precision, threads, input_shape)
-    if profile.is_host and not model.calibrated:
-        log.info("calibrating the latency model on this host (first use)")
+    measured = calibration_precision(profile, precision)
+    if profile.is_host and not model.calibrated and measured is not None:
+        log.info("calibrating the %s latency model on this host (first use)", measured)
         model = calibrate_on_host(
             profile,
             enumerate_space(input_shape),
@@ -66,6 +92,7 @@ def latency_model(
             samples=calibration_samples,
             threads=threads,
             progress=progress,
+            precision=measured,
         )
     return model
 
@@ -93,9 +120,12 @@ def _verify(
     input_shape: tuple[int, int, int],
     num_classes: int,
     progress: ProgressFn,
+    precision: str,
+    scheme: QuantScheme | None,
 ) -> tuple[ScoredCandidate | None, list[dict]]:
     """Measure the verification_order's candidates (random weights: they do not change
-    latency) and keep the first whose measured p90 is within the budget."""
+    latency; at int8, the probe's int8 artifact) and keep the first whose measured p90 is
+    within the budget."""
 
     verified: list[dict] = []
     pool = verification_order(ranked, budget_ms, margin, verify_k)
@@ -103,7 +133,7 @@ def _verify(
         for index, item in enumerate(pool):
             progress("verify", index, len(pool), item.candidate.spec)
             path = Path(scratch) / f"candidate{index}.onnx"
-            export_candidate(item.candidate, input_shape, num_classes, path)
+            export_candidate(item.candidate, input_shape, num_classes, path, precision, scheme)
             p90 = measure_p90(path)
             verified.append(
                 {"spec": item.candidate.spec, "predicted_ms": item.predicted_ms, "p90_ms": p90}
@@ -124,9 +154,12 @@ def run_search(
     verify_k: int = 0,
     measure_p90: MeasureP90 | None = None,
     progress: ProgressFn = no_progress,
+    precision: str | None = None,
+    scheme: QuantScheme | None = None,
 ) -> SearchResult:
-    """Score, pick (and verify); write search.json and pareto.png into `out_dir`."""
-
+    """Score, pick (and verify); write search.json and pareto.png into `out_dir`. `precision`:
+    the run's (default: the model's), what verification exports; `scheme`: its int8 scheme."""
+    precision = precision or model.precision
     scored = score(
         enumerate_space(input_shape), model, input_shape, num_classes, budget_ms, progress
     )
@@ -142,12 +175,16 @@ def run_search(
             input_shape,
             num_classes,
             progress,
+            precision,
+            scheme,
         )
     atomic.write_json(
         out_dir / "search.json",
         {
             "device": profile.name,
             "budget_ms": budget_ms,
+            "precision": precision,
+            "latency_model_precision": model.precision,
             "margin": model.margin(),
             "calibrated": model.calibrated,
             "calibration_error": model.fit_error,
@@ -156,7 +193,7 @@ def run_search(
             "candidates": [s.to_dict() for s in scored],
         },
     )
-    title = f"{profile.name}: {len(scored)} candidates, budget {format_ms(budget_ms)}"
+    title = f"{profile.name} {precision}: {len(scored)} candidates, budget {format_ms(budget_ms)}"
     plot_pareto(scored, budget_ms, model.margin(), chosen, out_dir / "pareto.png", title)
     if chosen is None:
         fastest = min(scored, key=lambda s: s.predicted_ms)
@@ -187,6 +224,7 @@ class SearchSettings:
     threads: int = 1
     calibration_samples: int = DEFAULT_SAMPLES
     verify_on_device: int = 0
+    quant_scheme: QuantScheme | None = None  # int8: the run's (default: the device's runtimes')
 
 
 @dataclass
@@ -228,6 +266,10 @@ def search_stage(
         progress,
     )
     notes: list[str] = []
+    note = precision_note(profile, precision, model)
+    if note:
+        notes.append(note)
+    scheme = settings.quant_scheme or scheme_for(profile.runtimes)
     measure_p90 = None
     if settings.verify_on_device and can_measure(profile):
         protocol = BenchProtocol(threads=settings.threads)
@@ -248,6 +290,8 @@ def search_stage(
         settings.verify_on_device,
         measure_p90,
         progress,
+        precision,
+        scheme if precision == "int8" else None,
     )
     notes += _verified_notes(result.verified)
     return ChosenStudent(result.chosen, result.margin, notes)

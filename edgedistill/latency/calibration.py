@@ -1,4 +1,11 @@
-"""Fit the latency model to measurements, and store calibrations per device with provenance."""
+"""Fit the latency model to measurements, and store calibrations with their provenance.
+
+A calibration is stored per (device, runtime, format, precision): the candidates are timed as
+PROBE_FORMAT artifacts in PROBE_RUNTIME (on this host, or on a lab device's runner), written at
+the precision they are calibrated for, and a model fitted on fp32 artifacts never predicts int8
+ones (int8 kernels, and the quantize / dequantize steps around the ops that have none, cost
+differently, see latency.model).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,16 @@ from pathlib import Path
 
 from edgedistill import atomic
 from edgedistill.latency.costs import ModelCost
-from edgedistill.latency.model import CHANNEL_BLOCKS, FEATURES, LatencyModel, features
+from edgedistill.latency.model import CHANNEL_BLOCKS, LatencyModel, feature_names, features
 from edgedistill.paths import data_dir
 from edgedistill.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
-CALIBRATION_VERSION = 2  # 2: ten features and a fitted channel block
+# 2: ten features and a fitted channel block; 3: stored per runtime, format and precision, with
+# the int8 features
+CALIBRATION_VERSION = 3
+PROBE_FORMAT = "onnx"  # what a calibration times: the hub format...
+PROBE_RUNTIME = "onnxruntime"  # ...in the runtime that runs it, here or on the lab device
 
 
 @dataclass
@@ -54,11 +65,13 @@ def _fit_block(measurements: list[Measurement], block: int) -> tuple[list[float]
     return _solve(rows, targets), float(sum(errors) / len(errors))
 
 
-def fit(measurements: list[Measurement]) -> tuple[list[float], float, int]:
+def fit(measurements: list[Measurement], precision: str = "fp32") -> tuple[list[float], float, int]:
     """Coefficients, the leave-one-out mean absolute relative error of the fit, and the channel
-    block: the one of CHANNEL_BLOCKS whose fit has the lowest leave-one-out error."""
-    if len(measurements) < len(FEATURES) + 1:
-        raise ValueError(f"need at least {len(FEATURES) + 1} measurements to calibrate")
+    block: the one of CHANNEL_BLOCKS whose fit has the lowest leave-one-out error. The
+    measurements carry the features of `precision` (see `measurement`)."""
+    needed = len(feature_names(precision)) + 1
+    if len(measurements) < needed:
+        raise ValueError(f"need at least {needed} measurements to calibrate {precision}")
     fits = {block: _fit_block(measurements, block) for block in CHANNEL_BLOCKS}
     block = min(fits, key=lambda b: (fits[b][1], b))
     coefficients, error = fits[block]
@@ -83,13 +96,20 @@ def host_fingerprint(threads: int, input_shape: tuple[int, ...] | None = None) -
         "cpu_count": str(os.cpu_count()),
         "machine": platform.machine(),
         "runtime": f"onnxruntime {onnxruntime.__version__}",
+        "format": PROBE_FORMAT,
         "threads": str(threads),
         **({"input": "x".join(map(str, input_shape))} if input_shape is not None else {}),
     }
 
 
-def calibration_path(profile: DeviceProfile, precision: str) -> Path:
-    return data_dir() / "calibration" / f"{profile.name}.{precision}.json"
+def calibration_path(
+    profile: DeviceProfile,
+    precision: str,
+    format: str = PROBE_FORMAT,
+    runtime: str = PROBE_RUNTIME,
+) -> Path:
+    """Where the calibration of (device, runtime, format, precision) is stored."""
+    return data_dir() / "calibration" / f"{profile.name}.{runtime}.{format}.{precision}.json"
 
 
 def save(model: LatencyModel, measurements: list[Measurement]) -> Path:
@@ -99,8 +119,10 @@ def save(model: LatencyModel, measurements: list[Measurement]) -> Path:
         {
             "version": CALIBRATION_VERSION,
             "device": model.profile.name,
+            "runtime": PROBE_RUNTIME,
+            "format": PROBE_FORMAT,
             "precision": model.precision,
-            "features": list(FEATURES),
+            "features": list(feature_names(model.precision)),
             "coefficients": model.coefficients,
             "channel_block": model.channel_block,
             "fit_error": model.fit_error,
@@ -118,9 +140,12 @@ def _matches(provenance: dict, fingerprint: dict | None) -> bool:
 def from_profile(
     profile: DeviceProfile, precision: str, fingerprint: dict | None
 ) -> LatencyModel | None:
-    """The fitted model a profile file carries (a shared overlay), when it applies here."""
+    """The fitted model a profile file carries (a shared overlay), when it applies here: made
+    for `precision`, on PROBE_FORMAT artifacts (older overlays name no format: they did too)."""
     for fitted in profile.latency.fitted:
-        if fitted.precision != precision or fitted.features != list(FEATURES):
+        if fitted.precision != precision or fitted.features != list(feature_names(precision)):
+            continue
+        if fitted.provenance.get("format", PROBE_FORMAT) != PROBE_FORMAT:
             continue
         if not _matches(fitted.provenance, fingerprint):
             log.info("%s: its fitted latency model was made on another machine", profile.name)
@@ -138,7 +163,8 @@ def from_profile(
 
 
 def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
-    """The profile as a mapping, with `model` as its fitted latency model for its precision."""
+    """The profile as a mapping, with `model` as its fitted latency model for its precision
+    (the fitted models of its other precisions are kept)."""
     if model.coefficients is None or model.fit_error is None:
         raise ValueError("only a calibrated latency model can be exported")
     document = profile.model_dump(mode="json")
@@ -146,11 +172,14 @@ def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
     fitted.append(
         {
             "precision": model.precision,
-            "features": list(FEATURES),
+            "features": list(feature_names(model.precision)),
             "coefficients": list(model.coefficients),
             "channel_block": model.channel_block,
             "fit_error": model.fit_error,
-            "provenance": {k: str(v) for k, v in model.provenance.items()},
+            "provenance": {
+                "format": PROBE_FORMAT,
+                **{k: str(v) for k, v in model.provenance.items()},
+            },
         }
     )
     document["latency"]["fitted"] = fitted
@@ -159,14 +188,18 @@ def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
 
 
 def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> LatencyModel | None:
-    """The stored calibration, or None when absent, unreadable or made on another machine."""
+    """The stored calibration of `precision`, or None when absent, unreadable, made with other
+    features, or made on another machine."""
     path = calibration_path(profile, precision)
     if not path.is_file():
         return None
     try:
         document = json.loads(path.read_text())
-        stale = document.get("version") != CALIBRATION_VERSION or document.get("features") != list(
-            FEATURES
+        stale = (
+            document.get("version") != CALIBRATION_VERSION
+            or document.get("features") != list(feature_names(precision))
+            or document.get("precision") != precision
+            or document.get("format") != PROBE_FORMAT
         )
         provenance = document["provenance"]
         if not _matches(provenance, fingerprint):
@@ -190,9 +223,11 @@ def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> La
 def model_from_cost_fit(
     profile: DeviceProfile, precision: str, measurements: list[Measurement], fingerprint: dict
 ) -> LatencyModel:
-    coefficients, error, block = fit(measurements)
+    coefficients, error, block = fit(measurements, precision)
     provenance = {
         **fingerprint,
+        "format": fingerprint.get("format", PROBE_FORMAT),
+        "precision": precision,
         "when_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
         "target": "p90 latency, batch 1",
@@ -201,6 +236,9 @@ def model_from_cost_fit(
     return LatencyModel(profile, precision, coefficients, error, provenance, block)
 
 
-def measurement(spec: str, cost: ModelCost, p50_ms: float, p90_ms: float) -> Measurement:
-    by_block = {block: features(cost, block) for block in CHANNEL_BLOCKS}
+def measurement(
+    spec: str, cost: ModelCost, p50_ms: float, p90_ms: float, precision: str = "fp32"
+) -> Measurement:
+    """One timed candidate with its features at `precision` for every channel block."""
+    by_block = {block: features(cost, block, precision) for block in CHANNEL_BLOCKS}
     return Measurement(spec, by_block, p50_ms, p90_ms)

@@ -25,6 +25,8 @@ class LayerCost:
     weight_bytes: int
     channels_in: int = 0  # conv and linear layers; 0 for the rest
     channels_out: int = 0
+    pixels: int = 0  # output positions (H x W) of a layer with an N x C x H x W output, else 0
+    taps: int = 0  # kernel positions (kh x kw) of a convolution, else 0
 
     @property
     def fused(self) -> bool:
@@ -87,6 +89,20 @@ def _macs(module: nn.Module, output_numel: int) -> int:
     return 0
 
 
+def _taps(module: nn.Module) -> int:
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        return kh * kw
+    return 0
+
+
+def padded(channels: int, block: int) -> float:
+    """How much work `channels` channels cost when kernels process them `block` at a time."""
+    return -(-channels // block) * block / channels
+
+
 def _channels(module: nn.Module, side: str) -> int:
     from torch import nn
 
@@ -122,6 +138,8 @@ def model_cost(
                     weight_bytes=params * element,
                     channels_in=_channels(module, "in"),
                     channels_out=_channels(module, "out"),
+                    pixels=output.shape[-2] * output.shape[-1] if output.dim() == 4 else 0,
+                    taps=_taps(module),
                 )
             )
 

@@ -18,13 +18,18 @@ feature maps with many channels that, not the MACs, sets the time (weight bytes)
 property of the device and runtime, so the calibration picks it (among CHANNEL_BLOCKS, by
 leave-one-out error) with the coefficients; block 1 is the plain count for runtimes that do not
 block channels.
+
+int8 artifacts have their own features (INT8_FEATURES, latency/int8.py: per-position and per-tap
+costs of int8 kernels, unaligned channel counts, the float islands and gates around SE blocks)
+and their own calibration: int8 is not assumed faster than fp32, it is measured.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgedistill.latency.costs import ModelCost
+from edgedistill.latency.costs import ModelCost, padded
+from edgedistill.latency.int8 import INT8_FEATURES, int8_features
 from edgedistill.profiles import DeviceProfile
 
 FEATURES = (
@@ -43,26 +48,29 @@ CHANNEL_BLOCKS = (1, 4, 8, 16, 32)
 DENSE_OPS = ("conv", "pwconv")
 
 
-def _padded(channels: int, block: int) -> float:
-    """How much work `channels` channels cost when kernels process them `block` at a time."""
-    return -(-channels // block) * block / channels
+def feature_names(precision: str) -> tuple[str, ...]:
+    """The features of the model that predicts `precision` artifacts."""
+    return INT8_FEATURES if precision == "int8" else FEATURES
 
 
-def features(cost: ModelCost, channel_block: int = 1) -> list[float]:
+def features(cost: ModelCost, channel_block: int = 1, precision: str = "fp32") -> list[float]:
+    """feature_names(precision) of `cost`, channels counted in blocks of `channel_block`."""
+    if precision == "int8":
+        return int8_features(cost, channel_block)
     aligned = narrow = depthwise = 0.0
     layout_changes = 0
     for layer in cost.layers:
         if layer.op in DENSE_OPS:
-            work = layer.macs * _padded(layer.channels_out, channel_block)
+            work = layer.macs * padded(layer.channels_out, channel_block)
             if layer.channels_in >= channel_block:
-                aligned += work * _padded(layer.channels_in, channel_block)
+                aligned += work * padded(layer.channels_in, channel_block)
             else:
                 narrow += work
                 layout_changes += layer.op == "pwconv"  # the stem reads the image as it is
         elif layer.op == "linear":
             aligned += layer.macs
         elif layer.op == "dwconv":
-            depthwise += layer.macs * _padded(layer.channels_out, channel_block)
+            depthwise += layer.macs * padded(layer.channels_out, channel_block)
     return [
         1.0,
         float(cost.compute_kernels),
@@ -94,7 +102,11 @@ class LatencyModel:
         if self.coefficients is not None:
             return sum(
                 c * f
-                for c, f in zip(self.coefficients, features(cost, self.channel_block), strict=True)
+                for c, f in zip(
+                    self.coefficients,
+                    features(cost, self.channel_block, self.precision),
+                    strict=True,
+                )
             )
         return self._roofline_ms(cost)
 
