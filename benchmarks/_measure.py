@@ -21,17 +21,18 @@ def host_line() -> str:
 
 @cache
 def measure_p90(
-    spec: str, threads: int = 1, input_shape: tuple[int, int, int] = INPUT_SHAPE
+    spec: str,
+    threads: int = 1,
+    input_shape: tuple[int, int, int] = INPUT_SHAPE,
+    precision: str = "fp32",
 ) -> float:
-    """p90 latency (ms) of the candidate with random weights, fit's protocol, onnxruntime."""
-    import torch
-
-    from edgedistill.export import EXPORTERS
+    """p90 latency (ms) of the candidate with random weights, fit's protocol, onnxruntime; at
+    int8 the QDQ ONNX fit deploys (fit.probe.export_candidate)."""
+    from edgedistill.fit.probe import export_candidate
     from edgedistill.lab.host_bench import BenchProtocol, measure_onnx
-    from edgedistill.students import build_student, parse_student
+    from edgedistill.students import parse_student
 
-    module = build_student(parse_student(spec), input_shape, NUM_CLASSES)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "candidate.onnx"
-        EXPORTERS.get("onnx").export(module, torch.zeros((1, *input_shape)), path, "fp32")
+        export_candidate(parse_student(spec), input_shape, NUM_CLASSES, path, precision)
         return measure_onnx(path, BenchProtocol(threads=threads)).p90

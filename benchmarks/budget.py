@@ -12,6 +12,7 @@ about 0.1-7 ms on one core and every budget of 0.2-5 ms is binding; the host is 
 for that input (in a temporary data directory: the user's own calibration is left alone).
 
 Run: .venv/bin/python benchmarks/budget.py [--budgets 0.2,0.3,...] [--input 3x128x128]
+     [--precision int8]   (int8: calibrated, chosen and timed as int8 QDQ ONNX)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--budgets", default=DEFAULT_BUDGETS, help="comma-separated, in ms")
     parser.add_argument("--input", default="3x128x128", help="student input shape, CxHxW")
     parser.add_argument("--samples", type=int, default=24, help="calibration measurements")
+    parser.add_argument("--precision", default="fp32", help="fp32 or int8 (QDQ ONNX)")
     args = parser.parse_args()
     shape = tuple(int(n) for n in args.input.split("x"))
     os.environ["EDGEDISTILL_DATA_DIR"] = tempfile.mkdtemp(prefix="edgedistill-budget-")
@@ -52,7 +54,9 @@ def main() -> None:
     started = time.perf_counter()
     profile = load_profile("host-cpu")
     space = enumerate_space(shape)
-    model = calibrate_on_host(profile, space, shape, NUM_CLASSES, args.samples)
+    model = calibrate_on_host(
+        profile, space, shape, NUM_CLASSES, args.samples, precision=args.precision
+    )
     print(
         f"input {args.input}: {len(space)} candidates; latency model calibrated on "
         f"{args.samples}, leave-one-out error {model.fit_error:.1%}, margin {model.margin():.0%}"
@@ -66,7 +70,7 @@ def main() -> None:
             continue
 
         def p90(item) -> float:
-            return measure_p90(item.candidate.spec, 1, shape)
+            return measure_p90(item.candidate.spec, 1, shape, args.precision)
 
         # What `fit --verify-on-device 3` keeps.
         order = verification_order(scored, budget, model.margin(), VERIFY_K)
