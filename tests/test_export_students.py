@@ -9,7 +9,7 @@ import torch
 
 from edgedistill.export import EXPORTERS, ExportContext
 from edgedistill.export.chain import artifact_precision, deploy_formats, export_chain
-from edgedistill.fit.plan import SUPPORTED_PRECISIONS
+from edgedistill.fit.search import PRECISIONS
 from edgedistill.profiles import load_profile, shipped_profile_names
 from edgedistill.quant.prepare import calibrate, prepare
 from edgedistill.quant.scheme import QuantScheme
@@ -25,7 +25,7 @@ def _profile_formats() -> list[tuple[str, str, str]]:
     for name in shipped_profile_names():
         profile = load_profile(name)
         precision = profile.deploy.precision
-        precision = precision if precision in SUPPORTED_PRECISIONS else "fp32"
+        precision = precision if precision in PRECISIONS else "fp32"
         for fmt in deploy_formats(profile):
             step = artifact_precision(EXPORTERS.get(fmt), precision)
             found.setdefault((fmt, step or profile.deploy.precision), name)

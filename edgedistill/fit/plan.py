@@ -17,6 +17,7 @@ from edgedistill.export.context import ExportContext
 from edgedistill.fit import run_dir
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES
 from edgedistill.fit.profile_check import load_device
+from edgedistill.fit.search import resolve_precision
 from edgedistill.lab.fit_bench import plan_lab_targets
 from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.profiles import DeviceProfile
@@ -25,7 +26,6 @@ from edgedistill.tasks.recipe import TaskRecipe
 from edgedistill.tasks.task import Task, load_task
 from edgedistill.teachers import PreparedTeacher, prepare_teacher
 
-SUPPORTED_PRECISIONS = ("fp32", "fp16", "int8")
 # Settings a resumed run must keep: they change what is searched, learned or exported.
 LEARNING_FIELDS = (
     "device",
@@ -131,7 +131,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
     if options.resume and options.out is None:
         raise UserInputError("--resume: give --out DIR, the run to continue")
 
-    precision = _precision(options, profile)
+    precision = resolve_precision(options.precision, profile)
     requested = (
         ["onnx", *options.formats] if options.formats is not None else deploy_formats(profile)
     )
@@ -168,22 +168,6 @@ def plan_fit(options: FitOptions) -> FitPlan:
         pending=list(chain.pending),
         notes=notes,
     )
-
-
-def _precision(options: FitOptions, profile: DeviceProfile) -> str:
-    """--precision, else the profile's; int8 is refused for a device with no int8 rate."""
-    precision = options.precision or profile.deploy.precision
-    if precision not in SUPPORTED_PRECISIONS:
-        raise UserInputError(
-            f"--precision {precision}: choose one of {', '.join(SUPPORTED_PRECISIONS)}"
-        )
-    if precision == "int8" and precision not in profile.compute.peak_ops_per_s:
-        runs = ", ".join(profile.compute.peak_ops_per_s)
-        raise UserInputError(
-            f"--precision {precision}: {profile.name}'s runtimes ({', '.join(profile.runtimes)}) "
-            f"compute in {runs} only (profile field compute.peak_ops_per_s)"
-        )
-    return precision
 
 
 def _pending(chain) -> list[str]:
