@@ -156,7 +156,10 @@ def _search(
     so that a layer a target cannot take is refused before any training."""
     input_shape, num_classes = plan.task.data.input_shape, len(plan.recipe.labels)
     settings = SearchSettings(
-        plan.options.threads, plan.options.calibration_samples, plan.options.verify_on_device
+        plan.options.threads,
+        plan.options.calibration_samples,
+        plan.options.verify_on_device,
+        plan.quant_scheme,
     )
     chosen = search_stage(
         plan.profile,
