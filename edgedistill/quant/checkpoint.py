@@ -11,7 +11,7 @@ from edgedistill.quant.fake import set_mode
 from edgedistill.quant.prepare import prepare
 from edgedistill.quant.scheme import QuantScheme
 from edgedistill.students import build_student
-from edgedistill.students.checkpoint import Checkpoint, load_weights, save_weights
+from edgedistill.students.checkpoint import Checkpoint, load_checked, save_weights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -40,11 +40,6 @@ def load_quantized(checkpoint: Checkpoint, input_shape, num_classes: int, what: 
     if scheme is None:
         raise UserInputError(f"{what} {checkpoint.folder}: not a quantized (int8) checkpoint")
     model = prepare(build_student(checkpoint.candidate, tuple(input_shape), num_classes), scheme)
-    try:
-        load_weights(checkpoint.folder, model)
-    except RuntimeError as exc:
-        raise UserInputError(
-            f"{what} {checkpoint.folder}: weights do not match the spec ({exc})"
-        ) from None
+    load_checked(checkpoint, model, what)
     set_mode(model, "qat")
     return model.eval()

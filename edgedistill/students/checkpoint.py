@@ -86,10 +86,14 @@ def read_checkpoint(path: Path, what: str) -> Checkpoint:
 def load_student(checkpoint: Checkpoint, input_shape, num_classes: int, what: str) -> nn.Module:
     """The trained student module of a checkpoint, in eval mode."""
     model = build_student(checkpoint.candidate, tuple(input_shape), num_classes)
+    return load_checked(checkpoint, model, what).eval()
+
+
+def load_checked(checkpoint: Checkpoint, model: nn.Module, what: str) -> nn.Module:
+    """The checkpoint's weights loaded into `model`; a mismatch is bad input naming it."""
     try:
-        load_weights(checkpoint.folder, model)
+        return load_weights(checkpoint.folder, model)
     except RuntimeError as exc:
         raise UserInputError(
             f"{what} {checkpoint.folder}: weights do not match the spec ({exc})"
         ) from None
-    return model.eval()
