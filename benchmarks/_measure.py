@@ -36,3 +36,22 @@ def measure_p90(
         path = Path(scratch) / "candidate.onnx"
         export_candidate(parse_student(spec), input_shape, NUM_CLASSES, path, precision)
         return measure_onnx(path, BenchProtocol(threads=threads)).p90
+
+
+def profile_events(path: Path, runs: int, input_shape: tuple[int, ...] = INPUT_SHAPE) -> list:
+    """onnxruntime's profiling events for `runs` batch-1 runs of the model (1 thread, CPU)."""
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.enable_profiling = True
+    options.profile_file_prefix = str(path.with_suffix("")) + "-profile"
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.zeros((1, *input_shape), np.float32)}
+    for _ in range(runs):
+        session.run(None, feed)
+    return json.loads(Path(session.end_profiling()).read_text())

@@ -19,7 +19,6 @@ Run: .venv/bin/python benchmarks/int8_latency.py [--calibrate 24] [--held-out 24
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _measure import INPUT_SHAPE, NUM_CLASSES, host_line  # noqa: E402
+from _measure import INPUT_SHAPE, NUM_CLASSES, host_line, profile_events  # noqa: E402
 
 PRECISIONS = ("fp32", "int8")
 THREADS = (1, 2)
@@ -44,18 +43,8 @@ def percentile(values: list[float], q: float) -> float:
 def kernel_times(path: Path, runs: int = 300) -> dict[str, tuple[int, float]]:
     """(nodes, summed median microseconds) per op type of onnxruntime's optimised graph."""
     import numpy as np
-    import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.enable_profiling = True
-    options.profile_file_prefix = str(path.with_suffix(""))
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: np.zeros((1, *INPUT_SHAPE), np.float32)}
-    for _ in range(runs):
-        session.run(None, feed)
-    events = json.loads(Path(session.end_profiling()).read_text())
+    events = profile_events(path, runs)
     durations: dict[str, list[float]] = {}
     ops: dict[str, str] = {}
     for event in events:

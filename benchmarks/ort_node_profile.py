@@ -10,7 +10,6 @@ Run: .venv/bin/python benchmarks/ort_node_profile.py [SPEC ...] [--runs 400]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from collections import defaultdict
@@ -18,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _measure import INPUT_SHAPE, NUM_CLASSES, host_line  # noqa: E402
+from _measure import INPUT_SHAPE, NUM_CLASSES, host_line, profile_events  # noqa: E402
 
 DEFAULT_SPECS = ("mbv2:d=1,e=6,k=3,r=32,se=0,w=1", "mbv2:d=1,e=6,k=3,r=32,se=0,w=0.75")
 
@@ -26,7 +25,6 @@ DEFAULT_SPECS = ("mbv2:d=1,e=6,k=3,r=32,se=0,w=1", "mbv2:d=1,e=6,k=3,r=32,se=0,w
 def node_times(spec: str, runs: int) -> list[tuple[str, float, list, list]]:
     """(op, median microseconds, input shapes, output shapes) per node, in execution order."""
     import numpy as np
-    import onnxruntime as ort
 
     from edgedistill.fit.probe import export_candidate
     from edgedistill.students import parse_student
@@ -34,16 +32,7 @@ def node_times(spec: str, runs: int) -> list[tuple[str, float, list, list]]:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "candidate.onnx"
         export_candidate(parse_student(spec), INPUT_SHAPE, NUM_CLASSES, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(scratch) / "profile")
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: np.zeros((1, *INPUT_SHAPE), np.float32)}
-        for _ in range(runs):
-            session.run(None, feed)
-        events = json.loads(Path(session.end_profiling()).read_text())
+        events = profile_events(path, runs)
     durations: dict[str, list[float]] = defaultdict(list)
     details: dict[str, tuple[str, list, list]] = {}
     for event in events:
