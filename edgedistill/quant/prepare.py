@@ -81,22 +81,26 @@ def _rewrite(parent: nn.Module, scheme: QuantScheme) -> None:
         kind = type(module).__name__
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             layer = copy.deepcopy(module)
-            following = [parent._modules[n] for n in names[index : index + 2]]
-            consumed = 0
-            if following and isinstance(following[0], nn.BatchNorm2d):
-                _fold_batch_norm(layer, following[0])
-                consumed = 1
+            # Only a Sequential's order is its forward order: there a batch norm and an
+            # activation right after the layer are fused into it (a batch norm elsewhere is
+            # refused below when it is reached).
+            following = names[index : index + 2] if isinstance(parent, nn.Sequential) else []
             activation = None
-            after = following[consumed] if len(following) > consumed else None
-            if after is not None and type(after).__name__ in _ACTIVATIONS:
-                activation = _ACTIVATIONS[type(after).__name__]
-                consumed += 1
-            if isinstance(parent, nn.Sequential) or consumed == 0:
-                for skipped in names[index : index + consumed]:
-                    parent._modules[skipped] = nn.Identity()
-                index += consumed if isinstance(parent, nn.Sequential) else 0
-            else:
-                activation = None  # siblings outside a Sequential may not follow in forward
+            for follower in following:
+                follower_module = parent._modules[follower]
+                follower_kind = type(follower_module).__name__
+                if (
+                    follower_kind == "BatchNorm2d"
+                    and activation is None
+                    and index == names.index(follower)
+                ):
+                    _fold_batch_norm(layer, follower_module)
+                elif follower_kind in _ACTIVATIONS and activation is None:
+                    activation = _ACTIVATIONS[follower_kind]
+                else:
+                    break
+                parent._modules[follower] = nn.Identity()
+                index += 1
             parent._modules[name] = weighted(layer, activation, scheme)
         elif kind in _OUTPUT_QUANTIZED:
             floor = _OUTPUT_QUANTIZED[kind]
