@@ -81,8 +81,28 @@ def _intended_use(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def _input_section(task: dict[str, Any]) -> list[str]:
-    lines = ["## Input and preprocessing", ""]
+_FEEDING = {
+    "declared": "as its owner declared it",
+    "detected": "as detected: the convention the teacher scored best under on the val split",
+    "recipe": "as the task recipe states it",
+    "trained-here": "the teacher was trained here on it",
+    "dataset": "as the dataset's own transform produces it",
+}
+
+
+def _feeding_line(feeding: Any) -> list[str]:
+    """Whose preprocessing this is: the teacher's, and how the run knew it."""
+    if not isinstance(feeding, dict) or feeding.get("how") not in _FEEDING:
+        return []
+    preset = f" (`{feeding['preset']}`)" if feeding.get("preset") else ""
+    return [
+        f"- The teacher's preprocessing{preset}, {_FEEDING[feeding['how']]}; the student was "
+        "trained and validated on the same, so feed it exactly this."
+    ]
+
+
+def _input_section(task: dict[str, Any], feeding: Any = None) -> list[str]:
+    lines = ["## Input and preprocessing", "", *_feeding_line(feeding)]
     shape = task.get("input_shape")
     if isinstance(shape, (list, tuple)):
         lines.append(f"- Input shape: `{list(shape)}`")
@@ -218,7 +238,7 @@ def render_model_card(summary: dict[str, Any]) -> str:
         [title],
         _what_it_is(summary, task),
         _intended_use(summary),
-        _input_section(task),
+        _input_section(task, _section(summary, 'teacher').get('feeding')),
         _how_it_was_made(summary),
         _measured_figures(summary),
         _artifacts_table(summary),

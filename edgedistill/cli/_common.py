@@ -46,6 +46,16 @@ TaskOpt = Annotated[str, typer.Option(help=_TASK_HELP)]
 DataTaskOpt = Annotated[
     str | None, typer.Option(help=f"{_TASK_HELP} (default: digits, or the defaults for --data)")
 ]
+TeacherPreprocessOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="What your teacher was trained on: unit ([0, 1]), imagenet, signed ([-1, 1]), raw "
+        "(0..255) or data (the data's mean/std), optionally followed by fields that override "
+        "it, e.g. unit,channel_order=bgr,resize=224x224 or scale=1/255,mean=0.5/0.5/0.5,"
+        "std=0.5/0.5/0.5,layout=nhwc. Default: detected on the val split. The student and the "
+        "bundle use the same."
+    ),
+]
 ExportTaskOpt = Annotated[
     str | None,
     typer.Option(

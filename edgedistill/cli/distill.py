@@ -15,6 +15,7 @@ from edgedistill import ddp
 from edgedistill.cli._common import (
     DataTaskOpt,
     JsonOpt,
+    TeacherPreprocessOpt,
     VerboseOpt,
     emit_json,
     handle_errors,
@@ -72,6 +73,7 @@ def distill(
         str | None,
         typer.Option(help="Weights for your --teacher: .safetensors or a saved state dict."),
     ] = None,
+    teacher_preprocess: TeacherPreprocessOpt = None,
     loss: Annotated[
         str | None,
         typer.Option(help=_LOSS_HELP),
@@ -113,6 +115,7 @@ def distill(
         student=student,
         teachers=teacher or None,
         teacher_weights=teacher_weights,
+        teacher_preprocess=teacher_preprocess,
         losses=_names(loss),
         layers=_names(layers),
         labels_fraction=labels_fraction,

@@ -17,6 +17,7 @@ from edgedistill.cli._common import (
     JsonOpt,
     LabOpt,
     TargetOpt,
+    TeacherPreprocessOpt,
     ThreadsOpt,
     VerboseOpt,
     emit_json,
@@ -61,6 +62,7 @@ def fit(
         str | None,
         typer.Option(help="Weights for --teacher: .safetensors, or a torch.save'd state dict."),
     ] = None,
+    teacher_preprocess: TeacherPreprocessOpt = None,
     data: Annotated[
         str | None,
         typer.Option(
@@ -137,6 +139,7 @@ def fit(
         verify_on_device=verify_on_device,
         teacher=teacher,
         teacher_weights=teacher_weights,
+        teacher_preprocess=teacher_preprocess,
         data=data,
         workers=workers,
         lab=lab,
@@ -203,8 +206,12 @@ def _print_human(document: dict, out: Path) -> None:
             f"teacher   p90 {teacher['latency_ms']['p90']:.4f} ms "
             f"({teacher['latency_ms']['p90'] / latency['p90']:.1f}x the student)"
         )
+    warnings = document.get("warnings", [])
     for note in document["notes"] + document["pending"]:
-        typer.echo(f"note      {note}")
+        if note not in warnings:
+            typer.echo(f"note      {note}")
+    for warning in warnings:
+        typer.secho(f"warning   {warning}", fg=typer.colors.YELLOW)
     typer.echo(f"summary   {out / 'summary.json'}")
     typer.echo(f"bundle    {out / 'bundle'}")
 

@@ -23,7 +23,7 @@ from edgedistill.paths import check_new_out
 from edgedistill.students import FAMILIES, Candidate
 from edgedistill.tasks.recipe import LossSpec
 from edgedistill.tasks.task import load_task
-from edgedistill.teachers import PreparedTeacher, Teacher, prepare_teacher
+from edgedistill.teachers import PreparedTeacher, Teacher, feed_teacher
 from edgedistill.teachers.earlier_run import TASK, check_ref, is_earlier_run
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class DistillOptions:
     student: str | None = None
     teachers: list[str] | None = None
     teacher_weights: str | None = None
+    teacher_preprocess: str | None = None
     losses: list[str] | None = None
     layers: list[str] | None = None
     labels_fraction: float | None = None
@@ -63,6 +64,7 @@ LEARNING_FIELDS = (
     "student",
     "teachers",
     "teacher_weights",
+    "teacher_preprocess",
     "losses",
     "layers",
     "labels_fraction",
@@ -127,7 +129,12 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
 
     user_source = _user_teacher_source(options.teachers or [])
     task = load_task(
-        options.task, options.data, user_source, options.teacher_weights, options.workers or 0
+        options.task,
+        options.data,
+        user_source,
+        options.teacher_weights,
+        options.workers or 0,
+        options.teacher_preprocess,
     )
     return build_plan(options, task, candidate, user_source)
 
@@ -147,7 +154,9 @@ def build_plan(
     if not (_uses_task_teacher(terms, procedure) and TASK in refs):
         teacher = None
     elif teacher is None:
-        teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
+        fed = feed_teacher(task)
+        task, teacher = fed.task, fed.teacher
+        task.notes.extend(fed.notes)
     check_teacher_layers(teacher, terms)
     train_spec = task.recipe.distill.train
     if options.epochs is not None:

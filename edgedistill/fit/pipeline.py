@@ -27,6 +27,7 @@ from edgedistill.export.context import ExportContext
 from edgedistill.export.preflight import preflight
 from edgedistill.fit import run_dir
 from edgedistill.fit.distill_stage import distill_stage, quantize_stage, teacher_stage
+from edgedistill.fit.flags import result_flags
 from edgedistill.fit.measure import measure_stage
 from edgedistill.fit.plan import FitOptions, FitPlan, plan_fit
 from edgedistill.fit.search import ChosenStudent, SearchSettings, search_stage
@@ -140,6 +141,10 @@ def _run_stages(
     summary = build_summary(
         plan, chosen, distilled, artifacts, measured, notes, clock.stages, staging
     )
+    flags = result_flags(summary)
+    for flag in flags:
+        log.warning(flag)
+    summary = summary.model_copy(update={"warnings": flags, "notes": [*summary.notes, *flags]})
     write_bundle(bundle, summary)
     atomic.write_json(staging / "summary.json", summary.model_dump(mode="json"))
     return summary

@@ -22,9 +22,10 @@ from edgedistill.lab.fit_bench import plan_lab_targets
 from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.profiles import DeviceProfile
 from edgedistill.quant.scheme import QuantScheme, scheme_for
+from edgedistill.records.feeding import TeacherFeeding
 from edgedistill.tasks.recipe import TaskRecipe
 from edgedistill.tasks.task import Task, load_task
-from edgedistill.teachers import PreparedTeacher, prepare_teacher
+from edgedistill.teachers import PreparedTeacher, feed_teacher
 
 # Settings a resumed run must keep: they change what is searched, learned or exported.
 LEARNING_FIELDS = (
@@ -34,6 +35,7 @@ LEARNING_FIELDS = (
     "data",
     "teacher",
     "teacher_weights",
+    "teacher_preprocess",
     "precision",
     "formats",
     "epochs",
@@ -59,6 +61,7 @@ class FitOptions:
     verify_on_device: int = 0  # measure the top K before training
     teacher: str | None = None  # FILE.py:FN, package.module:FN or FILE.onnx
     teacher_weights: str | None = None
+    teacher_preprocess: str | None = None  # a preset or fields; None: detected / the task's
     data: str | None = None  # imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN
     workers: int = 0  # loader processes for data decoded lazily
     lab: Path | None = None  # devices.yaml: measure on its --target devices
@@ -80,6 +83,7 @@ class FitPlan:
     budget_ms: float
     task: Task  # recipe and data, loaded and checked
     teacher: PreparedTeacher  # the task's teacher, checked on the data
+    feeding: TeacherFeeding  # how the teacher's (and so the run's) preprocessing was chosen
     precision: str
     formats: list[str]
     out: Path
@@ -142,13 +146,20 @@ def plan_fit(options: FitOptions) -> FitPlan:
         explicit=options.precision is not None or options.formats is not None,
     )
     task = load_task(
-        options.task, options.data, options.teacher, options.teacher_weights, options.workers
+        options.task,
+        options.data,
+        options.teacher,
+        options.teacher_weights,
+        options.workers,
+        options.teacher_preprocess,
     )
     out = options.out or default_out(options.device)
     _, terms, _, _ = check_inputs(DistillOptions(task=options.task, data=options.data), task)
-    teacher = prepare_teacher(task.recipe, task.data, task.teacher_names)
+    fed = feed_teacher(task)
+    task, teacher = fed.task, fed.teacher
     check_teacher_layers(teacher, terms)
     notes.extend(task.notes)
+    notes.extend(fed.notes)
     notes.extend(teacher.notes)
     targets = plan_lab_targets(options.lab, options.target, profile, chain.formats)
     run_dir.check_out(out, options.resume)
@@ -159,6 +170,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
         budget_ms=budget_ms,
         task=task,
         teacher=teacher,
+        feeding=fed.feeding,
         precision=precision,
         formats=chain.formats,
         out=out,

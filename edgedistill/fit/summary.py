@@ -75,6 +75,7 @@ def build_summary(
             latency_ms=measured.teacher,
             cache_path=teacher.cache_path,
             trained_now=teacher.trained_now,
+            feeding=plan.feeding,
         ),
         student=StudentInfo(
             spec=chosen.candidate.spec,

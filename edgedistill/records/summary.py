@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgedistill.records.artifact import Artifact
+from edgedistill.records.feeding import TeacherFeeding
 from edgedistill.records.measurements import MeasuredLatency
 from edgedistill.records.quant import QuantResult
 
@@ -30,6 +31,7 @@ class TeacherInfo(_Strict):
     trained_now: bool
     form: str = "builtin"  # builtin | python | onnx
     source: str | None = None  # the user's teacher, as named (FILE.py:FN, module:FN, FILE.onnx)
+    feeding: TeacherFeeding | None = None  # how its (and the run's) preprocessing was chosen
 
 
 class StudentInfo(_Strict):
@@ -74,5 +76,7 @@ class RunSummary(_Strict):
     quantization: QuantResult | None = None  # int8 runs: calibration, PTQ and QAT figures
     pending: list[str] = Field(default_factory=list, description="formats not produced, and why")
     notes: list[str] = Field(default_factory=list)
+    # figures that point at a likely mistake (also in notes): fit/flags.py
+    warnings: list[str] = Field(default_factory=list)
     seed: int
     stages_s: dict[str, float]

@@ -18,7 +18,7 @@ from edgedistill.errors import UserInputError
 from edgedistill.tasks.preprocess import Preprocessor
 from edgedistill.tasks.sources import DATA_SOURCES, SourceContext
 from edgedistill.tasks.splits import split_indices
-from edgedistill.tasks.table import SampleTable, TableDataset
+from edgedistill.tasks.table import ImageFacts, SampleTable, TableDataset
 from edgedistill.tasks.user_code import looks_like_callable
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ class TaskData:
     split: dict = field(default_factory=dict)  # how the split was made, and its sizes
     source: str = ""
     notes: tuple[str, ...] = ()
+    facts: ImageFacts | None = None  # the raw samples, before preprocessing
 
 
 def parse_source(source: str, what: str) -> tuple[str, str]:
@@ -178,6 +179,7 @@ def build_task_data(
         split=record,
         source=recipe.data.source,
         notes=tuple(table.notes),
+        facts=table.facts,
     )
 
 

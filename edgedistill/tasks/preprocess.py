@@ -28,11 +28,12 @@ class Preprocessor:
         self.size = tuple(preprocessing.resize)
         self.mean = list(preprocessing.mean)
         self.std = list(preprocessing.std)
+        self.interpolation = preprocessing.interpolation
 
     def __call__(self, raw: np.ndarray) -> torch.Tensor:
         x = self.scaled(raw)
         if tuple(x.shape[1:]) != self.size:
-            x = resize(x, self.size)
+            x = resize(x, self.size, self.interpolation)
         import torch
 
         mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
@@ -50,13 +51,16 @@ class Preprocessor:
         return x * self.scale
 
 
-def resize(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
-    """C x H x W -> C x size; bilinear with half-pixel centres, antialiased when shrinking."""
+def resize(x: torch.Tensor, size: tuple[int, ...], mode: str = "bilinear") -> torch.Tensor:
+    """C x H x W -> C x size with half-pixel centres; bilinear and bicubic are antialiased when
+    shrinking (as Pillow does), nearest picks the pixel whose centre is nearest."""
     import torch.nn.functional as F
 
+    if mode == "nearest":
+        return F.interpolate(x.unsqueeze(0), size=size, mode="nearest-exact")[0]
     shrinking = x.shape[1] > size[0] or x.shape[2] > size[1]
     return F.interpolate(
-        x.unsqueeze(0), size=size, mode="bilinear", align_corners=False, antialias=shrinking
+        x.unsqueeze(0), size=size, mode=mode, align_corners=False, antialias=shrinking
     )[0]
 
 
@@ -85,7 +89,7 @@ def default_preprocessing(
     mean = stacked.mean(dim=(0, 2, 3))
     std = stacked.std(dim=(0, 2, 3)).clamp_min(1e-6)
     std = torch.where(std < 1e-3, torch.ones_like(std), std)
-    range_note = "raw values 0..255 scaled to [0, 1]" if scale == 1 / 255 else f"scaled by {scale}"
+    range_note = scale_note(scale)
     return Preprocessing(
         description=(
             f"{channel_order} image ({source}), {range_note}, resized to {size[0]}x{size[1]} "
@@ -98,6 +102,12 @@ def default_preprocessing(
         std=[round(float(v), 6) for v in std],
         channel_order=channel_order,
     )
+
+
+def scale_note(scale: float) -> str:
+    if scale == 1 / 255:
+        return "raw values 0..255 scaled to [0, 1]"
+    return "raw values as they are" if scale == 1 else f"raw values multiplied by {scale:.6g}"
 
 
 def identity_preprocessing(channels: int, size: tuple[int, int], source: str) -> Preprocessing:

@@ -77,6 +77,61 @@ class Preprocessing(_Strict):
     mean: list[float]
     std: list[float]
     channel_order: Literal["gray", "rgb", "bgr", "as-is"] = "rgb"
+    interpolation: Literal["bilinear", "nearest", "bicubic"] = Field(
+        "bilinear", description="how images are resized (half-pixel centres)"
+    )
+
+
+PRESETS = ("unit", "imagenet", "signed", "raw", "data")
+
+
+class TeacherPreprocess(_Strict):
+    """What the user's teacher was trained on: a named convention, and fields that override it.
+
+    Presets (raw values first brought to [0, 1] by the data's full scale, 255 for 8-bit
+    images): unit [0, 1]; imagenet torchvision's mean/std; signed [-1, 1]; raw 0..255;
+    data the data's own mean/std. Without a preset, fields override `unit`.
+    """
+
+    preset: Literal["unit", "imagenet", "signed", "raw", "data"] | None = None
+    scale: float | None = Field(
+        None, gt=0, description="raw value multiplier, e.g. 1/255 (replaces the preset's)"
+    )
+    mean: list[float] | None = Field(None, min_length=1)
+    std: list[float] | None = Field(None, min_length=1)
+    channel_order: Literal["gray", "rgb", "bgr"] | None = None
+    resize: tuple[int, int] | None = None
+    interpolation: Literal["bilinear", "nearest", "bicubic"] | None = None
+    layout: Literal["nchw", "nhwc"] = Field(
+        "nchw", description="the tensor layout the teacher takes (nhwc: channels last)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_shorthand(cls, value: Any) -> Any:
+        """`imagenet` is short for `{preset: imagenet}`; a scale may be written `1/255`."""
+        if isinstance(value, str):
+            return {"preset": value}
+        if isinstance(value, dict) and isinstance(value.get("scale"), str):
+            return {**value, "scale": _fraction(value["scale"])}
+        return value
+
+    @model_validator(mode="after")
+    def _positive_std(self) -> TeacherPreprocess:
+        if self.std is not None and any(v <= 0 for v in self.std):
+            raise ValueError("std values must be above 0")
+        if self.resize is not None and min(self.resize) < 4:
+            raise ValueError("resize must be at least 4x4")
+        return self
+
+
+def _fraction(text: str) -> float | str:
+    """`1/255` -> 0.00392...; anything unreadable is left for the validator to refuse."""
+    numerator, slash, denominator = text.partition("/")
+    try:
+        return float(numerator) / float(denominator) if slash else float(text)
+    except (ValueError, ZeroDivisionError):
+        return text
 
 
 class AugmentSpec(_Strict):
@@ -122,6 +177,11 @@ class TeacherSpec(_Located):
     widths: list[int] = Field([32, 64, 128], min_length=1)
     blocks: list[int] = Field([2, 2, 2], min_length=1)
     train: TrainSpec | None = None
+    preprocess: TeacherPreprocess | None = Field(
+        None,
+        description="what the teacher expects (a preset or fields); unset: detected for your "
+        "teacher, the task's preprocessing for the built-in one",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TeacherSpec:

@@ -26,6 +26,13 @@ class ImageFacts:
     # ready: samples are model inputs already (a Python dataset applies its own transform)
     kind: Literal["uint8", "float", "ready"]
     channel_order: str  # gray, rgb, bgr, as-is
+    # the raw value of full brightness; None: 255 for uint8 samples, 1.0 for float ones
+    full_scale: float | None = None
+
+    @property
+    def unit_scale(self) -> float:
+        """The multiplier that brings raw values to [0, 1]."""
+        return 1.0 / (self.full_scale or (255.0 if self.kind == "uint8" else 1.0))
 
 
 @dataclass

@@ -4,15 +4,22 @@ preprocessing) and the data split — all before training. The teacher the recip
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError, describe_validation
+from edgedistill.tasks.conventions import parse_declaration
 from edgedistill.tasks.data import build_task_data, context_for, open_source, parse_source
-from edgedistill.tasks.preprocess import STAT_SAMPLES, default_preprocessing, identity_preprocessing
+from edgedistill.tasks.preprocess import (
+    STAT_SAMPLES,
+    Preprocessor,
+    default_preprocessing,
+    identity_preprocessing,
+)
 from edgedistill.tasks.recipe import (
     InputSpec,
+    Preprocessing,
     RecipeDocument,
     TaskRecipe,
     TeacherSpec,
@@ -20,10 +27,10 @@ from edgedistill.tasks.recipe import (
     recipe_for_data,
 )
 from edgedistill.tasks.splits import split_indices
+from edgedistill.tasks.table import SampleTable, TableDataset
 
 if TYPE_CHECKING:
     from edgedistill.tasks.data import TaskData
-    from edgedistill.tasks.table import SampleTable
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class TeacherNames:
 
     source: str = "--teacher"
     weights: str = "--teacher-weights"
+    preprocess: str = "field teacher.preprocess"
 
 
 @dataclass
@@ -40,6 +48,35 @@ class Task:
     data: TaskData
     notes: list[str] = field(default_factory=list)
     teacher_names: TeacherNames = field(default_factory=TeacherNames)
+    # How it was read, so that it can be read again with another preprocessing (the teacher's)
+    document: RecipeDocument | None = None
+    where: str = "field data.source"
+    workers: int = 0
+    table: SampleTable | None = None
+    parts: dict[str, Any] | None = None  # rows of each split in the table
+
+    @property
+    def preprocessing_given(self) -> bool:
+        """True when the recipe states the preprocessing (it is not taken from the data)."""
+        return self.document is not None and self.document.preprocessing is not None
+
+    def with_preprocessing(self, preprocessing: Preprocessing) -> Task:
+        """The same task and split, its data read again with `preprocessing`."""
+        assert self.document is not None
+        document = self.document.model_copy(update={"preprocessing": preprocessing})
+        return _task(document, self.where, self.workers, self.teacher_names)
+
+    def view(self, preprocessing: Preprocessing, split: str, limit: int, seed: int = 0):
+        """Up to `limit` samples of a split (a seeded choice) fed with `preprocessing`, decoded
+        lazily: what the teacher would see under another convention, without reloading."""
+        import numpy as np
+
+        assert self.table is not None and self.parts is not None
+        rows = self.parts[split]
+        if len(rows) > limit:
+            rng = np.random.default_rng(seed)
+            rows = np.sort(rng.choice(rows, size=limit, replace=False))
+        return TableDataset(self.table, rows, Preprocessor(preprocessing))
 
 
 def load_task(
@@ -48,8 +85,10 @@ def load_task(
     teacher: str | None = None,
     teacher_weights: str | None = None,
     workers: int = 0,
+    teacher_preprocess: str | None = None,
 ) -> Task:
-    """`fit --task/--data/--teacher/--teacher-weights`: every input read and checked.
+    """`fit --task/--data/--teacher/--teacher-weights/--teacher-preprocess`: every input read
+    and checked (the teacher's preprocessing is applied by `edgedistill.teachers.feed_teacher`).
 
     Without --task, --data uses the default settings (edgedistill/tasks/defaults.yaml) and
     takes everything else from the data; without either, the built-in digits task runs.
@@ -68,20 +107,33 @@ def load_task(
             document = document.model_copy(update={"data": spec})
             where = "--data"
     document, names = _with_teacher_flags(document, task, teacher, teacher_weights)
-    recipe, data_ = resolve_document(document, where, workers)
-    return Task(recipe, data_, list(data_.notes), names)
+    if teacher_preprocess is not None:
+        declared = parse_declaration(teacher_preprocess)
+        spec = document.teacher.model_copy(update={"preprocess": declared})
+        document = document.model_copy(update={"teacher": spec})
+        names = replace(names, preprocess="--teacher-preprocess")
+    return _task(document, where, workers, names)
 
 
 def resolve_task(document: RecipeDocument, workers: int = 0) -> Task:
     """A recipe document's task without its teacher (for commands that need shapes only)."""
-    recipe, data = resolve_document(document, "field data.source", workers)
-    return Task(recipe, data, list(data.notes))
+    return _task(document, "field data.source", workers, TeacherNames())
+
+
+def _task(document: RecipeDocument, where: str, workers: int, names: TeacherNames) -> Task:
+    recipe, data, table, parts = _resolve(document, where, workers)
+    return Task(recipe, data, list(data.notes), names, document, where, workers, table, parts)
 
 
 def resolve_document(
     document: RecipeDocument, where: str, workers: int
 ) -> tuple[TaskRecipe, TaskData]:
+    recipe, data, _, _ = _resolve(document, where, workers)
+    return recipe, data
 
+
+def _resolve(document: RecipeDocument, where: str, workers: int):
+    """(recipe, data, table, rows of each split)."""
     if document.task_type != "classification":
         raise UserInputError(
             f"task {document.name}: field task_type: {document.task_type} is not supported by "
@@ -91,7 +143,7 @@ def resolve_document(
     table = open_source(document.data, context_for(document, where))
     parts, record = split_indices(table, document.data.split)
     recipe = _complete(document, table, parts["train"])
-    return recipe, build_task_data(table, recipe, workers, (parts, record))
+    return recipe, build_task_data(table, recipe, workers, (parts, record)), table, parts
 
 
 def _name_for(data: str) -> str:
@@ -122,6 +174,7 @@ def _with_teacher_flags(
     names = TeacherNames(
         source="--teacher" if teacher else f"{recipe_name}: field teacher.source",
         weights="--teacher-weights" if weights else f"{recipe_name}: field teacher.weights",
+        preprocess=f"{recipe_name}: field teacher.preprocess",
     )
     if teacher is None and weights is None:
         return document, names
@@ -131,7 +184,7 @@ def _with_teacher_flags(
         )
     values = document.teacher.model_dump()
     if teacher is not None:
-        values.update(source=_absolute(teacher), weights=None)
+        values.update(source=_absolute(teacher), weights=None, preprocess=None)
     if weights is not None:
         values["weights"] = str(Path(weights).expanduser().resolve())
     try:
@@ -218,7 +271,7 @@ def _default_preprocessing(document: RecipeDocument, table: SampleTable, train_r
         [table.read(int(row)) for row in rows],
         facts.channels,
         size,
-        1 / 255 if facts.kind == "uint8" else 1.0,
+        facts.unit_scale,
         facts.channel_order,
         table.source,
     )

@@ -3,6 +3,7 @@ distillation run reads from teachers and their cache. Importing this package reg
 shipped form."""
 
 from edgedistill.teachers import builtin, onnx_model, python_module  # noqa: F401  (register)
+from edgedistill.teachers.feeding import FedTeacher, feed_teacher
 from edgedistill.teachers.forms import (
     TEACHER_FORMS,
     PreparedTeacher,
@@ -11,4 +12,12 @@ from edgedistill.teachers.forms import (
 )
 from edgedistill.teachers.record import Teacher
 
-__all__ = ["TEACHER_FORMS", "PreparedTeacher", "Teacher", "TeacherNames", "prepare_teacher"]
+__all__ = [
+    "TEACHER_FORMS",
+    "FedTeacher",
+    "PreparedTeacher",
+    "Teacher",
+    "TeacherNames",
+    "feed_teacher",
+    "prepare_teacher",
+]

@@ -148,6 +148,32 @@ def check_logits(model, data: TaskData, num_classes: int, what: str) -> None:
         )
 
 
+def input_layout(spec: TeacherSpec) -> str:
+    """`nchw`, or `nhwc` when the teacher's declared preprocessing says it takes channels last."""
+    return spec.preprocess.layout if spec.preprocess is not None else "nchw"
+
+
+def channels_last_input(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """C x H x W -> H x W x C."""
+    channels, height, width = shape
+    return (height, width, channels)
+
+
+def fed_channels_last(model: nn.Module) -> nn.Module:
+    """teacher(x) for N x C x H x W batches, for a model that takes N x H x W x C."""
+    from torch import nn
+
+    class ChannelsLastInput(nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x.permute(0, 2, 3, 1).contiguous())
+
+    return ChannelsLastInput(model)
+
+
 def frozen(model: nn.Module) -> nn.Module:
     """Eval mode, no gradients: a teacher never changes."""
     model.eval()

@@ -18,7 +18,10 @@ from edgedistill.teachers.forms import (
     TEACHER_FORMS,
     ReadyTeacher,
     TeacherNames,
+    channels_last_input,
     check_logits,
+    fed_channels_last,
+    input_layout,
 )
 from edgedistill.teachers.onnx_cost import onnx_cost
 
@@ -148,13 +151,17 @@ class OnnxForm:
             raise UserInputError(
                 f"{what}: {path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})"
             ) from None
-        fixed_batch = _check_signature(loaded, path, data.input_shape, what)
+        channels_last = input_layout(spec) == "nhwc"
+        shape = channels_last_input(data.input_shape) if channels_last else data.input_shape
+        fixed_batch = _check_signature(loaded, path, shape, what)
         digest = sha256_file(path)
         model = _module_class()(str(path), digest, fixed_batch)
         model.session = session
         model.eval()
+        if channels_last:
+            model = fed_channels_last(model)
         check_logits(model, data, len(recipe.labels), f"{what} {path}")
-        params, macs = onnx_cost(path, data.input_shape)
+        params, macs = onnx_cost(path, shape)
         return ReadyTeacher(
             model,
             data,

@@ -12,7 +12,9 @@ from edgedistill.teachers.forms import (
     ReadyTeacher,
     TeacherNames,
     check_logits,
+    fed_channels_last,
     frozen,
+    input_layout,
 )
 from edgedistill.weights import apply_state_dict, load_state_dict
 
@@ -61,6 +63,8 @@ class PythonModuleForm:
                 f"{spec.source.rpartition(':')[2]}() returns it"
             )
         model.eval()
+        if input_layout(spec) == "nhwc":
+            model = fed_channels_last(model)
         check_logits(model, data, len(recipe.labels), f"{names.source} {spec.source}")
         frozen(model)
         return ReadyTeacher(

@@ -1,11 +1,10 @@
 """Train the example teacher on an image folder; save its weights (safetensors) and an ONNX copy.
 
-This stands in for the training code you already have. What matters for distillation is that
-the teacher is trained on inputs prepared the way the task prepares them: here the data is
-read with edgedistill's own loader, so the preprocessing (pixels scaled to [0, 1], mean/std
-measured on training images) is exactly what `edgedistill fit --data imagefolder:DIR` uses;
-with `--task RECIPE.yaml` it is the recipe's preprocessing. A teacher trained some other way
-needs a task recipe whose `preprocessing` says how.
+This stands in for the training code you already have. Like most training code, it feeds the
+teacher pixels scaled to [0, 1] and nothing more (torchvision's ToTensor(); `--preprocess`
+picks another convention: imagenet, signed, raw, data). `edgedistill fit` finds out on its
+own which convention the teacher scores best under (or takes `--teacher-preprocess`), and
+feeds the teacher, the student and the bundle the same.
 
     python examples/byo/train_teacher.py shapes --out shapes-teacher --epochs 8
     python examples/byo/train_teacher.py --task examples/byo/shapes.yaml --out ...
@@ -24,7 +23,9 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from teacher import build  # noqa: E402  (the file next to this one)
 
+from edgedistill.tasks.conventions import preset_preprocessing  # noqa: E402
 from edgedistill.tasks.data import all_labels, iter_batches  # noqa: E402
+from edgedistill.tasks.recipe import PRESETS  # noqa: E402
 from edgedistill.tasks.task import load_task  # noqa: E402
 
 
@@ -42,12 +43,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("shapes-teacher"))
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--preprocess",
+        choices=PRESETS,
+        help="pixel convention (default: unit; with --task, the recipe's preprocessing)",
+    )
     args = parser.parse_args()
 
     if (args.data is None) == (args.task is None):
         parser.error("give the image folder or --task RECIPE.yaml")
     data_spec = None if args.data is None else f"imagefolder:{args.data}"
     task = load_task(args.task, data=data_spec)
+    preset = args.preprocess or ("unit" if args.task is None else "data")
+    if preset != "data":
+        facts = task.data.facts
+        task = task.with_preprocessing(
+            preset_preprocessing(preset, task.recipe.preprocessing, facts)
+        )
     recipe, data = task.recipe, task.data
     torch.manual_seed(args.seed)
     model = build(num_classes=len(recipe.labels), in_channels=recipe.input.channels)

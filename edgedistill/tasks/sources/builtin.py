@@ -25,6 +25,13 @@ def builtin_source(argument: str, context: SourceContext) -> SampleTable:
         labels=labels,
         read=images.__getitem__,
         identity=f"builtin:digits:{digest}",
-        facts=ImageFacts(channels=1, height=8, width=8, kind="float", channel_order="gray"),
+        facts=ImageFacts(
+            channels=1,
+            height=8,
+            width=8,
+            kind="float",
+            channel_order="gray",
+            full_scale=16.0,
+        ),
         class_names=[str(i) for i in range(10)],
     )
