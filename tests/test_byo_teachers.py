@@ -160,7 +160,7 @@ def test_weights_that_do_not_match_the_module_list_the_keys(byo, tmp_path):
 def test_teacher_output_width_must_equal_the_number_of_classes(byo):
     refused(
         "--teacher",
-        "gives 7 logits per sample",
+        "gives 7 outputs per sample",
         "3 classes",
         data=byo["data"],
         teacher=f"{byo['file']}:wrong_width",

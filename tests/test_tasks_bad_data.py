@@ -102,11 +102,11 @@ def test_recipe_labels_that_disagree_with_the_folders(tmp_path):
         load_task(str(recipe))
 
 
-def test_regression_task_type_is_refused_until_supported(tmp_path):
+def test_regression_task_type_on_class_labels_is_refused(tmp_path):
     root = image_folder(tmp_path / "reg", classes=2, per_class=6)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f'name: reg\ntask_type: regression\ndata: {{source: "imagefolder:{root}"}}\n')
-    with pytest.raises(UserInputError, match="field task_type: regression"):
+    with pytest.raises(UserInputError, match="field task_type is regression but the data"):
         load_task(str(recipe))
 
 

@@ -44,7 +44,7 @@ def brightness_folder(root: Path, per_class: int = 40, size: int = 12) -> Path:
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    for label, level in enumerate(LEVELS):
+    for level in LEVELS:
         folder = root / f"level_{level}"
         folder.mkdir(parents=True)
         for index in range(per_class):

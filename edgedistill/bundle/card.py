@@ -118,7 +118,8 @@ def _input_section(task: dict[str, Any], feeding: Any = None) -> list[str]:
     if isinstance(labels, list) and labels:
         shown = ", ".join(str(label) for label in labels[:_MAX_LABELS_SHOWN])
         more = f", … ({len(labels)} in all)" if len(labels) > _MAX_LABELS_SHOWN else ""
-        lines.append(f"- Labels ({len(labels)}): {shown}{more}")
+        named = "Outputs (regression)" if task.get("task_type") == "regression" else "Labels"
+        lines.append(f"- {named} ({len(labels)}): {shown}{more}")
     else:
         lines.append("- Labels: not recorded")
     return lines
@@ -165,6 +166,9 @@ def _quantization_lines(quantization: dict[str, Any]) -> list[str]:
     ]
 
 
+_SCORE_NAMES = {"accuracy": "Accuracy", "r2": "R²"}
+
+
 def _measured_figures(summary: dict[str, Any]) -> list[str]:
     latency = _section(summary, "latency_ms")
     teacher = _section(summary, "teacher")
@@ -178,13 +182,19 @@ def _measured_figures(summary: dict[str, Any]) -> list[str]:
         (f"Latency {key}", _ms(latency.get(key)), source if _is_number(latency.get(key)) else "")
         for key in ("p50", "p90", "p99")
     ]
+    score = _SCORE_NAMES.get(student.get("metric", "accuracy"), "Score")
     rows += [
         ("Latency (predicted)", _ms(latency.get("predicted")), "predicted by the latency model"),
-        ("Accuracy, deployed artifact", _fraction(student.get("accuracy")), "held-out split"),
-        ("Accuracy, fp32 student", _fraction(student.get("accuracy_fp32")), "held-out split"),
-        ("Accuracy, teacher", _fraction(teacher.get("accuracy")), "held-out split"),
+        (f"{score}, deployed artifact", _fraction(student.get("accuracy")), "held-out split"),
+        (f"{score}, fp32 student", _fraction(student.get("accuracy_fp32")), "held-out split"),
+        (f"{score}, teacher", _fraction(teacher.get("accuracy")), "held-out split"),
         ("Retention (student / teacher)", _fraction(summary.get("retention")), "held-out split"),
     ]
+    for name, value in (student.get("metrics") or {}).items():
+        if name != student.get("metric"):
+            rows.append(
+                (f"{name.upper()}, shipped student (PyTorch)", f"{value:.4g}", "held-out split")
+            )
     lines = ["## Measured figures", "", "| Figure | Value | Source |", "|---|---|---|"]
     lines.extend(f"| {name} | {_cell(value)} | {_cell(src)} |" for name, value, src in rows)
     lines += ["", "Predicted figures are estimates, never measurements."]
@@ -238,7 +248,7 @@ def render_model_card(summary: dict[str, Any]) -> str:
         [title],
         _what_it_is(summary, task),
         _intended_use(summary),
-        _input_section(task, _section(summary, 'teacher').get('feeding')),
+        _input_section(task, _section(summary, "teacher").get("feeding")),
         _how_it_was_made(summary),
         _measured_figures(summary),
         _artifacts_table(summary),

@@ -56,6 +56,7 @@ class DistillOptions:
     resume: bool = False
 
 
+DEFAULT_TERM = {"classification": "kd", "regression": "mse"}
 DEFAULTS: dict[str, Any] = {"labels_fraction": 1.0, "seed": 0, "workers": 0, "cache": True}
 # Settings that change what is learned: a resumed run must keep them.
 LEARNING_FIELDS = (
@@ -192,8 +193,11 @@ def build_plan(
 def check_inputs(options: DistillOptions, task: Task, user_source: str | None = None):
     """(loss specs, terms, procedure, teacher refs): the recipe's losses checked against the
     loss registry, with --loss / --layers applied, and the teachers the run names."""
-    check_losses(list(task.recipe.distill.losses), _recipe_where(options))
+    task_type = task.recipe.task_type
+    check_losses(list(task.recipe.distill.losses), _recipe_where(options), task_type)
     specs, terms, procedure = _losses(options, task.recipe)
+    if options.losses is not None:
+        check_losses(specs, "--loss", task_type)
     refs = _teacher_refs(options.teachers, user_source, task.recipe, terms)
     return specs, terms, procedure, refs
 
@@ -288,8 +292,8 @@ def _losses(options: DistillOptions, recipe: TaskRecipe):
         family = LOSSES.get(procedures[0].name)
         procedure = (family, family.build(loss_params(procedures[0])))
     terms = build_terms(specs)
-    if not terms:
-        specs = [*specs, LossSpec(name="kd")]
+    if not terms:  # a procedure alone: its stages learn with the task's default term
+        specs = [*specs, LossSpec(name=DEFAULT_TERM[recipe.task_type])]
         terms = build_terms(specs)
     if procedure is not None and not any(t.term.needs_teacher for t in terms):
         raise UserInputError(

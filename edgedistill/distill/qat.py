@@ -34,7 +34,7 @@ from edgedistill.quant.prepare import calibrate, prepare
 from edgedistill.quant.scheme import QuantScheme
 from edgedistill.records.quant import QuantResult
 from edgedistill.tasks.data import iter_batches
-from edgedistill.tasks.evaluate import accuracy
+from edgedistill.tasks.evaluate import score
 from edgedistill.weights import load_safetensors
 
 if TYPE_CHECKING:
@@ -88,8 +88,8 @@ def run_qat(
     )
     progress("calibrate", 1, 1, "done")
     ptq_state = copy.deepcopy(quantized.state_dict())
-    ptq_val = accuracy(quantized, data.val)
-    ptq_test = accuracy(quantized, data.test)
+    ptq_val = score(quantized, data.val)
+    ptq_test = score(quantized, data.test)
     method, reason = _method(request, spec, len(data.train))
     result = QuantResult(
         scheme=request.scheme.name,
@@ -192,7 +192,7 @@ def _fine_tune(plan, quantized, folder, digest, result, progress, stop, context)
         if runner is not None:
             runner.close()
     quantized.cpu().eval()
-    result.accuracy_qat = accuracy(quantized, data.test)
+    result.accuracy_qat = score(quantized, data.test)
     result.val_accuracy_qat = trained.best_val_accuracy
     result.epochs_run = trained.epochs_run
     result.best_epoch = trained.best_epoch

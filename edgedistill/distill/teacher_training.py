@@ -10,7 +10,7 @@ from edgedistill.distill.labels import labeled_part
 from edgedistill.distill.losses import LOSSES
 from edgedistill.distill.trainer import train
 from edgedistill.progress import ProgressFn, no_progress
-from edgedistill.tasks.evaluate import accuracy
+from edgedistill.tasks.evaluate import score
 from edgedistill.teachers import PreparedTeacher, Teacher
 from edgedistill.teachers.builtin import BuiltinPrepared
 
@@ -49,4 +49,4 @@ def train_builtin(prepared: BuiltinPrepared, seed: int, progress: ProgressFn) ->
         progress=progress,
         stage="teacher",
     )
-    prepared.store(model, accuracy(model, data.test), result.best_val_accuracy, seed)
+    prepared.store(model, score(model, data.test), result.best_val_accuracy, seed)

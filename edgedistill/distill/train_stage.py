@@ -18,7 +18,7 @@ from edgedistill.distill.trainer import TrainOptions, train
 from edgedistill.records.distill import StageResult, TeacherOutputs
 from edgedistill.students import build_student
 from edgedistill.students.checkpoint import load_weights, save_weights
-from edgedistill.tasks.evaluate import accuracy
+from edgedistill.tasks.evaluate import score
 from edgedistill.teachers.cache import choose_outputs, teacher_digest
 from edgedistill.teachers.outputs import TeacherRunner
 
@@ -88,7 +88,7 @@ def run_stage(
         name=stage.name,
         student=stage.candidate.spec,
         teacher=teacher_name,
-        accuracy=accuracy(student, data.test),
+        accuracy=score(student, data.test),
         val_accuracy=trained.best_val_accuracy,
         teacher_accuracy=teacher_accuracy,
         best_epoch=trained.best_epoch,

@@ -19,13 +19,14 @@ from edgedistill import ddp
 from edgedistill.distill.augment import augment_batch
 from edgedistill.distill.batches import epoch_batches
 from edgedistill.distill.interrupt import TrainingStopped
-from edgedistill.distill.losses._common import labeled_cross_entropy
+from edgedistill.distill.losses._common import target_loss
 from edgedistill.distill.objective import Objective, WeightedTerm
 from edgedistill.distill.schedule import learning_rate, make_optimizer, set_learning_rate
 from edgedistill.distill.train_state import LoopState, load_train_state, save_train_state
 from edgedistill.progress import ProgressFn, no_progress
-from edgedistill.tasks.data import loader_workers
-from edgedistill.tasks.evaluate import accuracy
+from edgedistill.tasks.data import all_labels, loader_workers
+from edgedistill.tasks.evaluate import score
+from edgedistill.tasks.kinds import kind_of
 
 if TYPE_CHECKING:
     import torch
@@ -170,7 +171,7 @@ def _run_epochs(run: _Loop) -> None:
                 x = augment_batch(x, spec.augment, run.generator)
             x, y = x.to(run.device), y.to(run.device)
             if run.objective is None:
-                loss = labeled_cross_entropy(wrapped(x), y)
+                loss = target_loss(wrapped(x), y)
             else:
                 output = wrapped(x)
                 logits, features = output if run.trained is not run.model else (output, {})
@@ -190,7 +191,7 @@ def _run_epochs(run: _Loop) -> None:
                 _checkpoint(run)
                 raise TrainingStopped(_stopped_message(run, epoch))
         ddp.sync_buffers(context, run.trained)
-        val_accuracy = accuracy(run.model, run.val_split)
+        val_accuracy = score(run.model, run.val_split)
         loop.history.append(
             {
                 "epoch": epoch,
@@ -207,7 +208,8 @@ def _run_epochs(run: _Loop) -> None:
         loop.finished = early or epoch == spec.epochs
         loop.seconds = time.perf_counter() - started
         _checkpoint(run)
-        run.progress(run.stage, epoch, spec.epochs, f"val acc {val_accuracy:.3f}")
+        metric = kind_of(all_labels(run.val_split)).metric
+        run.progress(run.stage, epoch, spec.epochs, f"val {metric} {val_accuracy:.3f}")
         log.debug(
             "%s epoch %d loss %.4f val %.4f",
             run.stage,

@@ -2,10 +2,12 @@
 
 Every artifact that can run here is run by its own runtime on a fixed validation sample (the
 first COMPARE_SAMPLES samples of the val split) and compared with the student (max abs logit
-difference, argmax agreement), then scored on the test split. What "close enough" means depends
-on the precision: fp32 differs only by summation order; fp16 and int8 are judged by argmax
-agreement and accuracy. An int8 artifact is compared with the fake-quantized student it was
-exported from (the model that ships), so the int8 rounding itself is not counted against it:
+difference, argmax agreement), then scored on the test split (accuracy; R² for regression).
+What "close enough" means depends on the precision: fp32 differs only by summation order; fp16
+and int8 are judged by argmax agreement and accuracy, or for regression by the largest output
+difference relative to the outputs' spread and by R². An int8 artifact is compared with the
+fake-quantized student it was exported from (the model that ships), so the int8 rounding itself
+is not counted against it:
 only integer kernels' rounding, a few output quantization steps. Argmax agreement is then
 judged on the decisive samples: those whose top two logits (fake-quantized student) are more
 than TIE_STEPS output steps apart; a near tie may flip on one step of rounding.
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edgedistill.ort import onnx_session
 from edgedistill.quant.fake import is_quantized, output_step
-from edgedistill.tasks.data import iter_batches
+from edgedistill.tasks.data import all_labels, iter_batches
+from edgedistill.tasks.kinds import TASK_KINDS, TaskKind, kind_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +42,8 @@ FP16_MAX_ACCURACY_DROP = 0.01
 INT8_MIN_AGREEMENT = 0.98  # vs the fake-quantized student, not the float one
 INT8_MAX_ACCURACY_DROP = 0.02
 TIE_STEPS = 4  # int8 kernels' requantization differs from fake quantization by up to ~3 steps
+# Regression outputs: largest difference allowed, as a share of the outputs' standard deviation
+REGRESSION_SPREAD_SHARE = {"fp16": 0.02, "int8": 0.15}
 
 Predict = Callable[["np.ndarray"], "np.ndarray"]  # N x C x H x W float32 -> N x K logits
 
@@ -72,6 +77,16 @@ class Reference:
     sample_origin: str
     transform: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
     output_step: float | None = None  # a quantized student: the scale of its logits
+    kind: TaskKind = field(default_factory=lambda: TASK_KINDS.get("classification"))
+
+    @property
+    def regression(self) -> bool:
+        return self.kind.name == "regression"
+
+    @property
+    def output_spread(self) -> float:
+        """Standard deviation of the student's outputs on the compared sample (all outputs)."""
+        return float(self.logits.std()) if self.logits.size else 0.0
 
     @classmethod
     def from_data(cls, student: nn.Module, compare: Dataset, test: Dataset | None) -> Reference:
@@ -79,7 +94,7 @@ class Reference:
 
         compare_x = torch.cat([x for x, _ in iter_batches(compare, limit=COMPARE_SAMPLES)])
         origin = f"the first {len(compare_x)} samples of the val split"
-        return cls._build(student, compare_x, test, origin)
+        return cls._build(student, compare_x, test, origin, kind=kind_of(all_labels(compare)))
 
     @classmethod
     def from_random(
@@ -93,19 +108,31 @@ class Reference:
         return cls._build(student, compare_x, None, f"{samples} seeded random inputs")
 
     @classmethod
-    def _build(cls, student, compare_x, test, origin, transform=None) -> Reference:
+    def _build(cls, student, compare_x, test, origin, transform=None, kind=None) -> Reference:
         student.eval()
         reference = cls(student, compare_x, _logits(student, compare_x), test, None, origin)
         reference.transform = transform
+        if kind is not None:
+            reference.kind = kind
         if is_quantized(student):
             reference.output_step = output_step(student, compare_x[:1])
-        if test is not None:
-            correct = total = 0
-            for x, y in reference.test_batches():
-                correct += int((_logits(student, x).argmax(1) == y.numpy()).sum())
-                total += len(y)
-            reference.student_accuracy = correct / total if total else None
+        reference.student_accuracy = reference.score(lambda x: _logits(student, x))
         return reference
+
+    def score(self, predict: Callable[[torch.Tensor], np.ndarray]) -> float | None:
+        """The task's score (accuracy, or R²) of `predict` on the test split; None without."""
+        import numpy as np
+        import torch
+
+        if self.test is None:
+            return None
+        outputs, targets = [], []
+        for x, y in self.test_batches():
+            outputs.append(np.asarray(predict(x), np.float32))
+            targets.append(y)
+        if not targets:
+            return None
+        return self.kind.score(torch.from_numpy(np.concatenate(outputs)), torch.cat(targets))
 
     def transformed(self, transform: Callable[[torch.Tensor], torch.Tensor], why: str) -> Reference:
         """The same comparison on transformed inputs (e.g. snapped to 8-bit image pixels)."""
@@ -115,6 +142,7 @@ class Reference:
             self.test,
             f"{self.sample_origin}, {why}",
             transform,
+            self.kind,
         )
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -150,16 +178,19 @@ def compare_predictions(predict: Predict, reference: Reference, runtime: str) ->
                 f"{list(reference.logits.shape)}",
             ),
         )
-    accuracy = None
-    if reference.test is not None:
-        correct = total = 0
-        for x, y in reference.test_batches():
-            correct += int((predict(x.numpy().astype(np.float32)).argmax(1) == y.numpy()).sum())
-            total += len(y)
-        accuracy = correct / total if total else None
+    accuracy = reference.score(lambda x: predict(x.numpy().astype(np.float32)))
     agrees = exported.argmax(1) == reference.logits.argmax(1)
     decisive = _decisive(reference)
     notes = [f"compared on {reference.sample_origin}"]
+    if reference.regression:
+        return Validation(
+            "outputs",
+            runtime,
+            max_abs_diff=float(np.abs(exported - reference.logits).max()),
+            accuracy=accuracy,
+            samples_compared=len(exported),
+            notes=(*notes, f"outputs' spread (std) {reference.output_spread:.4g}"),
+        )
     if decisive is not None:
         notes.append(
             f"argmax agreement {agrees[decisive].mean() if decisive.any() else 1.0:.3f} on the "
@@ -198,6 +229,14 @@ def tolerance_for(precision: str, reference: Reference) -> dict[str, Any]:
     """What the figures of an artifact at `precision` must meet."""
     if precision == "fp32":
         return {"max_abs_diff": FP32_TOLERANCE * max(1.0, reference.largest_logit)}
+    if reference.regression:  # no classes to agree on: outputs within a share of their spread
+        share = REGRESSION_SPREAD_SHARE.get(precision, REGRESSION_SPREAD_SHARE["int8"])
+        return {
+            "max_abs_diff": share * reference.output_spread,
+            "max_accuracy_drop": FP16_MAX_ACCURACY_DROP
+            if precision == "fp16"
+            else INT8_MAX_ACCURACY_DROP,
+        }
     if precision == "fp16":
         return {
             "min_argmax_agreement": FP16_MIN_AGREEMENT,
@@ -219,7 +258,7 @@ def judge(validation: Validation, tolerance: dict[str, Any], reference: Referenc
     limit = tolerance.get("max_abs_diff")
     diff = validation.max_abs_diff
     if limit is not None and diff is not None and diff > limit:
-        problems.append(f"max abs logit difference {diff:.3g} > {limit:.3g}")
+        problems.append(f"max abs output difference {diff:.3g} > {limit:.3g}")
     agreement = tolerance.get("min_argmax_agreement")
     found = validation.argmax_agreement
     where = ""
@@ -236,8 +275,8 @@ def judge(validation: Validation, tolerance: dict[str, Any], reference: Referenc
         and reference.student_accuracy - validation.accuracy > drop
     ):
         problems.append(
-            f"test accuracy {validation.accuracy:.4f} is more than {drop:.2f} below the "
-            f"PyTorch student's {reference.student_accuracy:.4f}"
+            f"test {reference.kind.metric} {validation.accuracy:.4f} is more than {drop:.2f} "
+            f"below the PyTorch student's {reference.student_accuracy:.4f}"
         )
     return problems
 

@@ -48,11 +48,15 @@ def student_beats_teacher(summary: RunSummary) -> str | None:
     if student - teacher <= BEATS_TEACHER_BY:
         return None
     samples = summary.task.split_sizes.get("test", 0)
-    error = difference_error(student, teacher, samples)
+    metric = summary.student.metric
+    error = ""
+    if metric == "accuracy":
+        spread = 100 * difference_error(student, teacher, samples)
+        error = f" (standard error of the difference {spread:.1f} points)"
     return (
-        f"the student ({student:.4f}) beats its teacher ({teacher:.4f}) by "
-        f"{100 * (student - teacher):.1f} points on {samples} test samples (standard error of "
-        f"the difference {100 * error:.1f} points): the teacher is probably fed wrongly "
+        f"the student ({metric} {student:.4f}) beats its teacher ({teacher:.4f}) by "
+        f"{100 * (student - teacher):.1f} points on {samples} test samples{error}: the teacher "
+        "is probably fed wrongly "
         f"({_feeding(summary)}; declare it with --teacher-preprocess), or the test split is "
         "too small to tell them apart"
     )
@@ -89,6 +93,8 @@ def student_bigger_than_teacher(summary: RunSummary) -> str | None:
 
 
 def small_test_split(summary: RunSummary) -> str | None:
+    if summary.student.metric != "accuracy":  # the binomial error is for accuracies
+        return None
     samples = summary.task.split_sizes.get("test", 0)
     student, teacher = _student_accuracy(summary), summary.teacher.accuracy
     error = difference_error(student, teacher, samples)

@@ -17,6 +17,8 @@ from edgedistill.records.summary import (
     TaskInfo,
     TeacherInfo,
 )
+from edgedistill.tasks.evaluate import metrics
+from edgedistill.tasks.kinds import TASK_KINDS
 
 
 def fits_budget(chosen: ChosenStudent, measured: Measurements, budget_ms: float):
@@ -27,6 +29,10 @@ def fits_budget(chosen: ChosenStudent, measured: Measurements, budget_ms: float)
     if latency.p95 is not None:
         return latency.p95 <= budget_ms, "measured_p95"
     return chosen.scored.predicted_ms <= budget_ms, "predicted"
+
+
+def _rounded(figures: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 6) for name, value in figures.items()}
 
 
 def build_summary(
@@ -40,6 +46,7 @@ def build_summary(
     staging: Path,
 ) -> RunSummary:
     recipe, data, teacher = plan.recipe, plan.task.data, distilled.teacher
+    metric = TASK_KINDS.get(recipe.task_type).metric
     # The artifact of the chain's last format is the deployed one; when that format waits for
     # a device (a TensorRT engine), no deployed accuracy is claimed.
     deployed = artifacts[-1] if artifacts and artifacts[-1].format == plan.deploy_format else None
@@ -58,6 +65,7 @@ def build_summary(
         fits_budget_basis=basis,
         task=TaskInfo(
             name=recipe.name,
+            task_type=recipe.task_type,
             input_name=recipe.input.name,
             input_shape=[1, *data.input_shape],
             labels=recipe.labels,
@@ -72,6 +80,8 @@ def build_summary(
             params=teacher.params,
             macs=teacher.macs,
             accuracy=teacher.test_accuracy or 0.0,
+            metric=metric,
+            metrics=_rounded(metrics(teacher.model, data.test)),
             latency_ms=measured.teacher,
             cache_path=teacher.cache_path,
             trained_now=teacher.trained_now,
@@ -84,6 +94,8 @@ def build_summary(
             params=chosen.scored.params,
             macs=chosen.scored.macs,
             precision=plan.precision,
+            metric=metric,
+            metrics=_rounded(metrics(distilled.shipped, data.test)),
             accuracy_fp32=distilled.result.accuracy,
             accuracy_ptq=quantization.accuracy_ptq if quantization else None,
             accuracy=accuracy,

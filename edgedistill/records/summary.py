@@ -25,7 +25,9 @@ class StudentLatency(MeasuredLatency):
 class TeacherInfo(_Strict):
     params: int
     macs: int
-    accuracy: float
+    accuracy: float  # the task's score on the test split: accuracy, or R² (see `metric`)
+    metric: str = "accuracy"  # accuracy | r2 (regression)
+    metrics: dict[str, float] = Field(default_factory=dict)  # every figure: mae, rmse, r2
     latency_ms: MeasuredLatency
     cache_path: str
     trained_now: bool
@@ -41,6 +43,9 @@ class StudentInfo(_Strict):
     params: int
     macs: int
     precision: str
+    # The task's score: accuracy, or R² for regression (all `accuracy*` fields below hold it)
+    metric: str = "accuracy"
+    metrics: dict[str, float] = Field(default_factory=dict)  # the shipped model, PyTorch, test
     accuracy_fp32: float  # the fp32 PyTorch student, test split
     # int8: the calibrated-only (PTQ) student, for comparison with the shipped one (PyTorch)
     accuracy_ptq: float | None = None
@@ -51,6 +56,7 @@ class StudentInfo(_Strict):
 
 class TaskInfo(_Strict):
     name: str
+    task_type: str = "classification"  # regression: `labels` name the outputs
     input_name: str
     input_shape: list[int]
     labels: list[str]

@@ -89,7 +89,8 @@ def all_labels(dataset):
         return all_labels(dataset.dataset)[torch.as_tensor(list(dataset.indices))]
     known = getattr(dataset, "labels", None)
     if known is not None and len(known) == len(dataset):
-        return torch.as_tensor(known, dtype=torch.int64)
+        known = torch.as_tensor(known)
+        return known if known.is_floating_point() else known.to(torch.int64)
     return torch.cat([y for _, y in iter_batches(dataset)])
 
 
@@ -160,6 +161,8 @@ def build_task_data(
     digest = hashlib.sha256()
     digest.update(table.identity.encode())
     digest.update(np.ascontiguousarray(table.labels, dtype=np.int64).tobytes())
+    if table.targets is not None:
+        digest.update(np.ascontiguousarray(table.targets, dtype=np.float32).tobytes())
     for rows in parts.values():
         digest.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
     digest.update(json.dumps(recipe.preprocessing.model_dump(mode="json"), sort_keys=True).encode())

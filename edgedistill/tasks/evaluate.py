@@ -1,10 +1,15 @@
-"""A classifier's logits and accuracy on a split (or a tensor of inputs), in eval mode."""
+"""A model's outputs on a split (or a tensor of inputs) and its score there, in eval mode.
+
+The score is the task's one figure, higher is better: accuracy for classifiers, R² for
+regression (edgedistill.tasks.kinds); `metrics` gives every figure of the task's kind.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from edgedistill.tasks.data import all_labels, iter_batches
+from edgedistill.tasks.kinds import kind_of
 
 if TYPE_CHECKING:
     import torch
@@ -12,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def predict_logits(model: nn.Module, dataset, batch_size: int = 256) -> torch.Tensor:
-    """Logits for every sample of a dataset (or a tensor of inputs), in order, in eval mode."""
+    """Outputs for every sample of a dataset (or a tensor of inputs), in order, in eval mode."""
     import torch
 
     model.eval()
@@ -25,7 +30,19 @@ def predict_logits(model: nn.Module, dataset, batch_size: int = 256) -> torch.Te
         return torch.cat([model(x.to(device)).cpu() for x, _ in iter_batches(dataset, batch_size)])
 
 
+def score(model: nn.Module, dataset) -> float:
+    """The task's score on the dataset: accuracy, or R² for regression targets."""
+    targets = all_labels(dataset)
+    return kind_of(targets).score(predict_logits(model, dataset), targets)
+
+
+def metrics(model: nn.Module, dataset) -> dict[str, float]:
+    """Every figure of the task's kind: accuracy; or mae, rmse and r2."""
+    targets = all_labels(dataset)
+    return kind_of(targets).metrics(predict_logits(model, dataset), targets)
+
+
 def accuracy(model: nn.Module, dataset) -> float:
-    """Share of samples whose arg-max logit is the label."""
+    """Share of samples whose arg-max logit is the label (classifiers)."""
     logits = predict_logits(model, dataset)
     return float((logits.argmax(dim=1) == all_labels(dataset)).float().mean())

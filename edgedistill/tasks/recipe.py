@@ -271,17 +271,50 @@ class DistillSpec(_Strict):
         return self
 
 
+METRICS = {"classification": ("accuracy",), "regression": ("mae", "rmse", "r2")}
+
+
 class TaskRecipe(_Strict):
     schema_version: Literal[1] = 1
     name: str
     task_type: Literal["classification", "regression"] = "classification"
-    metrics: list[Literal["accuracy"]] = Field(["accuracy"], min_length=1)
+    metrics: list[Literal["accuracy", "mae", "rmse", "r2"]] = Field(
+        None,  # type: ignore[assignment]
+        min_length=1,
+        description="figures reported (default: accuracy; mae, rmse and r2 for regression)",
+    )
     data: DataSpec
     input: InputSpec
     preprocessing: Preprocessing
-    labels: list[str] = Field(min_length=2)
+    labels: list[str] = Field(
+        min_length=1, description="class names; for regression, the outputs' names"
+    )
     teacher: TeacherSpec
     distill: DistillSpec
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_metrics(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("metrics") is None:
+            kind = value.get("task_type", "classification")
+            return {**value, "metrics": list(METRICS.get(kind, METRICS["classification"]))}
+        return value
+
+    @model_validator(mode="after")
+    def _fits_the_task_type(self) -> TaskRecipe:
+        _check_task_type(self.task_type, self.metrics, self.labels)
+        return self
+
+
+def _check_task_type(task_type: str, metrics: list[str] | None, labels: list[str] | None):
+    wrong = [m for m in metrics or [] if m not in METRICS[task_type]]
+    if wrong:
+        raise ValueError(
+            f"metrics {wrong} do not apply to {task_type} "
+            f"(choose from {', '.join(METRICS[task_type])})"
+        )
+    if task_type == "classification" and labels is not None and len(labels) < 2:
+        raise ValueError("labels: classification needs at least two classes")
 
 
 class RecipeDocument(TaskRecipe):
@@ -289,7 +322,29 @@ class RecipeDocument(TaskRecipe):
 
     input: InputSpec | None = None  # type: ignore[assignment]
     preprocessing: Preprocessing | None = None  # type: ignore[assignment]
-    labels: list[str] | None = Field(None, min_length=2)  # type: ignore[assignment]
+    labels: list[str] | None = Field(None, min_length=1)  # type: ignore[assignment]
+    task_type: Literal["classification", "regression"] | None = None  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_metrics(cls, value: Any) -> Any:
+        """Metrics left out follow the task type, which may be left to the data."""
+        return value
+
+    @model_validator(mode="after")
+    def _fits_the_task_type(self) -> RecipeDocument:
+        if self.task_type is not None:
+            _check_task_type(self.task_type, self.metrics, self.labels)
+        return self
+
+    def for_task_type(self, task_type: str) -> RecipeDocument:
+        """The document with the data's task type; a distill section taken from the defaults
+        becomes the defaults of that type."""
+        update: dict[str, Any] = {"task_type": task_type}
+        if self.distill == default_distill("classification") and task_type == "regression":
+            update["distill"] = default_distill(task_type)
+        _check_task_type(task_type, self.metrics, self.labels)
+        return self.model_copy(update=update)
 
     def is_complete(self) -> bool:
         return None not in (self.input, self.preprocessing, self.labels)
@@ -298,10 +353,15 @@ class RecipeDocument(TaskRecipe):
         """The TaskRecipe with `fields` (input, preprocessing, labels) filled in."""
         values = {name: getattr(self, name) for name in TaskRecipe.model_fields}
         values.update(fields)
+        if values["task_type"] is None:  # a recipe that leaves it to the data, read alone
+            values["task_type"] = "classification"
         return TaskRecipe.model_validate(values)
 
 
-BUILTIN_TASKS = {"digits": Path(__file__).with_name("digits.yaml")}
+BUILTIN_TASKS = {
+    "digits": Path(__file__).with_name("digits.yaml"),
+    "digits-pose": Path(__file__).with_name("digits_pose.yaml"),
+}
 # Sections a recipe may leave out, and the settings used when `fit --data` has no recipe.
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
@@ -316,8 +376,21 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+def _defaults() -> dict:
+    return yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
+
+
+def default_distill(task_type: str) -> DistillSpec:
+    """The distill section a recipe of this task type gets when it leaves it out."""
+    defaults = _defaults()
+    key = "regression_distill" if task_type == "regression" else "distill"
+    return DistillSpec.model_validate(defaults[key])
+
+
 def _validate(data: dict, where: str) -> RecipeDocument:
-    defaults = yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
+    defaults = _defaults()
+    if data.get("task_type") == "regression":
+        defaults["distill"] = defaults["regression_distill"]
     for section in ("teacher", "distill"):
         data.setdefault(section, defaults[section])
     try:

@@ -48,7 +48,8 @@ def split_indices(table: SampleTable, spec: SplitSpec) -> tuple[dict[str, np.nda
         train, val, test = (
             labeled[p] for p in stratified_split(labels[labeled], spec.train, spec.val, spec.seed)
         )
-        method = f"stratified {spec.train:g}/{spec.val:g}/{test_fraction:g}, seed {spec.seed}"
+        how = "random" if table.targets is not None else "stratified"
+        method = f"{how} {spec.train:g}/{spec.val:g}/{test_fraction:g}, seed {spec.seed}"
     else:
         given = {
             name: np.flatnonzero((table.assignment == code) & (labels >= 0))
@@ -92,7 +93,7 @@ def _check(table: SampleTable, parts: dict[str, np.ndarray]) -> None:
 
     labels = table.labels
     classes = np.unique(labels[labels >= 0])
-    if len(classes) < 2:
+    if len(classes) < 2 and table.targets is None:
         raise UserInputError(
             f"{table.source}: found {len(classes)} labeled class"
             f"{'' if len(classes) == 1 else 'es'}; classification needs at least two"

@@ -40,7 +40,9 @@ class SampleTable:
     """Every sample a source holds, addressed by index.
 
     `read(i)` returns sample i raw (H x W [x C] array) or, for kind "ready", the model input
-    (C x H x W tensor). `labels[i]` is its class, -1 when unlabeled. `assignment[i]` is the
+    (C x H x W tensor). `labels[i]` is its class, -1 when unlabeled. A regression source gives
+    `targets` (N x K float32, NaN rows unlabeled) and labels 0 (labeled) or -1, so that splits
+    treat it as one class. `assignment[i]` is the
     split the source puts it in (0 train, 1 val, 2 test) or None when the source gives no split.
     `identity` changes whenever the samples change (file list, sizes, mtimes, or bytes).
     """
@@ -51,11 +53,27 @@ class SampleTable:
     identity: str
     facts: ImageFacts
     assignment: np.ndarray | None = None
-    class_names: list[str] | None = None
+    class_names: list[str] | None = None  # regression: the outputs' names
     notes: list[str] = field(default_factory=list)
+    targets: np.ndarray | None = None  # regression: N x K float32
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def outputs(self) -> int | None:
+        """Regression: the number of outputs; None for classification."""
+        return None if self.targets is None else int(self.targets.shape[1])
+
+
+def regression_targets(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, targets) for float targets y (N or N x K): labels 0, or -1 where a row has a
+    NaN (unlabeled); targets as N x K float32."""
+    import numpy as np
+
+    targets = np.ascontiguousarray(y, dtype=np.float32).reshape(len(y), -1)
+    labels = np.where(np.isnan(targets).any(axis=1), -1, 0).astype(np.int64)
+    return labels, targets
 
 
 class TableDataset:
@@ -86,8 +104,13 @@ class TableDataset:
         row = int(self.indices[index])
         sample = self.table.read(row)
         x = self.transform(sample) if self.transform is not None else sample
+        if self.table.targets is not None:
+            return x, torch.from_numpy(self.table.targets[row].copy())
         return x, torch.tensor(int(self.table.labels[row]), dtype=torch.int64)
 
     @property
-    def labels(self) -> np.ndarray:
+    def labels(self):
+        """Every target without decoding an image: class labels, or regression rows."""
+        if self.table.targets is not None:
+            return self.table.targets[self.indices]
         return self.table.labels[self.indices]

@@ -134,13 +134,22 @@ def resolve_document(
 
 def _resolve(document: RecipeDocument, where: str, workers: int):
     """(recipe, data, table, rows of each split)."""
-    if document.task_type != "classification":
-        raise UserInputError(
-            f"task {document.name}: field task_type: {document.task_type} is not supported by "
-            "this version (classification only: accuracy, soft-target distillation)"
-        )
-
     table = open_source(document.data, context_for(document, where))
+    found = "regression" if table.targets is not None else "classification"
+    if document.task_type is None:
+        try:
+            document = document.for_task_type(found)
+        except ValueError as exc:
+            raise UserInputError(
+                f"task {document.name}: the data has {_target_words[found]}, so it is a "
+                f"{found} task: {exc}"
+            ) from None
+    if found != document.task_type:
+        raise UserInputError(
+            f"task {document.name}: field task_type is {document.task_type} but the data "
+            f"({table.source}) has {_target_words[found]}; set task_type: {found}, or give "
+            f"{_target_words[document.task_type]}"
+        )
     parts, record = split_indices(table, document.data.split)
     recipe = _complete(document, table, parts["train"])
     return recipe, build_task_data(table, recipe, workers, (parts, record)), table, parts
@@ -230,7 +239,22 @@ def _complete(document: RecipeDocument, table: SampleTable, train_rows) -> TaskR
     return document.resolved(input=model_input, preprocessing=preprocessing, labels=labels)
 
 
+_target_words = {
+    "classification": "integer class labels",
+    "regression": "float regression targets",
+}
+
+
 def _labels(document: RecipeDocument, table: SampleTable, where: str) -> list[str]:
+    """Class names; for regression, the outputs' names."""
+    if table.outputs is not None:
+        names = document.labels or table.class_names or _output_names(table.outputs)
+        if len(names) != table.outputs:
+            raise UserInputError(
+                f"{where}: field labels names {len(names)} outputs but the data's targets "
+                f"have {table.outputs}"
+            )
+        return list(names)
     count = int(table.labels.max()) + 1
     found = table.class_names
     if document.labels is None:
@@ -246,6 +270,10 @@ def _labels(document: RecipeDocument, table: SampleTable, where: str) -> list[st
             f"labels 0..{count - 1}"
         )
     return list(document.labels)
+
+
+def _output_names(count: int) -> list[str]:
+    return [f"y{i}" for i in range(count)] if count > 1 else ["y"]
 
 
 def _default_preprocessing(document: RecipeDocument, table: SampleTable, train_rows):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from edgedistill.errors import UserInputError
 from edgedistill.latency.costs import model_cost
 from edgedistill.students.checkpoint import checkpoint_folder, load_student, read_checkpoint
-from edgedistill.tasks.evaluate import accuracy
+from edgedistill.tasks.evaluate import score
 from edgedistill.teachers.forms import frozen
 from edgedistill.teachers.record import Teacher
 
@@ -61,7 +61,7 @@ def load_earlier_run(ref: str, data: TaskData, num_classes: int) -> Teacher:
         model=model,
         params=cost.params,
         macs=cost.macs,
-        test_accuracy=accuracy(model, data.test),
+        test_accuracy=score(model, data.test),
         form="earlier-run",
         source=ref,
         cache_path=str(checkpoint_folder(Path(ref))),

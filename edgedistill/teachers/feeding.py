@@ -25,6 +25,7 @@ from edgedistill.records.feeding import TeacherFeeding
 from edgedistill.tasks.conventions import preset_preprocessing, teacher_preprocessing
 from edgedistill.tasks.data import all_labels
 from edgedistill.tasks.evaluate import predict_logits
+from edgedistill.tasks.kinds import kind_of
 from edgedistill.tasks.recipe import PRESETS
 from edgedistill.teachers.forms import PreparedTeacher, prepare_teacher
 
@@ -87,20 +88,22 @@ def _detect(task: Task) -> FedTeacher:
     assert facts is not None
     prepared = prepare_teacher(task.recipe, task.data, names)  # checks shapes and outputs
     model = prepared.architecture()
-    correct: dict[str, torch.Tensor] = {}
+    outputs: dict[str, torch.Tensor] = {}
     for name in PRESETS:
         preprocessing = preset_preprocessing(name, task.recipe.preprocessing, facts)
         view = task.view(preprocessing, "val", DETECT_SAMPLES)
-        logits = predict_logits(model, view)
-        correct[name] = logits.argmax(dim=1) == all_labels(view)
-    samples = len(next(iter(correct.values())))
-    figures = {name: float(hits.float().mean()) for name, hits in correct.items()}
+        outputs[name] = predict_logits(model, view)
+    targets = all_labels(view)
+    kind = kind_of(targets)
+    samples = len(targets)
+    figures = {name: kind.score(found, targets) for name, found in outputs.items()}
     best = max(PRESETS, key=lambda name: figures[name])  # first of equals, in PRESETS order
-    chosen = PREFERRED if within_noise(correct[PREFERRED], correct[best]) else best
-    error = math.sqrt(figures[best] * (1 - figures[best]) / max(samples, 1))
+    same = NOISE[kind.name](outputs[PREFERRED], outputs[best], targets)
+    chosen = PREFERRED if same else best
+    error = math.sqrt(max(figures[best] * (1 - figures[best]), 0.0) / max(samples, 1))
     shown = ", ".join(f"{name} {figures[name]:.3f}" for name in PRESETS)
     note = (
-        f"teacher preprocessing detected: {chosen} (val accuracy on {samples} samples: "
+        f"teacher preprocessing detected: {chosen} (val {kind.metric} on {samples} samples: "
         f"{shown}); declare it with --teacher-preprocess to skip detection"
     )
     notes = [note]
@@ -110,7 +113,7 @@ def _detect(task: Task) -> FedTeacher:
             f"{figures[chosen]:.3f}, within noise of each other on {samples} samples; "
             f"chose {chosen}, the most common convention"
         )
-    if figures[best] <= 1.5 / len(task.recipe.labels):  # near chance under every preset
+    if figures[best] <= CHANCE[kind.name](len(task.recipe.labels)):  # poor under every preset
         notes.append(
             f"the teacher scores {figures[chosen]:.3f} at best on val under every preset: it "
             "may expect another input (size, channel order, layout); declare it with "
@@ -136,8 +139,24 @@ def _detect(task: Task) -> FedTeacher:
 def within_noise(preferred, best) -> bool:
     """True when `best` is not clearly better than `preferred` on the same samples: of the
     samples only one of them gets right, best's excess is within two standard deviations of
-    a fair coin (a sign test), or is a single sample."""
+    a fair coin (a sign test), or is a single sample. Arguments: per-sample hits."""
     only_best = int((best & ~preferred).sum())
     only_preferred = int((preferred & ~best).sum())
     excess = only_best - only_preferred
     return excess <= max(1.0, 2.0 * math.sqrt(only_best + only_preferred))
+
+
+def _hits_within_noise(preferred, best, targets) -> bool:
+    return within_noise(preferred.argmax(dim=1) == targets, best.argmax(dim=1) == targets)
+
+
+def _r2_within_noise(preferred, best, targets) -> bool:
+    kind = kind_of(targets)
+    return kind.score(best, targets) - kind.score(preferred, targets) <= R2_NOISE
+
+
+R2_NOISE = 0.01  # regression: R² differences this small between presets are noise
+# task kind -> (preferred outputs, best outputs, targets) -> within noise of each other
+NOISE = {"classification": _hits_within_noise, "regression": _r2_within_noise}
+# task kind -> outputs -> the score at or below which every preset failed
+CHANCE = {"classification": lambda classes: 1.5 / classes, "regression": lambda outputs: 0.0}

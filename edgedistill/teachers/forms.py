@@ -20,7 +20,7 @@ from edgedistill.latency.costs import model_cost
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.registry import Registry
 from edgedistill.tasks.data import iter_batches
-from edgedistill.tasks.evaluate import accuracy
+from edgedistill.tasks.evaluate import score
 from edgedistill.tasks.task import TeacherNames
 from edgedistill.teachers.record import Teacher
 
@@ -93,11 +93,11 @@ class ReadyTeacher:
         return self.model
 
     def load(self, seed: int = 0, progress: ProgressFn = no_progress) -> Teacher:
-        progress("teacher", 0, 2, "val accuracy")
-        val_accuracy = accuracy(self.model, self.data.val)
+        progress("teacher", 0, 2, "val score")
+        val_accuracy = score(self.model, self.data.val)
         progress("teacher", 1, 2, "test accuracy")
-        test_accuracy = accuracy(self.model, self.data.test)
-        progress("teacher", 2, 2, f"test acc {test_accuracy:.3f}")
+        test_accuracy = score(self.model, self.data.test)
+        progress("teacher", 2, 2, f"test score {test_accuracy:.3f}")
         if self.params is None or self.macs is None:
             cost = model_cost(self.model, self.data.input_shape)
             self.params, self.macs = cost.params, cost.macs
@@ -143,8 +143,9 @@ def check_logits(model, data: TaskData, num_classes: int, what: str) -> None:
         )
     if output.shape[1] != num_classes:
         raise UserInputError(
-            f"{what}: the teacher gives {output.shape[1]} logits per sample but the task has "
-            f"{num_classes} classes; the teacher's output width must equal the number of labels"
+            f"{what}: the teacher gives {output.shape[1]} outputs per sample but the task has "
+            f"{num_classes} (classes, or regression outputs); the teacher's output width must "
+            "equal the number of labels"
         )
 
 

@@ -1,10 +1,11 @@
-"""Small tensor helpers shared by loss families: labelled cross-entropy, softened KL, matching."""
+"""Small tensor helpers shared by loss families: losses on labels, softened KL, matching."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from edgedistill.distill.losses._registry import LayerMismatch
+from edgedistill.tasks.kinds import TASK_KINDS, kind_of
 
 if TYPE_CHECKING:
     import torch
@@ -12,16 +13,13 @@ if TYPE_CHECKING:
 
 def labeled_cross_entropy(logits, labels, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy over the samples that have a label (-1 = none); 0 when none has one."""
-    import torch.nn.functional as F
+    return TASK_KINDS.get("classification").hard_loss(logits, labels, label_smoothing)
 
-    labeled = labels >= 0
-    count = int(labeled.sum())
-    if count == 0:
-        return logits.sum() * 0.0
-    total = F.cross_entropy(
-        logits, labels.clamp(min=0), reduction="none", label_smoothing=label_smoothing
-    )
-    return (total * labeled).sum() / count
+
+def target_loss(outputs, targets) -> torch.Tensor:
+    """The loss on the targets alone, as the task's kind defines it: cross-entropy on class
+    labels, mean squared error on regression outputs (labeled samples only)."""
+    return kind_of(targets).hard_loss(outputs, targets)
 
 
 def soft_target_kl(student_logits, teacher_logits, temperature: float) -> torch.Tensor:

@@ -36,7 +36,8 @@ class LossInputs:
     """What a term sees for one mini-batch."""
 
     student_logits: torch.Tensor
-    labels: torch.Tensor  # int64, -1 where the sample has no label
+    # int64 classes, -1 where the sample has no label; regression: float rows, NaN unlabeled
+    labels: torch.Tensor
     teacher_logits: list[torch.Tensor]  # one per teacher (empty when the run has none)
     features: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
     epoch: int = 1  # 1-based, for terms with a warm-up
@@ -61,6 +62,7 @@ class LossFamily(Protocol):
     name: str
     kind: Literal["term", "procedure"]
     needs_teacher: bool
+    task_types: tuple[str, ...]  # classification, regression: the outputs it can train
     params_model: ClassVar[type[LossParams]]
 
     def build(self, params: Any) -> Any:
@@ -108,17 +110,25 @@ def loss_params(spec: LossSpec) -> LossParams:
         ) from None
 
 
-def check_losses(specs: list[LossSpec], where: str) -> None:
-    """Every entry names a registered loss with valid parameters, at most one procedure;
-    refused naming `where` (the recipe file or flag) and the field."""
+def check_losses(specs: list[LossSpec], where: str, task_type: str = "classification") -> None:
+    """Every entry names a registered loss with valid parameters, that can train the task's
+    outputs, and at most one procedure; refused naming `where` (the recipe file or flag) and
+    the field."""
     for index, spec in enumerate(specs):
-        field = f"field distill.losses.{index}"
+        # a flag names itself; a recipe names the file and the field
+        located = where if where.startswith("--") else f"{where}: field distill.losses.{index}"
         if spec.name not in LOSSES:
-            raise UserInputError(f"{where}: {field}: name: {LOSSES.unknown_message(spec.name)}")
+            raise UserInputError(f"{located}: name: {LOSSES.unknown_message(spec.name)}")
         try:
             loss_params(spec)
         except ValueError as exc:
-            raise UserInputError(f"{where}: {field}: {exc}") from None
+            raise UserInputError(f"{located}: {exc}") from None
+        if task_type not in LOSSES.get(spec.name).task_types:
+            fitting = [name for name in LOSSES if task_type in LOSSES.get(name).task_types]
+            raise UserInputError(
+                f"{located}: {spec.name} needs class logits and cannot train a "
+                f"{task_type} task; use {', '.join(fitting)}"
+            )
     procedures = [s.name for s in specs if LOSSES.get(s.name).kind == "procedure"]
     if len(procedures) > 1:
         raise UserInputError(

@@ -59,6 +59,7 @@ class ATTerm:
 class ATFamily:
     name = "at"
     kind = "term"
+    task_types = ("classification", "regression")
     needs_teacher = True
     params_model = ATParams
 

@@ -27,6 +27,7 @@ class BornAgainParams(LossParams):
 class BornAgainFamily:
     name = "born-again"
     kind = "procedure"
+    task_types = ("classification",)
     needs_teacher = False  # generation 0 needs no external teacher unless first: teacher
     params_model = BornAgainParams
 

@@ -1,6 +1,7 @@
-"""Plain cross-entropy on the labels: the no-teacher baseline, and how teachers are trained.
+"""The loss on the labels alone: the no-teacher baseline, and how teachers are trained.
 
-Samples without a label (-1) are skipped, so `ce` with `--labels-fraction` trains on the
+Cross-entropy on class labels; on regression targets, mean squared error. Samples without a
+label (-1, or NaN targets) are skipped, so `ce` with `--labels-fraction` trains on the
 labelled part only.
 """
 
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from edgedistill.distill.losses._common import labeled_cross_entropy
 from edgedistill.distill.losses._registry import LOSSES, LossInputs, LossParams
+from edgedistill.tasks.kinds import kind_of
 
 
 class CEParams(LossParams):
@@ -28,7 +29,8 @@ class CrossEntropyTerm:
         raise NotImplementedError("ce compares no layers")
 
     def __call__(self, inputs: LossInputs):
-        return labeled_cross_entropy(inputs.student_logits, inputs.labels, self.label_smoothing)
+        kind = kind_of(inputs.labels)
+        return kind.hard_loss(inputs.student_logits, inputs.labels, self.label_smoothing)
 
 
 @LOSSES.register("ce")
@@ -36,6 +38,7 @@ class CrossEntropyFamily:
     name = "ce"
     kind = "term"
     needs_teacher = False
+    task_types = ("classification", "regression")
     params_model = CEParams
 
     def build(self, params: CEParams) -> CrossEntropyTerm:

@@ -87,6 +87,7 @@ class DKDTerm:
 class DKDFamily:
     name = "dkd"
     kind = "term"
+    task_types = ("classification",)
     needs_teacher = True
     params_model = DKDParams
 

@@ -75,6 +75,7 @@ class FitNetTerm:
 class FitNetFamily:
     name = "fitnet"
     kind = "term"
+    task_types = ("classification", "regression")
     needs_teacher = True
     params_model = FitNetParams
 

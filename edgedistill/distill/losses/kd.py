@@ -43,6 +43,7 @@ class KDTerm:
 class KDFamily:
     name = "kd"
     kind = "term"
+    task_types = ("classification",)
     needs_teacher = True
     params_model = KDParams
 

@@ -77,6 +77,7 @@ class MultiTeacherTerm:
 class MultiTeacherFamily:
     name = "multi-teacher"
     kind = "term"
+    task_types = ("classification",)
     needs_teacher = True
     params_model = MultiTeacherParams
 

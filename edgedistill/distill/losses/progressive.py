@@ -66,6 +66,7 @@ def choose_intermediate(context: StageContext) -> Candidate:
 class ProgressiveFamily:
     name = "progressive"
     kind = "procedure"
+    task_types = ("classification",)
     needs_teacher = True
     params_model = ProgressiveParams
 

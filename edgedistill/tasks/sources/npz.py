@@ -1,11 +1,12 @@
 """`npz:FILE`: images and labels as numpy arrays in one .npz file (read without unpickling).
 
 Arrays: `x` (N x H x W, N x H x W x C or N x C x H x W; uint8 or float) and `y` (N integer
-labels, -1 for unlabeled samples). Optional: `x_val`/`y_val` and `x_test`/`y_test` (the splits;
-missing ones are split off the training data), `x_unlabeled` (more unlabeled training data),
-`labels` (class names, in label order). Without `y`, every sample of `x` is unlabeled.
-The arrays are held in memory as stored (uint8 stays uint8); samples are preprocessed when a
-batch asks for them.
+labels, -1 for unlabeled samples; or float regression targets, N or N x K, NaN for
+unlabeled). Optional: `x_val`/`y_val` and `x_test`/`y_test` (the splits; missing ones are
+split off the training data), `x_unlabeled` (more unlabeled training data), `labels` (class
+names in label order; for regression, the outputs' names). Without `y`, every sample of `x`
+is unlabeled. The arrays are held in memory as stored (uint8 stays uint8); samples are
+preprocessed when a batch asks for them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
 from edgedistill.tasks.sources._registry import DATA_SOURCES, SourceContext
-from edgedistill.tasks.table import TEST, TRAIN, VAL, ImageFacts, SampleTable
+from edgedistill.tasks.table import (
+    TEST,
+    TRAIN,
+    VAL,
+    ImageFacts,
+    SampleTable,
+    regression_targets,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -98,6 +106,11 @@ def npz_source(argument: str, context: SourceContext) -> SampleTable:
         raise UserInputError(f"{what}: {path}: no array x (the training images)")
     channels_first, channels = _layout(arrays["x"], context.channel_order, path, what)
     sample_shape = arrays["x"].shape[1:]
+    regression = any(
+        np.issubdtype(arrays[y_name].dtype, np.floating)
+        for _, y_name, _ in PARTS
+        if y_name in arrays
+    )
     parts, labels, assignment = [], [], []
     for x_name, y_name, split in PARTS:
         if x_name not in arrays:
@@ -108,15 +121,20 @@ def npz_source(argument: str, context: SourceContext) -> SampleTable:
         y = arrays.get(y_name)
         if y is None and split != TRAIN:
             raise UserInputError(f"{what}: {path}: {x_name} needs labels {y_name}")
+        parts.append((x_name, x))
+        assignment.append(np.full(len(x), split, np.int8))
+        if regression:
+            labels.append(_targets(y, len(x), y_name, path, what))
+            continue
         if y is None:
             y = np.full(len(x), -1, np.int64)
-        parts.append((x_name, x))
         labels.append(_labels(y, len(x), y_name, path, what))
-        assignment.append(np.full(len(x), split, np.int8))
     if "x_unlabeled" in arrays:
         x = arrays["x_unlabeled"]
         parts.append(("x_unlabeled", x))
-        labels.append(np.full(len(x), -1, np.int64))
+        labels.append(
+            _targets(None, len(x), "", path, what) if regression else np.full(len(x), -1, np.int64)
+        )
         assignment.append(np.full(len(x), TRAIN, np.int8))
     for name, x in parts:
         if x.shape[1:] != sample_shape or x.dtype != arrays["x"].dtype:
@@ -125,8 +143,13 @@ def npz_source(argument: str, context: SourceContext) -> SampleTable:
                 f"{arrays['x'].dtype} {sample_shape}; every image array must match"
             )
     kind = _kind(arrays["x"], path, what)
-    all_labels = np.concatenate(labels)
-    names = _class_names(arrays.get("labels"), all_labels, path, what)
+    targets = None
+    if regression:
+        all_labels, targets = regression_targets(_aligned(labels, path, what))
+        names = _output_names(arrays.get("labels"), targets.shape[1], path, what)
+    else:
+        all_labels = np.concatenate(labels)
+        names = _class_names(arrays.get("labels"), all_labels, path, what)
     height, width = (sample_shape[1:] if channels_first else sample_shape[:2])[:2]
     given = np.concatenate(assignment)
     only_train = bool((given == TRAIN).all())
@@ -150,6 +173,7 @@ def npz_source(argument: str, context: SourceContext) -> SampleTable:
         ),
         assignment=None if only_train else given,
         class_names=names,
+        targets=targets,
     )
 
 
@@ -164,6 +188,50 @@ def _labels(y: np.ndarray, count: int, name: str, path: Path, what: str) -> np.n
     if len(y) and y.min() < -1:
         raise UserInputError(f"{what}: {path}: {name} has label {y.min()}; use -1 for unlabeled")
     return y.astype(np.int64)
+
+
+def _targets(y, count: int, name: str, path: Path, what: str) -> np.ndarray:
+    """Regression targets of one part as count x K float32 (None: unlabeled, K unknown yet)."""
+    import numpy as np
+
+    if y is None:
+        return np.full((count, 0), np.nan, np.float32)
+    if len(y) != count or y.ndim not in (1, 2) or not np.issubdtype(y.dtype, np.number):
+        raise UserInputError(
+            f"{what}: {path}: {name} must be {count} regression targets (N or N x K numbers, "
+            f"one row per image), got {y.dtype} {y.shape}"
+        )
+    return np.asarray(y, np.float32).reshape(count, -1)
+
+
+def _aligned(parts: list[np.ndarray], path: Path, what: str) -> np.ndarray:
+    """Every part's targets with the same K outputs (unlabeled parts filled with NaN)."""
+    import numpy as np
+
+    widths = {part.shape[1] for part in parts if part.shape[1]}
+    if len(widths) != 1:
+        raise UserInputError(
+            f"{what}: {path}: the target arrays give {sorted(widths) or 'no'} outputs per "
+            "sample; every y array must give the same number"
+        )
+    (width,) = widths
+    return np.concatenate(
+        [
+            part if part.shape[1] else np.full((len(part), width), np.nan, np.float32)
+            for part in parts
+        ]
+    )
+
+
+def _output_names(names, outputs: int, path: Path, what: str) -> list[str]:
+    if names is None:
+        return [f"y{i}" for i in range(outputs)] if outputs > 1 else ["y"]
+    names = [str(n) for n in names.tolist()]
+    if len(names) != outputs:
+        raise UserInputError(
+            f"{what}: {path}: labels names {len(names)} outputs but y gives {outputs} per sample"
+        )
+    return names
 
 
 def _kind(x: np.ndarray, path: Path, what: str) -> str:

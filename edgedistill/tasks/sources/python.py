@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
 from edgedistill.tasks.sources._registry import DATA_SOURCES, SourceContext
-from edgedistill.tasks.table import TEST, TRAIN, VAL, ImageFacts, SampleTable
+from edgedistill.tasks.table import (
+    TEST,
+    TRAIN,
+    VAL,
+    ImageFacts,
+    SampleTable,
+    regression_targets,
+)
 from edgedistill.tasks.user_code import load_callable
 
 if TYPE_CHECKING:
@@ -94,23 +101,61 @@ def _named_datasets(result, source: str) -> list[tuple[str, Any]]:
     return named
 
 
-def _labels_and_digest(name: str, dataset, digest, source: str):
-    """Labels of one dataset; its content goes into `digest` unless it brings a fingerprint."""
+def is_float_target(y) -> bool:
+    """A regression target (a float, or a float array or tensor), not a class index."""
+    import numpy as np
+
+    if isinstance(y, float):
+        return True
+    dtype = getattr(y, "dtype", None)
+    if dtype is None:
+        return False
+    return bool(getattr(dtype, "is_floating_point", False)) or (
+        isinstance(dtype, np.dtype) and np.issubdtype(dtype, np.floating)
+    )
+
+
+def _target_row(y, regression: bool, where: str):
+    import numpy as np
+
+    if not regression:
+        return int(y)
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    try:
+        return np.asarray(y, dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError):
+        raise UserInputError(f"{where}: y is {type(y).__name__}, not a regression target") from None
+
+
+def _labels_and_digest(name: str, dataset, digest, source: str, regression: bool):
+    """Labels (or regression target rows) of one dataset; its content goes into `digest`
+    unless it brings a fingerprint."""
     import numpy as np
 
     targets = getattr(dataset, "targets", None)
     fingerprint = getattr(dataset, "fingerprint", None)
+    dtype = np.float32 if regression else np.int64
     if isinstance(fingerprint, str) and targets is not None and len(targets) == len(dataset):
         digest.update(f"{name}:{fingerprint}".encode())
-        return np.asarray(targets, dtype=np.int64)
-    labels = np.empty(len(dataset), np.int64)
+        known = np.asarray(targets, dtype=dtype)
+        return known.reshape(len(dataset), -1) if regression else known
+    rows = []
     for row in range(len(dataset)):
         item = dataset[row]
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise UserInputError(f"{source}: {name}[{row}] is not an (x, y) pair")
         x = _as_tensor(item[0])
-        labels[row] = int(item[1])
+        rows.append(_target_row(item[1], regression, f"{source}: {name}[{row}]"))
         digest.update(x.numpy().tobytes())
+    if regression:
+        widths = {len(row) for row in rows}
+        if len(widths) != 1:
+            raise UserInputError(
+                f"{source}: {name}: targets have {sorted(widths)} values; every y must have "
+                "the same number of outputs"
+            )
+    labels = np.asarray(rows, dtype=dtype)
     digest.update(labels.tobytes())
     return labels
 
@@ -140,14 +185,25 @@ def python_source(argument: str, context: SourceContext) -> SampleTable:
     offsets = np.cumsum([0] + [len(d) for d in datasets])[:-1]
     rows = DatasetRows(datasets, offsets, shape, source)
     digest = hashlib.sha256(argument.encode())
+    regression = is_float_target(first[1])
     labels, assignment = [], []
     for name, dataset in named:
-        part_labels = _labels_and_digest(name, dataset, digest, source)
+        part_labels = _labels_and_digest(name, dataset, digest, source, regression)
         if name == "unlabeled":
-            part_labels[:] = -1
+            part_labels[:] = np.nan if regression else -1
         labels.append(part_labels)
         assignment.append(np.full(len(dataset), SPLIT_KEYS.get(name, TRAIN), np.int8))
-    all_labels = np.concatenate(labels)
+    targets = None
+    if regression:
+        widths = {part.shape[1] for part in labels}
+        if len(widths) != 1:
+            raise UserInputError(
+                f"{source}: the datasets give {sorted(widths)} outputs per sample; all must "
+                "give the same number"
+            )
+        all_labels, targets = regression_targets(np.concatenate(labels))
+    else:
+        all_labels = np.concatenate(labels)
     if all_labels.min() < -1:
         raise UserInputError(f"{source}: label {all_labels.min()}; use -1 for unlabeled")
     return SampleTable(
@@ -164,6 +220,7 @@ def python_source(argument: str, context: SourceContext) -> SampleTable:
         ),
         assignment=None if named[0][0] == "all" else np.concatenate(assignment),
         class_names=_class_names(datasets[0]),
+        targets=targets,
     )
 
 
