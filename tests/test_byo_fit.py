@@ -163,26 +163,35 @@ def test_python_teacher_fit_writes_the_same_outputs_as_the_digits_task(python_ru
     assert (out / "bundle" / "labels.txt").read_text().split() == summary["task"]["labels"]
 
 
-def test_bundle_preprocessing_is_the_one_the_data_was_fed_with(python_run):
+def test_bundle_preprocessing_is_the_teachers_as_detected(python_run):
+    """The example teacher is trained on [0, 1] pixels: detected, and shipped the same way."""
     _, out = python_run
     summary = json.loads((out / "summary.json").read_text())
     preprocessing = json.loads((out / "bundle" / "preprocessing.json").read_text())
+    assert summary["teacher"]["feeding"]["how"] == "detected"
+    assert summary["teacher"]["feeding"]["preset"] == "unit"
     assert preprocessing == summary["task"]["preprocessing"]
     assert preprocessing["resize"] == [16, 16]
     assert preprocessing["scale"] == pytest.approx(1 / 255)
-    assert len(preprocessing["mean"]) == len(preprocessing["std"]) == 3
+    assert preprocessing["mean"] == [0.0] * 3 and preprocessing["std"] == [1.0] * 3
     assert preprocessing["channel_order"] == "rgb"
+    card = (out / "bundle" / "model_card.md").read_text()
+    assert "The teacher's preprocessing (`unit`), as detected" in card
 
 
 def test_teacher_accuracy_is_measured_on_the_users_test_split(example, python_run):
     from safetensors.torch import load_file
 
+    from edgedistill.tasks.conventions import preset_preprocessing
     from edgedistill.tasks.data import all_labels, iter_batches
     from edgedistill.tasks.task import load_task
 
     _, out = python_run
     summary = json.loads((out / "summary.json").read_text())
     task = load_task(data=f"imagefolder:{example['shapes']}")
+    task = task.with_preprocessing(
+        preset_preprocessing("unit", task.recipe.preprocessing, task.data.facts)
+    )  # as the example teacher was trained, and as the run detected
     sys.path.insert(0, str(EXAMPLES))
     try:
         from teacher import build

@@ -225,4 +225,5 @@ def _result(
         resumed=any(r.resumed for r in results),
         seed=plan.options.seed,
         out=str(plan.out),
+        notes=list(plan.task.notes),
     )

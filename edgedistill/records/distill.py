@@ -67,3 +67,4 @@ class DistillResult(_Strict):
     seconds: float = 0.0
     world_size: int = 1
     device: str = "cpu"
+    notes: list[str] = Field(default_factory=list)  # e.g. how the teacher's input was chosen
