@@ -13,7 +13,6 @@ import typer
 from edgedistill import ddp
 from edgedistill.cli._common import (
     DataTaskOpt,
-    DeviceOpt,
     JsonOpt,
     LabOpt,
     TargetOpt,
@@ -28,6 +27,7 @@ from edgedistill.cli._common import (
 )
 from edgedistill.distill.interrupt import StopFlag, TrainingStopped
 from edgedistill.errors import UserInputError
+from edgedistill.fit.fleet import is_fleet, plan_fleet, run_fleet
 from edgedistill.fit.pipeline import FitOptions, plan_fit, run_fit
 from edgedistill.progress import no_progress
 
@@ -46,9 +46,19 @@ def _formats(value: str | None) -> list[str] | None:
 
 @handle_errors
 def fit(
-    device: DeviceOpt,
+    device: Annotated[
+        str,
+        typer.Option(
+            help="Device profile name, or a path to your own .yaml; several, comma-separated "
+            "(jetson-orin-nano,pixel-8), fit one student per device under --out."
+        ),
+    ],
     budget: Annotated[
-        str, typer.Option(help="Latency budget at batch 1, e.g. 10ms, 500us, 0.01s.")
+        str,
+        typer.Option(
+            help="Latency budget at batch 1, e.g. 10ms, 500us, 0.01s; with several devices, "
+            "one for all or one per device (10ms,15ms)."
+        ),
     ],
     task: DataTaskOpt = None,
     teacher: Annotated[
@@ -148,6 +158,9 @@ def fit(
         resume=resume,
         qat=_on_off(qat, "--qat"),
     )
+    if is_fleet(options.device):
+        _fit_fleet(options, json_output)
+        return
     context = ddp.from_environment()  # torchrun --nproc-per-node N -m edgedistill fit ...
     try:
         plan = plan_fit(options)
@@ -173,6 +186,45 @@ def fit(
             f"[bold red]budget not met:[/] measured p90 {summary.latency_ms.p90} ms > "
             f"{summary.budget_ms} ms (outputs kept in {plan.out})"
         )
+        raise typer.Exit(1)
+
+
+def _fit_fleet(options: FitOptions, json_output: bool) -> None:
+    """Several devices: one run directory each under --out, and an index."""
+    if ddp.from_environment() is not None:
+        raise UserInputError("--device: several devices in one fit run in a single process")
+    fleet = plan_fleet(options)
+    stop = StopFlag()
+    try:
+        with stop.on_signals(), progress_bars() as progress:
+            index = run_fleet(fleet, progress, stop)
+    except TrainingStopped as exc:
+        raise TrainingStopped(f"{exc}\nresume: {_resume_command(options, fleet.out)}") from None
+    document = index.model_dump(mode="json")
+    if json_output:
+        emit_json(document)
+    else:
+        for run in document["devices"]:
+            measured = (
+                f"p90 {run['p90_ms']:.4f} ms" if run["p90_ms"] is not None else "not measured"
+            )
+            shared = (
+                f", student shared with {run['shared_student_with']}"
+                if run["shared_student_with"]
+                else ""
+            )
+            score = f"{run['accuracy']:.4f}" if run["accuracy"] is not None else "n/a"
+            typer.echo(
+                f"{run['device']:<16} {run['student']} ({run['precision']}{shared}): "
+                f"{run['metric']} {score}, {measured}, budget {run['budget_ms']} ms -> "
+                f"{'fits' if run['fits_budget'] else 'DOES NOT FIT'}; {fleet.out / run['run']}"
+            )
+            for warning in run["warnings"]:
+                typer.secho(f"  warning {warning}", fg=typer.colors.YELLOW)
+        typer.echo(f"index     {fleet.out / 'summary.json'}")
+    if not index.fits_budget:
+        missed = [run.device for run in index.devices if not run.fits_budget]
+        stderr.print(f"[bold red]budget not met[/] on {', '.join(missed)}")
         raise typer.Exit(1)
 
 

@@ -109,6 +109,9 @@ def _run_stages(
     teacher = teacher_stage(plan, progress, context)
     clock.lap("teacher")
 
+    if main:
+        _adopt_shared_student(plan, chosen, staging / "checkpoint")
+    ddp.barrier(context)
     distilled = distill_stage(
         plan, chosen.candidate, teacher, staging / "checkpoint", progress, stop, context
     )
@@ -148,6 +151,18 @@ def _run_stages(
     write_bundle(bundle, summary)
     atomic.write_json(staging / "summary.json", summary.model_dump(mode="json"))
     return summary
+
+
+def _adopt_shared_student(plan: FitPlan, chosen: ChosenStudent, folder: Path) -> None:
+    """Fit of several devices: a student another device's run distilled already is copied in,
+    so the distill stage finds it finished (its settings digest matches) and trains nothing."""
+    shared = plan.shared_checkpoints.get(chosen.candidate.spec)
+    if shared is None or folder.exists():
+        return
+    shutil.copytree(shared, folder)
+    chosen.notes.append(
+        f"student {chosen.candidate.spec} shared with {shared.parent.name}: distilled once"
+    )
 
 
 def _search(

@@ -92,6 +92,9 @@ class FitPlan:
     targets: list[DeviceEntry] = field(default_factory=list)  # lab devices (checked reachable)
     pending: list[str] = field(default_factory=list)  # formats not produced, and why
     notes: list[str] = field(default_factory=list)
+    # fit of several devices: students distilled already by another device's run (spec -> its
+    # checkpoint folder); the same student is adopted instead of distilled again
+    shared_checkpoints: dict[str, Path] = field(default_factory=dict)
 
     @property
     def recipe(self) -> TaskRecipe:
@@ -119,8 +122,36 @@ def default_out(device: str) -> Path:
     return Path("edgedistill-runs") / f"fit-{Path(device).stem}-{stamp}"
 
 
-def plan_fit(options: FitOptions) -> FitPlan:
-    """Validate every input up front. Raises UserInputError naming the flag, file or field."""
+@dataclass
+class FitInputs:
+    """What the runs of several devices share: the task and its teacher, checked and fed."""
+
+    task: Task
+    teacher: PreparedTeacher
+    feeding: TeacherFeeding
+    notes: list[str] = field(default_factory=list)
+
+
+def load_inputs(options: FitOptions) -> FitInputs:
+    """The task (recipe, data) and its teacher, read, checked, and fed as it was trained."""
+    task = load_task(
+        options.task,
+        options.data,
+        options.teacher,
+        options.teacher_weights,
+        options.workers,
+        options.teacher_preprocess,
+    )
+    _, terms, _, _ = check_inputs(DistillOptions(task=options.task, data=options.data), task)
+    fed = feed_teacher(task)
+    check_teacher_layers(fed.teacher, terms)
+    notes = [*fed.task.notes, *fed.notes, *fed.teacher.notes]
+    return FitInputs(fed.task, fed.teacher, fed.feeding, notes)
+
+
+def plan_fit(options: FitOptions, inputs: FitInputs | None = None) -> FitPlan:
+    """Validate every input up front. Raises UserInputError naming the flag, file or field.
+    `inputs`: the task and teacher another device's plan loaded already (fit of several)."""
     budget_ms = parse_budget(options.budget)
     profile = load_device(options.device)
     notes: list[str] = []
@@ -145,22 +176,10 @@ def plan_fit(options: FitOptions) -> FitPlan:
         ExportContext.for_profile(profile),
         explicit=options.precision is not None or options.formats is not None,
     )
-    task = load_task(
-        options.task,
-        options.data,
-        options.teacher,
-        options.teacher_weights,
-        options.workers,
-        options.teacher_preprocess,
-    )
+    inputs = inputs or load_inputs(options)
+    task, teacher = inputs.task, inputs.teacher
+    notes.extend(inputs.notes)
     out = options.out or default_out(options.device)
-    _, terms, _, _ = check_inputs(DistillOptions(task=options.task, data=options.data), task)
-    fed = feed_teacher(task)
-    task, teacher = fed.task, fed.teacher
-    check_teacher_layers(teacher, terms)
-    notes.extend(task.notes)
-    notes.extend(fed.notes)
-    notes.extend(teacher.notes)
     targets = plan_lab_targets(options.lab, options.target, profile, chain.formats)
     run_dir.check_out(out, options.resume)
     runtimes = [EXPORTERS.get(name).runs_on for name in [*chain.formats, *_pending(chain)]]
@@ -170,7 +189,7 @@ def plan_fit(options: FitOptions) -> FitPlan:
         budget_ms=budget_ms,
         task=task,
         teacher=teacher,
-        feeding=fed.feeding,
+        feeding=inputs.feeding,
         precision=precision,
         formats=chain.formats,
         out=out,
