@@ -105,7 +105,9 @@ class Sshd:
         return SshDevice.model_validate(self.device(**overrides))
 
 
-def start_sshd(root: Path) -> Sshd:
+def start_sshd(root: Path, sftp: bool = True) -> Sshd:
+    """A real sshd on 127.0.0.1; `sftp=False` leaves out the SFTP subsystem (as on dropbear or a
+    minimal board image), so files must travel over exec channels."""
     sshd = next((path for path in SSHD_CANDIDATES if Path(path).exists()), shutil.which("sshd"))
     if sshd is None or shutil.which("ssh-keygen") is None:
         pytest.skip("OpenSSH server not installed (apt-get install openssh-server; .ci/run does)")
@@ -139,7 +141,7 @@ def start_sshd(root: Path) -> Sshd:
                 "MaxSessions 50",
                 "MaxStartups 50",
                 "LogLevel ERROR",
-                "Subsystem sftp internal-sftp",
+                *(["Subsystem sftp internal-sftp"] if sftp else []),
                 "",
             ]
         )
@@ -156,9 +158,9 @@ def start_sshd(root: Path) -> Sshd:
     return Sshd(root, port, getpass.getuser(), host_key, client_key, known_hosts, process)
 
 
-def running_sshd(tmp_path_factory):
+def running_sshd(tmp_path_factory, sftp: bool = True):
     """Generator for a module fixture: `yield from running_sshd(tmp_path_factory)`."""
-    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    server = start_sshd(tmp_path_factory.mktemp("sshd" if sftp else "sshd-no-sftp"), sftp)
     yield server
     assert server.process is not None
     server.process.terminate()

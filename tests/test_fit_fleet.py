@@ -14,7 +14,8 @@ DEVICES = ("host-cpu", "jetson-orin-nano", "iphone-15-pro")
 @pytest.fixture(scope="module")
 def fleet_fit(tmp_path_factory, host_calibration):
     """A budget every candidate meets: each device picks the most capable student, the same
-    one, which is therefore distilled once and shared."""
+    one, which is therefore distilled once and shared. fp32 ONNX for all three keeps the test
+    to the fleet's own work (each format's export has its own tests)."""
     out = tmp_path_factory.mktemp("fleet") / "run"
     result = run_cli(
         "fit",
@@ -26,6 +27,10 @@ def fleet_fit(tmp_path_factory, host_calibration):
         str(TINY_RECIPE),
         "--epochs",
         "1",
+        "--precision",
+        "fp32",
+        "--formats",
+        "onnx",
         "--out",
         str(out),
         "--json",
@@ -49,9 +54,8 @@ def test_three_device_fit_writes_three_validated_runs_and_an_index(fleet_fit):
         assert summary["student"]["spec"] == run["student"]
         assert summary["budget_ms"] == run["budget_ms"] == 100
         assert verify_bundle(out / run["run"]).ok
-    precisions = {run["device"]: run["precision"] for run in index["devices"]}
-    assert precisions == {"host-cpu": "fp32", "jetson-orin-nano": "fp16", "iphone-15-pro": "fp16"}
-    assert (out / "iphone-15-pro" / "bundle").glob("*.mlpackage*")
+    measured = {run["device"]: run["p90_ms"] is not None for run in index["devices"]}
+    assert measured == {"host-cpu": True, "jetson-orin-nano": False, "iphone-15-pro": False}
 
 
 def test_a_student_chosen_by_several_devices_is_distilled_once(fleet_fit):

@@ -48,6 +48,7 @@ def test_lab_check_json_lists_every_device(lab_file):
     (device,) = json.loads(result.stdout)["devices"]
     assert device["reachable"] and device["ready"] and device["runtimes"]["onnxruntime"]
     assert device["free_disk_mb"] > 0 and "freq_mhz" in device["state"]
+    assert device["upload"] == "sftp"
 
 
 def test_lab_check_says_which_device_is_unreachable_and_exits_1(sshd, tmp_path):

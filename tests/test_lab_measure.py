@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -56,11 +57,19 @@ def test_runner_follows_the_protocol_and_prints_one_json_document(model):
 
 
 def test_runner_without_a_backend_for_the_file_exits_3(tmp_path):
+    unknown = tmp_path / "model.pte"
+    unknown.write_bytes(b"not a model this runner knows")
+    done = run_runner("bench", str(unknown))
+    assert done.returncode == 3
+    assert "no runner backend" in done.stderr and done.stdout == ""
+
+
+def test_runner_without_tensorrt_or_trtexec_refuses_an_engine_with_exit_3(tmp_path):
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"not an engine")
     done = run_runner("bench", str(engine))
     assert done.returncode == 3
-    assert "no runner backend" in done.stderr and done.stdout == ""
+    assert "tensorrt is not installed" in done.stderr and done.stdout == ""
 
 
 def test_runner_refuses_a_corrupt_model_with_exit_2(tmp_path):
@@ -186,7 +195,7 @@ def test_fit_bench_stage_on_two_targets_keeps_each_and_reports_the_slowest(sshd,
     student, teacher_fields = bench_stage(
         load_profile("host-cpu"),
         devices,
-        [SimpleNamespace(format="onnx", path=str(model))],
+        [SimpleNamespace(format="onnx", precision="fp32", path=str(model))],
         teacher_file,
         BenchProtocol(),
         lambda *args: None,
@@ -197,3 +206,5 @@ def test_fit_bench_stage_on_two_targets_keeps_each_and_reports_the_slowest(sshd,
     assert student["p90"] == max(t["p90"] for t in student["by_target"].values())
     assert student["target"] in ("board-a", "board-b")
     assert all(t["audit"] == "passed" for t in student["by_target"].values())
+    assert (student["format"], student["precision"], student["deployed"]) == ("onnx", "fp32", True)
+    assert student["artifact_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()

@@ -113,7 +113,7 @@ def test_exported_profile_overlay_carries_the_fitted_model(tmp_path):
     coefficients = [0.05, 0.004, 0.002, 2e-8, 8e-8, 6e-8, 4e-9, 0.01, 4e-9, 3e-9]
     model = LatencyModel(profile, "fp32", coefficients, 0.04, {"runtime": "onnxruntime 1.0"}, 8)
     path = tmp_path / "rpi5-lab.yaml"
-    path.write_text(yaml.safe_dump(calibration.overlay_profile(profile, model)))
+    path.write_text(yaml.safe_dump(calibration.overlay_profile(profile, model, "tflite")))
     shared = load_profile_file(path)
     assert shared.latency.calibrated
     loaded = latency_model_for(shared, "fp32")

@@ -1,4 +1,5 @@
-"""`edgedistill calibrate`: measure candidates on the device and fit its latency model."""
+"""`edgedistill calibrate`: measure candidates on the device, in the format it ships and on its
+runtime (TFLite over adb and ssh, TensorRT engines built on a Jetson), and fit its latency model."""
 
 from __future__ import annotations
 
@@ -24,17 +25,14 @@ from edgedistill.cli._common import (
 from edgedistill.errors import UserInputError
 from edgedistill.fit import calibrate as calibration_run
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host, calibration_precision
+from edgedistill.fit.probe import runtime_of, timed_format
 from edgedistill.fit.profile_check import load_device
 from edgedistill.fit.search import resolve_precision
 from edgedistill.lab.host_bench import BenchProtocol
 from edgedistill.lab.inventory import resolve_targets
 from edgedistill.lab.measure import measure_artifact
-from edgedistill.latency.calibration import (
-    PROBE_FORMAT,
-    PROBE_RUNTIME,
-    calibration_path,
-    overlay_profile,
-)
+from edgedistill.lab.timing import TimedArtifact
+from edgedistill.latency.calibration import PROBE_FORMAT, calibration_path, overlay_profile
 from edgedistill.latency.model import feature_names
 from edgedistill.profiles import MANUAL
 from edgedistill.students import enumerate_space
@@ -61,8 +59,9 @@ def calibrate(
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Measure SAMPLES candidates on DEVICE, exported at PRECISION (int8: QDQ ONNX), and store
-    a fitted latency model for that device, runtime, format and precision."""
+    """Measure SAMPLES candidates on DEVICE, made in the format it ships at PRECISION (host:
+    ONNX, int8 QDQ; rpi5 / phones: TFLite; Jetsons: TensorRT engines built on the device), and
+    store a fitted latency model for that device, runtime, format and precision."""
     import yaml
 
     setup_logging()
@@ -75,14 +74,15 @@ def calibrate(
             "the datasheet roofline"
         )
     measure = None
+    fmt = PROBE_FORMAT if profile.is_host else timed_format(profile)
     if lab is not None or target is not None:
         devices = resolve_targets(lab, target, device)
         if len(devices) != 1:
             raise UserInputError("--target: calibrate one device at a time")
         protocol = BenchProtocol(threads=threads)
 
-        def measure(path: Path):
-            return measure_artifact(profile, path, protocol, devices[0])
+        def measure(timed: TimedArtifact):
+            return measure_artifact(profile, timed, protocol, devices[0])
 
     elif not profile.is_host:
         raise UserInputError(
@@ -94,8 +94,8 @@ def calibrate(
     if measured is None:
         raise UserInputError(
             f"--precision {requested}: {profile.name} deploys {requested} artifacts that a "
-            f"{PROBE_FORMAT} calibration does not time; its {requested} predictions stay the "
-            f"datasheet roofline (--precision fp32 calibrates its fp32 {PROBE_FORMAT})"
+            f"{fmt} calibration does not time; its {requested} predictions stay the "
+            f"datasheet roofline (--precision fp32 calibrates its fp32 {fmt})"
         )
     features = feature_names(measured)
     if samples < len(features) + 1:
@@ -123,19 +123,20 @@ def calibrate(
                 None,
                 progress,
                 measured,
+                fmt,
             )
-    path = calibration_path(profile, model.precision)
+    path = calibration_path(profile, model.precision, fmt, runtime_of(fmt))
     if export_profile is not None:
         header = f"# {profile.name} with a latency model fitted on {samples} measurements\n"
-        text = yaml.safe_dump(overlay_profile(profile, model), sort_keys=False)
+        text = yaml.safe_dump(overlay_profile(profile, model, fmt), sort_keys=False)
         atomic.write_text(export_profile, header + text)
     if json_output:
         emit_json(
             {
                 "device": profile.name,
                 "precision": model.precision,
-                "format": PROBE_FORMAT,
-                "runtime": PROBE_RUNTIME,
+                "format": fmt,
+                "runtime": runtime_of(fmt),
                 "samples": samples,
                 "fit_error": model.fit_error,
                 "features": list(features),
@@ -149,13 +150,14 @@ def calibrate(
         return
     if measured != requested:
         typer.echo(
-            f"note: {requested} on {profile.name} runs the {measured} {PROBE_FORMAT} artifact: "
+            f"note: {requested} on {profile.name} runs the {measured} {fmt} artifact: "
             f"calibrated {measured}",
             err=True,
         )
     typer.echo(
-        f"{profile.name} {model.precision}: calibrated on {samples} candidates, leave-one-out "
-        f"error {model.fit_error:.1%} (channel block {model.channel_block}); stored in {path}"
+        f"{profile.name} {fmt} {model.precision}: calibrated on {samples} candidates, "
+        f"leave-one-out error {model.fit_error:.1%} (channel block {model.channel_block}); "
+        f"stored in {path}"
     )
     if export_profile is not None:
         typer.echo(

@@ -81,6 +81,7 @@ def _rows(item: DeviceCheck) -> list[tuple[str, str]]:
             ("system", item.system or "?"),
             ("runtimes", ", ".join(runtimes) or "none found"),
             ("free disk", f"{disk / 1024:.1f} GiB" if disk is not None else "?"),
+            ("upload", f"{item.upload}, sha256 checked on the device" if item.upload else "?"),
             *_state_rows(item.state),
         ]
         if item.error:

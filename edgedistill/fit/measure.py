@@ -46,6 +46,8 @@ def measure_stage(
             protocol,
             progress,
             notes,
+            plan.deploy_format,
+            plan.precision,
         )
     return Measurements(
         student=MeasuredLatency.model_validate(student),

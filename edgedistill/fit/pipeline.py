@@ -180,6 +180,7 @@ def _search(
         plan.options.calibration_samples,
         plan.options.verify_on_device,
         plan.quant_scheme,
+        tuple(plan.targets),
     )
     chosen = search_stage(
         plan.profile,

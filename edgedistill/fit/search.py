@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,13 @@ from edgedistill.fit.calibrate import (
     latency_model_for,
     precision_note,
 )
-from edgedistill.fit.probe import export_candidate
+from edgedistill.fit.probe import probe_artifact, timed_format
+from edgedistill.lab.devices import DeviceEntry
+from edgedistill.lab.fit_bench import slowest_p90
 from edgedistill.lab.host_bench import BenchProtocol
-from edgedistill.lab.measure import can_measure, measure_artifact
+from edgedistill.lab.measure import can_measure, measure_artifact, measure_on_lab
+from edgedistill.lab.timing import TimedArtifact
+from edgedistill.latency.calibration import PROBE_FORMAT
 from edgedistill.latency.model import LatencyModel
 from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
@@ -36,8 +39,8 @@ from edgedistill.students.select import ScoredCandidate, pick, score
 
 log = logging.getLogger(__name__)
 
-# Measures an exported ONNX file on the target; returns its p90 in ms, or None if unreachable.
-MeasureP90 = Callable[[Path], "float | None"]
+# Measures a probe on the target in its format; returns its p90 in ms, or None if unreachable.
+MeasureP90 = Callable[[TimedArtifact], "float | None"]
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -122,25 +125,30 @@ def _verify(
     progress: ProgressFn,
     precision: str,
     scheme: QuantScheme | None,
+    fmt: str = PROBE_FORMAT,
 ) -> tuple[ScoredCandidate | None, list[dict]]:
     """Measure the verification_order's candidates (random weights: they do not change
-    latency; at int8, the probe's int8 artifact) and keep the first whose measured p90 is
-    within the budget."""
+    latency) in `fmt` at `precision`, as the device runs them, and keep the first whose
+    measured p90 is within the budget."""
 
     verified: list[dict] = []
     pool = verification_order(ranked, budget_ms, margin, verify_k)
-    with tempfile.TemporaryDirectory(prefix="edgedistill-verify-") as scratch:
-        for index, item in enumerate(pool):
-            progress("verify", index, len(pool), item.candidate.spec)
-            path = Path(scratch) / f"candidate{index}.onnx"
-            export_candidate(item.candidate, input_shape, num_classes, path, precision, scheme)
-            p90 = measure_p90(path)
-            verified.append(
-                {"spec": item.candidate.spec, "predicted_ms": item.predicted_ms, "p90_ms": p90}
-            )
-            if p90 is not None and p90 <= budget_ms:
-                progress("verify", len(pool), len(pool), f"kept {item.candidate.spec}")
-                return item, verified
+    for index, item in enumerate(pool):
+        progress("verify", index, len(pool), item.candidate.spec)
+        timed = probe_artifact(item.candidate, input_shape, num_classes, precision, scheme, fmt)
+        p90 = measure_p90(timed)
+        verified.append(
+            {
+                "spec": item.candidate.spec,
+                "predicted_ms": item.predicted_ms,
+                "p90_ms": p90,
+                "format": timed.format,
+                "precision": timed.precision,
+            }
+        )
+        if p90 is not None and p90 <= budget_ms:
+            progress("verify", len(pool), len(pool), f"kept {item.candidate.spec}")
+            return item, verified
     return None, verified
 
 
@@ -156,9 +164,11 @@ def run_search(
     progress: ProgressFn = no_progress,
     precision: str | None = None,
     scheme: QuantScheme | None = None,
+    verify_format: str = PROBE_FORMAT,
 ) -> SearchResult:
     """Score, pick (and verify); write search.json and pareto.png into `out_dir`. `precision`:
-    the run's (default: the model's), what verification exports; `scheme`: its int8 scheme."""
+    the run's (default: the model's), what verification exports; `scheme`: its int8 scheme;
+    `verify_format`: the format verification times (the device's shipped one on a lab)."""
     precision = precision or model.precision
     scored = score(
         enumerate_space(input_shape), model, input_shape, num_classes, budget_ms, progress
@@ -177,6 +187,7 @@ def run_search(
             progress,
             precision,
             scheme,
+            verify_format,
         )
     atomic.write_json(
         out_dir / "search.json",
@@ -225,6 +236,7 @@ class SearchSettings:
     calibration_samples: int = DEFAULT_SAMPLES
     verify_on_device: int = 0
     quant_scheme: QuantScheme | None = None  # int8: the run's (default: the device's runtimes')
+    targets: tuple[DeviceEntry, ...] = ()  # lab devices (fit --lab --target): verify there
 
 
 @dataclass
@@ -270,16 +282,27 @@ def search_stage(
     if note:
         notes.append(note)
     scheme = settings.quant_scheme or scheme_for(profile.runtimes)
-    measure_p90 = None
-    if settings.verify_on_device and can_measure(profile):
-        protocol = BenchProtocol(threads=settings.threads)
+    measure_p90: MeasureP90 | None = None
+    verify_format = PROBE_FORMAT  # this host times ONNX
+    protocol = BenchProtocol(threads=settings.threads)
+    if settings.verify_on_device and settings.targets:
+        targets = list(settings.targets)
+        verify_format = timed_format(profile)
 
-        def measure_p90(path: Path) -> float | None:
-            result = measure_artifact(profile, path, protocol)
+        def measure_p90(timed: TimedArtifact) -> float | None:
+            return slowest_p90(measure_on_lab(targets, [timed], protocol, strict=True))
+
+    elif settings.verify_on_device and can_measure(profile):
+
+        def measure_p90(timed: TimedArtifact) -> float | None:
+            result = measure_artifact(profile, timed, protocol)
             return None if result is None else result.p90
 
     elif settings.verify_on_device:
-        notes.append(f"--verify-on-device skipped: {profile.name} cannot be measured here")
+        notes.append(
+            f"--verify-on-device skipped: {profile.name} cannot be measured here "
+            "(give --lab FILE --target NAME to measure on the device)"
+        )
     result = run_search(
         profile,
         model,
@@ -292,6 +315,7 @@ def search_stage(
         progress,
         precision,
         scheme if precision == "int8" else None,
+        verify_format,
     )
     notes += _verified_notes(result.verified)
     return ChosenStudent(result.chosen, result.margin, notes)
@@ -300,7 +324,8 @@ def search_stage(
 def _verified_notes(verified: list[dict]) -> list[str]:
     return [
         f"verified before training: {entry['spec']} measured p90 {entry['p90_ms']:.4f} ms "
-        f"(predicted {entry['predicted_ms']:.4f} ms)"
+        f"(predicted {entry['predicted_ms']:.4f} ms"
+        + (f"; {entry['format']} {entry['precision']})" if "format" in entry else ")")
         for entry in verified
     ]
 

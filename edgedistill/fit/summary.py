@@ -24,10 +24,11 @@ from edgedistill.tasks.kinds import TASK_KINDS
 def fits_budget(chosen: ChosenStudent, measured: Measurements, budget_ms: float):
     """(fits, basis): the measured p90 (p95 where a tool gives no p90), else the prediction."""
     latency = measured.student
+    stand_in = "_not_deployed" if latency.deployed is False else ""
     if latency.p90 is not None:
-        return latency.p90 <= budget_ms, "measured_p90"
+        return latency.p90 <= budget_ms, f"measured_p90{stand_in}"
     if latency.p95 is not None:
-        return latency.p95 <= budget_ms, "measured_p95"
+        return latency.p95 <= budget_ms, f"measured_p95{stand_in}"
     return chosen.scored.predicted_ms <= budget_ms, "predicted"
 
 

@@ -31,6 +31,7 @@ class DeviceCheck:
     runtimes: dict[str, str | None] = field(default_factory=dict)
     free_disk_mb: float | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    upload: str | None = None  # how files reached it: sftp, exec channel, adb push, ...
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,4 +92,5 @@ def probe_device(transport: Transport) -> DeviceCheck:
         runtimes=found.runtimes,
         free_disk_mb=found.free_disk_mb,
         state=found.state,
+        upload=transport.upload_method,
     )

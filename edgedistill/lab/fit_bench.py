@@ -2,8 +2,11 @@
 
 `plan_lab_targets` runs in `plan_fit`, before any training: it validates `--lab/--target`,
 and connects to every target to check it is reachable and has a runtime for its profile.
-`bench_stage` then measures; with several targets the summary's figures are the slowest
-target's, and every target's figures are kept under `by_target`.
+`bench_stage` then measures what ships: each target times the deployed format and precision on
+its own runtime (`lab.timing.choose`: TFLite on LiteRT, a TensorRT engine built on the device,
+benchmark_model on Android); a target that cannot time it times the nearest artifact it can,
+and the figures say `deployed: false` with a note. With several targets the summary's figures
+are the slowest target's, and every target's figures are kept under `by_target`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from edgedistill.lab.inventory import select_targets
 from edgedistill.lab.measure import can_measure, latency_fields, measure_artifact, measure_on_lab
 from edgedistill.lab.platforms import platform_for
 from edgedistill.lab.pool import run_on_devices
+from edgedistill.lab.timing import BUILT_ON_DEVICE, Choice, TimedArtifact, choose
 from edgedistill.profiles import MANUAL, DeviceProfile
 from edgedistill.progress import ProgressFn
 from edgedistill.records.artifact import Artifact
@@ -27,29 +31,49 @@ from edgedistill.records.artifact import Artifact
 log = logging.getLogger(__name__)
 
 
+def deployed_format(profile: DeviceProfile, formats: list[str]) -> str:
+    """The format that ships from a chain of `formats`: the last one, or the profile's last
+    when that one is built on the device from the chain's last (a TensorRT engine, pending)."""
+    shipped = profile.deploy.formats[-1]
+    if BUILT_ON_DEVICE.get(shipped) == formats[-1]:
+        return shipped
+    return formats[-1]
+
+
 def plan_lab_targets(
     lab: Path | None, target: str | None, profile: DeviceProfile, formats: list[str]
 ) -> list[DeviceEntry]:
-    """Check --lab/--target now, and that every target answers and can run the model."""
+    """Check --lab/--target now, and that every target answers and can time what ships."""
     if lab is None and target is None:
         return []
     devices = select_targets(lab, target, profile.name)
+    shipped = deployed_format(profile, formats)
     for device in devices:
-        needed = platform_for(device).artifact_format
-        if needed not in formats:
+        platform = platform_for(device)
+        timeable = [f for f in [*formats, shipped] if f in platform.times]
+        if not timeable:
+            needed = ", ".join(platform.times)
             raise UserInputError(
                 f"--target {device.name}: a {device.transport} device times {needed} models; "
-                f"this fit makes {', '.join(formats)} (add --formats {needed})"
+                f"this fit makes {', '.join(formats)} (add --formats {next(iter(platform.times))})"
             )
     for outcome in run_on_devices(devices, [probe_device]):
         if outcome.error is not None:
             raise outcome.error
         check = outcome.results[0]
-        judge_runtime(check, profile, platform_for(outcome.device))
+        platform = platform_for(outcome.device)
+        judge_runtime(check, profile, platform)
         if not check.ready:
             raise UserInputError(
                 f"--target {check.name} ({check.uri}): not ready to measure: "
                 f"{'; '.join(check.notes) or check.error}"
+            )
+        if shipped in platform.times and platform.timing_runtime_missing(shipped, check.runtimes):
+            raise UserInputError(
+                f"--target {check.name} ({check.uri}): this fit ships {shipped}, and the device "
+                f"has nothing that times it ({' or '.join(platform.times[shipped])}); install "
+                f"one there (or point the lab file's python / trtexec at it), or give --formats "
+                "onnx to ship and time ONNX"
             )
     return devices
 
@@ -62,10 +86,17 @@ def bench_stage(
     protocol: BenchProtocol,
     progress: ProgressFn,
     notes: list[str],
+    deploy_format: str | None = None,
+    precision: str | None = None,
 ) -> tuple[dict, dict]:
-    """(student latency fields, teacher latency fields); both empty when nothing was measured."""
+    """(student latency fields, teacher latency fields); both empty when nothing was measured.
+    `deploy_format` / `precision`: what ships (default: the last artifact, at its precision)."""
+    deploy_format = deploy_format or artifacts[-1].format
+    precision = precision or artifacts[-1].precision
     if targets:
-        return _bench_on_lab(targets, artifacts, teacher_file, protocol, progress, notes)
+        return _bench_on_lab(
+            targets, artifacts, teacher_file, protocol, progress, notes, deploy_format, precision
+        )
     if not can_measure(profile):
         if profile.lab.transport == MANUAL:
             notes.append(
@@ -79,7 +110,17 @@ def bench_stage(
             )
         return {}, {}
     progress("bench", 0, 2, "student")
-    student = latency_fields(measure_artifact(profile, Path(artifacts[0].path), protocol))
+    hub = artifacts[0]  # this host times ONNX
+    timed = TimedArtifact(Path(hub.path), hub.format, hub.precision)
+    measured = measure_artifact(profile, timed, protocol)
+    if measured is not None:
+        measured.deployed = deploy_format == hub.format
+        if not measured.deployed:
+            notes.append(
+                f"latency on {profile.name} is of the {hub.format} {hub.precision} artifact, not "
+                f"of the {deploy_format} {precision} one that ships (this host times ONNX)"
+            )
+    student = latency_fields(measured)
     progress("bench", 1, 2, "teacher")
     teacher = latency_fields(measure_artifact(profile, teacher_file(), protocol))
     progress("bench", 2, 2, "done")
@@ -93,19 +134,28 @@ def _bench_on_lab(
     protocol: BenchProtocol,
     progress: ProgressFn,
     notes: list[str],
+    deploy_format: str,
+    precision: str,
 ) -> tuple[dict, dict]:
-    by_format = {artifact.format: Path(artifact.path) for artifact in artifacts}
-    per_target: dict[str, list[Path]] = {}
+    written = [(a.format, a.precision, Path(a.path)) for a in artifacts]
+    per_target: dict[str, list[TimedArtifact]] = {}
+    choices: dict[str, Choice] = {}
     teacher: list[Path] = []  # exported once, on first need
     for device in targets:
-        student = by_format[platform_for(device).artifact_format]
-        per_target[device.name] = [student]
-        if student.suffix == ".onnx":  # the teacher exists as ONNX only
+        platform = platform_for(device)
+        choice = choose(deploy_format, precision, written, platform.times, device.name)
+        choices[device.name] = choice
+        per_target[device.name] = [choice.timed]
+        if choice.note:
+            notes.append(choice.note)
+        if "onnx" in platform.times:  # the teacher exists as ONNX only
             teacher = teacher or [teacher_file()]
-            per_target[device.name] += teacher
+            per_target[device.name].append(_teacher_timed(teacher[0], choice.timed))
     progress("bench", 0, 1, "on " + ", ".join(per_target))
     results = measure_on_lab(targets, per_target, protocol, strict=True)
     progress("bench", 1, 1, "done")
+    for name, found in results.items():
+        found[0].deployed = choices[name].deployed
     students = {name: found[0] for name, found in results.items()}
     teachers = {name: found[1] for name, found in results.items() if len(found) > 1}
     slowest = max(students, key=lambda name: _upper(students[name]))
@@ -119,6 +169,19 @@ def _bench_on_lab(
         student_fields["by_target"] = {n: latency_fields(r) for n, r in students.items()}
         teacher_fields["by_target"] = {n: latency_fields(r) for n, r in teachers.items()}
     return student_fields, teacher_fields
+
+
+def _teacher_timed(onnx: Path, student: TimedArtifact) -> TimedArtifact:
+    """The teacher timed like the student where its fp32 ONNX allows: as a TensorRT engine of
+    the same precision (built on the device; int8 would need a quantized teacher), else ONNX."""
+    if student.built_on_device and student.precision in ("fp32", "fp16"):
+        return TimedArtifact(onnx, student.format, student.precision)
+    return TimedArtifact(onnx, "onnx", "fp32")
+
+
+def slowest_p90(results: dict[str, list[LatencyResult]]) -> float:
+    """The budget figure (p90, else p95) of the slowest target's first result."""
+    return max(_upper(found[0]) for found in results.values())
 
 
 def _upper(result: LatencyResult) -> float:

@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgedistill.hashing import sha256_file
 from edgedistill.ort import onnx_session
 
 
@@ -23,6 +24,10 @@ class BenchProtocol:
 
 
 LAB_FIELDS = (
+    "format",
+    "precision",
+    "artifact_sha256",
+    "deployed",
     "target",
     "warmup_runs",
     "warmup_seconds",
@@ -48,6 +53,12 @@ class LatencyResult:
     runtime: str
     measured_on: str = "host"
     samples_ms: list[float] = field(default_factory=list, repr=False)
+    # What was timed: the file's format and precision, and its sha256 (an engine built on the
+    # device: the engine's); deployed False when it stands in for the artifact that ships.
+    format: str | None = None
+    precision: str | None = None
+    artifact_sha256: str | None = None
+    deployed: bool | None = None
     # Lab measurements (edgedistill.lab) also say where, how and how far to trust them.
     target: str | None = None  # the device's name in the lab file
     warmup_runs: int | None = None
@@ -114,4 +125,6 @@ def measure_onnx(path: Path, protocol: BenchProtocol = BenchProtocol()) -> Laten
         threads=protocol.threads,
         runtime=f"onnxruntime {ort.__version__} CPUExecutionProvider",
         samples_ms=samples,
+        format="onnx",
+        artifact_sha256=sha256_file(path),
     )

@@ -19,6 +19,7 @@ from edgedistill.lab.errors import UntrustedResultError
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, measure_onnx
 from edgedistill.lab.platforms import platform_for
 from edgedistill.lab.pool import Job, run_on_devices
+from edgedistill.lab.timing import TimedArtifact
 from edgedistill.lab.transports import Transport
 from edgedistill.profiles import DeviceProfile
 
@@ -29,9 +30,12 @@ def can_measure(profile: DeviceProfile, targets: list[DeviceEntry] | None = None
     return bool(targets) or profile.is_host
 
 
+Timed = Path | TimedArtifact  # a Path is timed in the format its suffix names
+
+
 def measure_artifact(
     profile: DeviceProfile,
-    artifact: Path,
+    artifact: Timed,
     protocol: BenchProtocol,
     target: DeviceEntry | None = None,
 ) -> LatencyResult | None:
@@ -40,28 +44,33 @@ def measure_artifact(
         return measure_on_lab([target], [artifact], protocol)[target.name][0]
     if not can_measure(profile):
         return None
-    return measure_onnx(artifact, protocol)
+    timed = TimedArtifact.of(artifact)
+    result = measure_onnx(timed.path, protocol)
+    result.precision = timed.precision
+    return result
 
 
 def measure_on_lab(
     targets: list[DeviceEntry],
-    artifacts: list[Path] | dict[str, list[Path]],
+    artifacts: list[Timed] | dict[str, list[Timed]],
     protocol: BenchProtocol,
     strict: bool = True,
 ) -> dict[str, list[LatencyResult]]:
     """Time every artifact on every target (targets in parallel); results by target name.
 
-    `artifacts` is one list for every target, or a list per target name. Raises the lab's
-    error when a device fails (infrastructure failures are never results) and, when strict,
-    UntrustedResultError for an invalid result or a failed audit.
+    `artifacts` is one list for every target, or a list per target name; each is timed in its
+    format (`TimedArtifact`: a TensorRT engine is built on the device from the ONNX sent).
+    Raises the lab's error when a device fails (infrastructure failures are never results)
+    and, when strict, UntrustedResultError for an invalid result or a failed audit.
     """
-    per_target = artifacts if isinstance(artifacts, dict) else {t.name: artifacts for t in targets}
-    unique = {artifact for paths in per_target.values() for artifact in paths}
-    references = {artifact: _host_reference(artifact) for artifact in sorted(unique)}
+    given = artifacts if isinstance(artifacts, dict) else {t.name: artifacts for t in targets}
+    per_target = {name: [TimedArtifact.of(a) for a in paths] for name, paths in given.items()}
+    unique = {timed for paths in per_target.values() for timed in paths}
+    references = {timed: _host_reference(timed) for timed in unique}
 
     def jobs_for(device: DeviceEntry) -> list[Job[LatencyResult]]:
         paths = per_target[device.name]
-        return [_job(artifact, protocol, references[artifact]) for artifact in paths]
+        return [_job(timed, protocol, references[timed]) for timed in paths]
 
     outcomes = run_on_devices(targets, jobs_for)
     failed = [outcome for outcome in outcomes if outcome.error is not None]
@@ -87,32 +96,39 @@ def refuse_untrusted(result: LatencyResult) -> None:
         )
 
 
-def _host_reference(artifact: Path) -> Any:
+def _host_reference(timed: TimedArtifact) -> Any:
     """Host outputs for the audit, or the reason there are none."""
+    if timed.built_on_device:
+        return (
+            f"a {timed.describe()} engine runs on the device's GPU only; the audit checks that "
+            "the engine timed is the one built (sha256)"
+        )
     try:
-        return host_reference(artifact)
+        return host_reference(timed.path)
     except Exception as exc:  # no host runtime for this format, or the runtime refuses it
         return f"no host reference ({str(exc).strip()[:200]})"
 
 
-def _job(artifact: Path, protocol: BenchProtocol, reference: Any) -> Job[LatencyResult]:
+def _job(timed: TimedArtifact, protocol: BenchProtocol, reference: Any) -> Job[LatencyResult]:
     def job(transport: Transport) -> LatencyResult:
-        log.info("%s: timing %s", transport.uri, artifact.name)
-        result = platform_for(transport.device).bench(transport, artifact, protocol)
+        log.info("%s: timing %s", transport.uri, timed.describe())
+        result = platform_for(transport.device).bench(transport, timed, protocol)
         validity.apply(result, protocol)
         outputs = result.raw.get("audit_outputs")
-        if isinstance(reference, str) or outputs is None:
+        expected = result.raw.get("expected_sha256") or sha256_file(timed.path)
+        if result.raw.get("model_sha256") not in (None, expected):
+            result.audit = "failed"
+            result.audit_detail = f"the device timed a different file (sha256 {expected} sent)"
+        elif isinstance(reference, str) or outputs is None:
             why = reference if isinstance(reference, str) else "the device tool reports no outputs"
             result.audit, result.audit_detail = "skipped", why
         else:
-            verdict = compare(
-                outputs, reference, result.raw.get("model_sha256"), sha256_file(artifact)
-            )
+            verdict = compare(outputs, reference, result.raw.get("model_sha256"), expected)
             result.audit, result.audit_detail = verdict.status, verdict.detail
         log.info(
             "%s: %s p50 %.4f ms, %s, audit %s",
             transport.uri,
-            artifact.name,
+            timed.describe(),
             result.p50,
             result.validity,
             result.audit,
@@ -134,7 +150,14 @@ def latency_fields(result: LatencyResult | None) -> dict:
         "threads": result.threads,
         "runs": result.runs,
         "runtime": result.runtime,
+        "format": result.format,
+        "precision": result.precision,
+        "artifact_sha256": result.artifact_sha256,
     }
+    if result.deployed is not None:
+        fields["deployed"] = result.deployed
+    if "engine_build" in result.extra:
+        fields["engine_build"] = result.extra["engine_build"]
     if result.p90 is None and "p95" in result.extra:  # benchmark_model: no p90, a p95
         fields["p95"] = result.extra["p95"]
     if result.target is not None:  # a lab measurement: say how far to trust it

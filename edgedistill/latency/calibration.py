@@ -1,8 +1,9 @@
 """Fit the latency model to measurements, and store calibrations with their provenance.
 
-A calibration is stored per (device, runtime, format, precision): the candidates are timed as
-PROBE_FORMAT artifacts in PROBE_RUNTIME (on this host, or on a lab device's runner), written at
-the precision they are calibrated for, and a model fitted on fp32 artifacts never predicts int8
+A calibration is stored per (device, runtime, format, precision): the candidates are timed in
+the format the device ships and on its runtime (ONNX in onnxruntime on this host; TFLite on
+LiteRT or benchmark_model, TensorRT engines built on a Jetson, on lab devices), written at the
+precision they are calibrated for, and a model fitted on fp32 artifacts never predicts int8
 ones (int8 kernels, and the quantize / dequantize steps around the ops that have none, cost
 differently, see latency.model).
 """
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 # 2: ten features and a fitted channel block; 3: stored per runtime, format and precision, with
 # the int8 features
 CALIBRATION_VERSION = 3
-PROBE_FORMAT = "onnx"  # what a calibration times: the hub format...
-PROBE_RUNTIME = "onnxruntime"  # ...in the runtime that runs it, here or on the lab device
+PROBE_FORMAT = "onnx"  # what a calibration times by default: the hub format...
+PROBE_RUNTIME = "onnxruntime"  # ...in the runtime that runs it (this host times nothing else)
 
 
 @dataclass
@@ -112,15 +113,20 @@ def calibration_path(
     return data_dir() / "calibration" / f"{profile.name}.{runtime}.{format}.{precision}.json"
 
 
-def save(model: LatencyModel, measurements: list[Measurement]) -> Path:
-    path = calibration_path(model.profile, model.precision)
+def save(
+    model: LatencyModel,
+    measurements: list[Measurement],
+    format: str = PROBE_FORMAT,
+    runtime: str = PROBE_RUNTIME,
+) -> Path:
+    path = calibration_path(model.profile, model.precision, format, runtime)
     atomic.write_json(
         path,
         {
             "version": CALIBRATION_VERSION,
             "device": model.profile.name,
-            "runtime": PROBE_RUNTIME,
-            "format": PROBE_FORMAT,
+            "runtime": runtime,
+            "format": format,
             "precision": model.precision,
             "features": list(feature_names(model.precision)),
             "coefficients": model.coefficients,
@@ -138,14 +144,14 @@ def _matches(provenance: dict, fingerprint: dict | None) -> bool:
 
 
 def from_profile(
-    profile: DeviceProfile, precision: str, fingerprint: dict | None
+    profile: DeviceProfile, precision: str, fingerprint: dict | None, format: str = PROBE_FORMAT
 ) -> LatencyModel | None:
     """The fitted model a profile file carries (a shared overlay), when it applies here: made
-    for `precision`, on PROBE_FORMAT artifacts (older overlays name no format: they did too)."""
+    for `precision`, on `format` artifacts (older overlays name no format: they were ONNX)."""
     for fitted in profile.latency.fitted:
         if fitted.precision != precision or fitted.features != list(feature_names(precision)):
             continue
-        if fitted.provenance.get("format", PROBE_FORMAT) != PROBE_FORMAT:
+        if fitted.provenance.get("format", PROBE_FORMAT) != format:
             continue
         if not _matches(fitted.provenance, fingerprint):
             log.info("%s: its fitted latency model was made on another machine", profile.name)
@@ -162,9 +168,11 @@ def from_profile(
     return None
 
 
-def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
-    """The profile as a mapping, with `model` as its fitted latency model for its precision
-    (the fitted models of its other precisions are kept)."""
+def overlay_profile(
+    profile: DeviceProfile, model: LatencyModel, format: str = PROBE_FORMAT
+) -> dict:
+    """The profile as a mapping, with `model` (fitted on `format` artifacts) as its fitted
+    latency model for its precision (the fitted models of its other precisions are kept)."""
     if model.coefficients is None or model.fit_error is None:
         raise ValueError("only a calibrated latency model can be exported")
     document = profile.model_dump(mode="json")
@@ -177,8 +185,8 @@ def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
             "channel_block": model.channel_block,
             "fit_error": model.fit_error,
             "provenance": {
-                "format": PROBE_FORMAT,
                 **{k: str(v) for k, v in model.provenance.items()},
+                "format": format,
             },
         }
     )
@@ -187,10 +195,16 @@ def overlay_profile(profile: DeviceProfile, model: LatencyModel) -> dict:
     return document
 
 
-def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> LatencyModel | None:
-    """The stored calibration of `precision`, or None when absent, unreadable, made with other
-    features, or made on another machine."""
-    path = calibration_path(profile, precision)
+def load(
+    profile: DeviceProfile,
+    precision: str,
+    fingerprint: dict | None,
+    format: str = PROBE_FORMAT,
+    runtime: str = PROBE_RUNTIME,
+) -> LatencyModel | None:
+    """The stored calibration of (`runtime`, `format`, `precision`), or None when absent,
+    unreadable, made with other features, or made on another machine."""
+    path = calibration_path(profile, precision, format, runtime)
     if not path.is_file():
         return None
     try:
@@ -199,7 +213,7 @@ def load(profile: DeviceProfile, precision: str, fingerprint: dict | None) -> La
             document.get("version") != CALIBRATION_VERSION
             or document.get("features") != list(feature_names(precision))
             or document.get("precision") != precision
-            or document.get("format") != PROBE_FORMAT
+            or document.get("format") != format
         )
         provenance = document["provenance"]
         if not _matches(provenance, fingerprint):

@@ -17,6 +17,13 @@ class MeasuredLatency(BaseModel):
     threads: int | None = None
     runs: int | None = None
     runtime: str | None = None
+    # What was timed: format, precision and sha256 of the file (a TensorRT engine built on the
+    # device: the engine's); deployed False when it stands in for the artifact that ships.
+    format: str | None = None
+    precision: str | None = None
+    artifact_sha256: str | None = None
+    deployed: bool | None = None
+    engine_build: dict[str, str | float | bool | None] | None = None  # built on the device
     # Measured on a lab device (fit --lab FILE --target NAME): how far to trust the figures.
     p95: float | None = None  # only where the tool reports no p90 (TFLite benchmark_model)
     target: str | None = None

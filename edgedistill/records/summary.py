@@ -72,7 +72,14 @@ class RunSummary(_Strict):
     device: str
     budget_ms: float
     fits_budget: bool
-    fits_budget_basis: Literal["measured_p90", "measured_p95", "predicted"]
+    # *_not_deployed: measured, but on another artifact than the one that ships (see notes)
+    fits_budget_basis: Literal[
+        "measured_p90",
+        "measured_p95",
+        "measured_p90_not_deployed",
+        "measured_p95_not_deployed",
+        "predicted",
+    ]
     task: TaskInfo
     teacher: TeacherInfo
     student: StudentInfo

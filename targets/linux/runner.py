@@ -2,19 +2,21 @@
 """edgedistill device-side runner: load a model, warm up, time it, print one JSON document.
 
 Runs ON the lab device with the standard library plus whichever runtime the device has
-(onnxruntime; ai_edge_litert, tflite_runtime or tensorflow.lite for .tflite). One file, no
+(onnxruntime; ai_edge_litert, tflite_runtime or tensorflow.lite for .tflite; for a TensorRT
+.engine the tensorrt module with the CUDA runtime library, else NVIDIA's trtexec). One file, no
 edgedistill install needed: the host pushes it next to the model and runs
 
     python3 runner.py bench MODEL [--threads 1] [--warmup-runs 1] [--warmup-seconds 0.5]
                                   [--runs 50] [--min-seconds 1] [--max-seconds 300]
-                                  [--audit-inputs 3]
+                                  [--audit-inputs 3] [--trtexec PATH]
     python3 runner.py probe [--workdir DIR]
 
 `bench` warms up for at least --warmup-runs runs and --warmup-seconds, then times at least
 --runs runs and --min-seconds (stopping at --max-seconds, which the host then reports as an
 invalid result), and prints latencies, init time, peak memory, the runtime and its version, the
 CPU governor and clocks, temperatures and throttling flags where readable (before and after the
-timed runs), and the outputs for a few fixed inputs so the host can audit them. `probe` prints
+timed runs; on a Jetson also the GPU clock, `nvpmodel -q` and a `tegrastats` line), and the
+outputs for a few fixed inputs so the host can audit them (trtexec prints none). `probe` prints
 the runtimes, free disk and the same device state. Exit status: 0 with the JSON on stdout; 2 for
 bad arguments or a model the runtime refuses; 3 when no runtime for the model is installed.
 """
@@ -117,7 +119,38 @@ def device_state() -> dict:
     state["throttle"] = throttle
     with contextlib.suppress(OSError):
         state["loadavg"] = list(os.getloadavg())
+    state.update(jetson_state())
     return state
+
+
+def jetson_state() -> dict:
+    """GPU clock (devfreq), power mode (`nvpmodel -q`) and one `tegrastats` line, where present."""
+    found: dict = {}
+    for path in sorted(glob.glob("/sys/class/devfreq/*/cur_freq")):
+        name = _read(os.path.join(os.path.dirname(path), "device/of_node/name")) or path
+        if "gpu" in name.lower() or "gpu" in path.lower() or "ga10b" in path or "gv11b" in path:
+            value = _read(path)
+            if value and value.isdigit():
+                found.setdefault("gpu_freq_mhz", {})[path.split("/")[4]] = int(value) / 1e6
+    nvpmodel = shutil.which("nvpmodel")
+    if nvpmodel:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([nvpmodel, "-q"], capture_output=True, text=True, timeout=5)
+            lines = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+            found["nvpmodel"] = " / ".join(lines[:2])
+    tegrastats = shutil.which("tegrastats")
+    if tegrastats:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            process = subprocess.Popen(
+                [tegrastats, "--interval", "100"], stdout=subprocess.PIPE, text=True
+            )
+            try:
+                assert process.stdout is not None
+                found["tegrastats"] = process.stdout.readline().strip()
+            finally:
+                process.kill()
+                process.wait(timeout=5)
+    return found
 
 
 # -- runtimes ---------------------------------------------------------------------------------
@@ -233,9 +266,90 @@ def _version(distribution: str) -> str:
         return "unknown"
 
 
-# One loader per runtime. TensorRT engines (.engine) are the next entry: a class with the same
-# four members (runtime, version, detail, inputs/output_names) and run(feeds) -> outputs.
-BACKENDS = {"onnxruntime": OnnxRuntimeModel, "tflite": TfliteModel}
+class TensorRTModel:
+    """A TensorRT engine run through the CUDA runtime library (ctypes): copy in, execute, copy
+    out, synchronize: the latency an application sees. Needs `tensorrt` and libcudart."""
+
+    runtime = "tensorrt"
+
+    def __init__(self, path: str, threads: int) -> None:
+        import ctypes
+
+        import numpy as np
+        import tensorrt as trt
+
+        self.np = np
+        self.cuda = _cudart(ctypes)
+        self.version = trt.__version__
+        logger = trt.Logger(trt.Logger.WARNING)
+        self.trt_runtime = trt.Runtime(logger)
+        with open(path, "rb") as handle:
+            self.engine = self.trt_runtime.deserialize_cuda_engine(handle.read())
+        if self.engine is None:
+            raise RunnerError(f"TensorRT {trt.__version__} cannot deserialize {path}")
+        self.context = self.engine.create_execution_context()
+        self.detail = "engine (CUDA runtime, host copies included)"
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.output_names = [n for n in names if n not in inputs]
+        self.inputs = []
+        self.buffers: dict = {}
+        for name in names:
+            shape = [int(d) for d in self.engine.get_tensor_shape(name)]
+            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+            if name in inputs:
+                self.inputs.append({"name": name, "shape": shape, "dtype": dtype.name})
+            size = max(1, int(np.prod(shape)) * dtype.itemsize)
+            pointer = ctypes.c_void_p()
+            _check(self.cuda.cudaMalloc(ctypes.byref(pointer), ctypes.c_size_t(size)), "cudaMalloc")
+            self.buffers[name] = (pointer, shape, dtype, size)
+            self.context.set_tensor_address(name, pointer.value)
+        self.stream = ctypes.c_void_p()
+        _check(self.cuda.cudaStreamCreate(ctypes.byref(self.stream)), "cudaStreamCreate")
+
+    def run(self, feeds: list) -> list:
+        import ctypes
+
+        np, cuda = self.np, self.cuda
+        for spec, value in zip(self.inputs, feeds):
+            pointer, _, dtype, size = self.buffers[spec["name"]]
+            data = np.ascontiguousarray(value, dtype=dtype)
+            _check(cuda.cudaMemcpy(pointer, data.ctypes.data_as(ctypes.c_void_p), size, 1), "H2D")
+        if not self.context.execute_async_v3(self.stream.value):
+            raise RunnerError("TensorRT execution failed")
+        outputs = []
+        for name in self.output_names:
+            pointer, shape, dtype, size = self.buffers[name]
+            host = np.empty(shape, dtype=dtype)
+            _check(cuda.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
+            _check(cuda.cudaMemcpy(host.ctypes.data_as(ctypes.c_void_p), pointer, size, 2), "D2H")
+            outputs.append(host)
+        return outputs
+
+
+def _cudart(ctypes):
+    names = ["libcudart.so", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so.10.2"]
+    with contextlib.suppress(ImportError):  # pip's CUDA runtime (beside torch / tensorrt wheels)
+        import nvidia.cuda_runtime as wheel
+
+        names += sorted(glob.glob(os.path.join(list(wheel.__path__)[0], "lib", "libcudart.so*")))
+    for name in names:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    raise ImportError("the CUDA runtime library (libcudart) is not found")
+
+
+def _check(status: int, what: str) -> None:
+    if status != 0:
+        raise RunnerError(f"CUDA {what} failed with error {status}")
+
+
+# One loader per runtime: a class with runtime, version, detail, inputs, output_names and
+# run(feeds) -> outputs. (trtexec, for engines where the tensorrt module is missing, times the
+# engine itself: see bench_with_trtexec.)
+BACKENDS = {"onnxruntime": OnnxRuntimeModel, "tflite": TfliteModel, "tensorrt": TensorRTModel}
 
 
 def runtime_versions() -> dict:
@@ -245,7 +359,7 @@ def runtime_versions() -> dict:
         ("ai_edge_litert", "ai_edge_litert"),
         ("tflite_runtime", "tflite_runtime"),
         ("tensorrt", "tensorrt"),
-    ):
+    ):  # (trtexec is found by the host, from the lab file's `trtexec` field or PATH)
         try:
             imported = __import__(module)
             found[name] = getattr(imported, "__version__", None) or _version(module)
@@ -293,6 +407,8 @@ def peak_rss_mb() -> float | None:
 def bench(args: argparse.Namespace) -> dict:
     if not os.path.isfile(args.model):
         raise RunnerError(f"model {args.model!r} does not exist")
+    if args.model.endswith(".engine") and not _has_tensorrt_python():
+        return bench_with_trtexec(args)
     rss_before = peak_rss_mb()
     started = time.perf_counter()
     model = load_model(args.model, args.runtime, args.threads)
@@ -377,6 +493,101 @@ def bench(args: argparse.Namespace) -> dict:
     }
 
 
+def _has_tensorrt_python() -> bool:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+TRTEXEC_PLACES = ("/usr/src/tensorrt/bin/trtexec", "/usr/local/tensorrt/bin/trtexec")
+
+
+def find_trtexec(given: str | None) -> str | None:
+    if given:
+        return given if os.access(given, os.X_OK) else shutil.which(given)
+    found = shutil.which("trtexec")
+    return found or next((p for p in TRTEXEC_PLACES if os.access(p, os.X_OK)), None)
+
+
+def bench_with_trtexec(args: argparse.Namespace) -> dict:
+    """Time an engine with trtexec (its own loop, host copies included): same protocol, same
+    JSON; per-run latencies from --exportTimes. trtexec prints no outputs: no audit values."""
+    trtexec = find_trtexec(args.trtexec)
+    if trtexec is None:
+        raise RunnerError(
+            "runtime tensorrt is not installed on this device (no tensorrt module, no trtexec)", 3
+        )
+    times = os.path.join(
+        os.path.dirname(os.path.abspath(args.model)), f".trtexec-times.{os.getpid()}.json"
+    )
+    argv = [
+        trtexec,
+        f"--loadEngine={args.model}",
+        f"--warmUp={int(args.warmup_seconds * 1000)}",
+        f"--iterations={args.runs}",
+        f"--duration={max(1, int(-(-args.min_seconds // 1)))}",
+        f"--exportTimes={times}",
+    ]
+    state_before = device_state()
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=args.max_seconds + 60)
+    except subprocess.TimeoutExpired:
+        raise RunnerError(f"trtexec did not finish within {args.max_seconds + 60:g} s") from None
+    wall = time.perf_counter() - started
+    state_after = device_state()
+    if done.returncode != 0 or not os.path.isfile(times):
+        tail = " | ".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+        raise RunnerError(f"trtexec failed (exit status {done.returncode}): {tail}")
+    with open(times, encoding="utf-8") as handle:
+        records = json.load(handle)
+    os.unlink(times)
+    samples = [float(r["latencyMs"]) for r in records]
+    if not samples:
+        raise RunnerError("trtexec exported no timings")
+    seconds = (float(records[-1]["endHostMs"]) - float(records[0]["startHostMs"])) / 1000.0
+    version = ""
+    for line in (done.stdout + done.stderr).splitlines():
+        if "TensorRT version" in line:
+            version = line.rsplit(":", 1)[-1].strip()
+            break
+    ordered = sorted(samples)
+    with open(args.model, "rb") as handle:
+        model_sha256 = hashlib.sha256(handle.read()).hexdigest()
+    return {
+        "runner_version": RUNNER_VERSION,
+        "runtime": "tensorrt",
+        "runtime_version": version or "unknown",
+        "runtime_detail": "trtexec (host copies included)",
+        "threads": args.threads,
+        "model": {"path": args.model, "sha256": model_sha256, "bytes": os.path.getsize(args.model)},
+        "init_ms": max(0.0, (wall - seconds - args.warmup_seconds) * 1000.0),
+        "warmup": {"runs": 1, "seconds": args.warmup_seconds},  # trtexec warms up by time
+        "timed": {
+            "runs": len(samples),
+            "seconds": seconds,
+            "sum_ms": sum(samples),
+            "samples_ms": [round(x, 5) for x in samples] if len(samples) <= MAX_SAMPLES else None,
+        },
+        "latency_ms": {
+            "p50": percentile(ordered, 50),
+            "p90": percentile(ordered, 90),
+            "p99": percentile(ordered, 99),
+            "mean": sum(samples) / len(samples),
+            "min": ordered[0],
+            "max": ordered[-1],
+        },
+        "peak_rss_mb": None,
+        "state_before": state_before,
+        "state_after": state_after,
+        "audit": {"inputs": [], "outputs": None},
+        "trtexec": {"argv": argv, "output_tail": (done.stdout + done.stderr)[-4000:]},
+        "system": system_info(),
+    }
+
+
 def system_info() -> dict:
     return {
         "hostname": platform.node(),
@@ -404,7 +615,7 @@ def main(argv: list | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     timed = commands.add_parser("bench", help="time a model and print JSON")
     timed.add_argument("model")
-    timed.add_argument("--runtime", default="auto", choices=["auto", *BACKENDS, "tensorrt"])
+    timed.add_argument("--runtime", default="auto", choices=["auto", *BACKENDS])
     timed.add_argument("--threads", type=int, default=1)
     timed.add_argument("--warmup-runs", type=int, default=1)
     timed.add_argument("--warmup-seconds", type=float, default=0.5)
@@ -412,6 +623,7 @@ def main(argv: list | None = None) -> int:
     timed.add_argument("--min-seconds", type=float, default=1.0)
     timed.add_argument("--max-seconds", type=float, default=300.0)
     timed.add_argument("--audit-inputs", type=int, default=3)
+    timed.add_argument("--trtexec", default=None, help="trtexec to time engines with")
     probing = commands.add_parser("probe", help="runtimes, disk and device state as JSON")
     probing.add_argument("--workdir", default=".")
     args = parser.parse_args(argv)

@@ -8,6 +8,12 @@ its version, the build time and the engine's inputs and outputs. Exit codes: 0 b
 build failed (the message says why, with the parser's or trtexec's own words), 2 bad arguments.
 
     python3 trt_build.py --onnx model.fp32.onnx --engine model.fp16.engine --precision fp16
+    python3 trt_build.py --onnx model.onnx --precision fp16 --cache-dir DIR [--trtexec PATH]
+
+With --cache-dir the engine is kept in DIR under a name made of the ONNX file's sha256, the
+precision and the TensorRT version (an engine is tied to that version and to the GPU, and DIR
+is on the device): a second build of the same ONNX returns the cached engine ("cached": true)
+after checking its sha256 against the one recorded beside it. --engine is then optional.
 
 fp16 uses the builder's FP16 flag (TensorRT 8.x to 10.x). TensorRT 11 removed that flag and
 builds only strongly typed networks, which need an ONNX file that is itself fp16; that is
@@ -17,9 +23,11 @@ refused with a clear message. int8 engines come from a quantized (Q/DQ) ONNX fil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,7 +97,9 @@ def build_with_python_api(onnx: str, engine: str, precision: str, workspace_mb: 
     return {"builder": "tensorrt-python", "tensorrt": trt.__version__, "io": io_tensors}
 
 
-def find_trtexec() -> str | None:
+def find_trtexec(given: str | None = None) -> str | None:
+    if given:
+        return given if os.access(given, os.X_OK) else shutil.which(given)
     found = shutil.which("trtexec")
     if found:
         return found
@@ -106,8 +116,10 @@ def trtexec_argv(trtexec: str, onnx: str, engine: str, precision: str, workspace
     return argv
 
 
-def build_with_trtexec(onnx: str, engine: str, precision: str, workspace_mb: int) -> dict:
-    trtexec = find_trtexec()
+def build_with_trtexec(
+    onnx: str, engine: str, precision: str, workspace_mb: int, given: str | None = None
+) -> dict:
+    trtexec = find_trtexec(given)
     if trtexec is None:
         raise BuildError(
             "neither the TensorRT Python module nor trtexec was found on this device "
@@ -146,21 +158,74 @@ def _write_atomically(path: str, data: bytes) -> None:
             os.unlink(partial)
 
 
-def build(onnx: str, engine: str, precision: str, workspace_mb: int = 1024, use: str = "auto"):
-    """Build `engine` from `onnx`; returns the JSON document the script prints."""
-    started = time.perf_counter()
+def _python_api() -> bool:
     try:
         import tensorrt  # noqa: F401
-
-        has_python_api = True
     except ImportError:
-        has_python_api = False
+        return False
+    return True
+
+
+def tensorrt_version(use: str, trtexec: str | None) -> str:
+    """The TensorRT version a build would use (the cache key needs it before building)."""
+    if use == "python" or (use == "auto" and _python_api()):
+        import tensorrt
+
+        return tensorrt.__version__
+    found = find_trtexec(trtexec)
+    if found is None:
+        return "none"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        text = subprocess.run([found, "--help"], capture_output=True, text=True, timeout=60)
+        output = text.stdout + text.stderr
+        if (named := re.search(r"TensorRT version: *([\d.]+)", output)) is not None:
+            return named.group(1)
+        if (packed := re.search(r"\[TensorRT v(\d+)\]", output)) is not None:
+            number = int(packed.group(1))  # e.g. 100300 -> 10.3.0, 8601 -> 8.6.1
+            if number >= 10000:
+                return f"{number // 10000}.{number // 100 % 100}.{number % 100}"
+            return f"{number // 1000}.{number // 100 % 10}.{number % 100}"
+    return "unknown"
+
+
+def cached_build(
+    onnx: str, precision: str, cache_dir: str, workspace_mb: int, use: str, trtexec: str | None
+) -> dict:
+    """The engine of (ONNX sha256, precision, TensorRT version) from `cache_dir`, built once."""
+    os.makedirs(cache_dir, exist_ok=True)
+    onnx_sha256 = sha256_file(onnx)
+    version = tensorrt_version(use, trtexec)
+    key = f"{onnx_sha256[:32]}.{precision}.trt{version}"
+    engine = os.path.join(cache_dir, key + ".engine")
+    record = engine + ".json"
+    if os.path.isfile(engine) and os.path.isfile(record):
+        with open(record, encoding="utf-8") as handle:
+            document = json.load(handle)
+        if document.get("sha256") == sha256_file(engine):
+            return {**document, "cached": True, "onnx": onnx}
+    document = build(onnx, engine, precision, workspace_mb, use, trtexec)
+    document.update(cached=False, cache_key=key)
+    _write_atomically(record, json.dumps(document).encode())
+    return document
+
+
+def build(
+    onnx: str,
+    engine: str,
+    precision: str,
+    workspace_mb: int = 1024,
+    use: str = "auto",
+    trtexec: str | None = None,
+):
+    """Build `engine` from `onnx`; returns the JSON document the script prints."""
+    started = time.perf_counter()
+    has_python_api = _python_api()
     if use == "python" or (use == "auto" and has_python_api):
         if not has_python_api:
             raise BuildError("--use python: the tensorrt Python module is not installed here")
         details = build_with_python_api(onnx, engine, precision, workspace_mb)
     else:
-        details = build_with_trtexec(onnx, engine, precision, workspace_mb)
+        details = build_with_trtexec(onnx, engine, precision, workspace_mb, trtexec)
     return {
         "ok": True,
         "engine": engine,
@@ -177,7 +242,9 @@ def build(onnx: str, engine: str, precision: str, workspace_mb: int = 1024, use:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--onnx", required=True, help="the ONNX file to build from")
-    parser.add_argument("--engine", required=True, help="where to write the engine")
+    parser.add_argument("--engine", help="where to write the engine (or give --cache-dir)")
+    parser.add_argument("--cache-dir", help="keep engines here, by ONNX sha256 + TensorRT version")
+    parser.add_argument("--trtexec", help="the trtexec to build with (default: PATH, JetPack's)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16")
     parser.add_argument("--workspace-mb", type=int, default=1024)
     parser.add_argument("--use", choices=("auto", "python", "trtexec"), default="auto")
@@ -188,8 +255,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.workspace_mb < 16:
         print(json.dumps({"ok": False, "error": "--workspace-mb: at least 16"}))
         return 2
+    if not args.engine and not args.cache_dir:
+        print(json.dumps({"ok": False, "error": "give --engine PATH or --cache-dir DIR"}))
+        return 2
     try:
-        document = build(args.onnx, args.engine, args.precision, args.workspace_mb, args.use)
+        if args.cache_dir:
+            document = cached_build(
+                args.onnx, args.precision, args.cache_dir, args.workspace_mb, args.use, args.trtexec
+            )
+        else:
+            document = build(
+                args.onnx, args.engine, args.precision, args.workspace_mb, args.use, args.trtexec
+            )
     except BuildError as exc:
         print(json.dumps({"ok": False, "error": str(exc)}))
         return 1

@@ -11,11 +11,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
+from edgedistill.lab.timing import TimedArtifact
 from edgedistill.lab.transports import Transport
 from edgedistill.registry import Registry
 
@@ -34,13 +34,18 @@ class Probe:
 class Platform(ABC):
     """One device-side stack; stateless, so the registry holds one instance of each."""
 
-    artifact_format: ClassVar[str]  # the export format its benchmark times ("onnx", "tflite")
+    artifact_format: ClassVar[str]  # the format it times when told nothing else ("onnx")
+    # format it can time -> the probe findings (runtimes entries) any one of which times it
+    times: ClassVar[Mapping[str, tuple[str, ...]]]
     # profile runtime -> the probe findings (runtimes entries) any one of which provides it
     runtime_needs: ClassVar[Mapping[str, tuple[str, ...]]]
 
     @abstractmethod
-    def bench(self, transport: Transport, artifact: Path, protocol: BenchProtocol) -> LatencyResult:
-        """Time `artifact` on the device: a raw measurement (validity and audit come later)."""
+    def bench(
+        self, transport: Transport, artifact: TimedArtifact, protocol: BenchProtocol
+    ) -> LatencyResult:
+        """Time `artifact` on the device in its format (building it there first where that
+        format is built on the device): a raw measurement (validity and audit come later)."""
 
     @abstractmethod
     def probe(self, transport: Transport) -> Probe:
@@ -49,6 +54,10 @@ class Platform(ABC):
     @abstractmethod
     def device_state(self, output: str) -> dict[str, dict[str, Any]]:
         """The device state its tools printed, by phase: `before`/`after` a run, `now` a probe."""
+
+    def timing_runtime_missing(self, fmt: str, found: Mapping[str, Any]) -> bool:
+        """True when the probe `found` none of what times `fmt` on this platform."""
+        return not any(found.get(need) for need in self.times.get(fmt, ()))
 
     def usable_runtimes(self, runtimes: Iterable[str], found: Mapping[str, Any]) -> list[str]:
         """Those of `runtimes` (a profile's) that the probe `found` on this platform."""

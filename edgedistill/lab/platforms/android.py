@@ -10,16 +10,17 @@ reports no p90/p99 and no samples, so those stay empty and p5/p95/min/max go to 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from edgedistill.errors import UserInputError
+from edgedistill.hashing import sha256_file
 from edgedistill.lab import benchmark_model
 from edgedistill.lab.devices import AndroidDevice
 from edgedistill.lab.errors import LabInfrastructureError
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult
 from edgedistill.lab.platforms._base import PLATFORMS, Platform, Probe, device_as
 from edgedistill.lab.targets import target_file
+from edgedistill.lab.timing import TimedArtifact
 from edgedistill.lab.transports import Transport
 
 DELEGATE_FLAGS = {
@@ -51,10 +52,14 @@ def benchmark_argv(
 @PLATFORMS.register("android")
 class AndroidPlatform(Platform):
     artifact_format = "tflite"
+    times = {"tflite": ("benchmark_model",)}
     runtime_needs = {"tflite": ("benchmark_model",)}
 
-    def bench(self, transport: Transport, artifact: Path, protocol: BenchProtocol) -> LatencyResult:
+    def bench(
+        self, transport: Transport, timed: TimedArtifact, protocol: BenchProtocol
+    ) -> LatencyResult:
         device = device_as(transport, AndroidDevice)
+        artifact = timed.path
         if artifact.suffix != ".tflite":
             raise UserInputError(
                 f"device {device.name} ({transport.uri}): benchmark_model times .tflite models; "
@@ -84,7 +89,10 @@ class AndroidPlatform(Platform):
                 f"{transport.uri}: benchmark_model failed (exit status {result.exit_status}): "
                 f"{detail}"
             )
-        return self._result(report, result.stdout, transport, protocol)
+        latency = self._result(report, result.stdout, transport, protocol)
+        latency.format, latency.precision = "tflite", timed.precision
+        latency.artifact_sha256 = sha256_file(artifact)  # pushed, verified on the device
+        return latency
 
     def probe(self, transport: Transport) -> Probe:
         device = device_as(transport, AndroidDevice)

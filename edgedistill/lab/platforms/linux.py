@@ -1,14 +1,17 @@
 """Linux devices (ssh, local): the device-side runner (targets/linux/runner.py) times and probes.
 
-The runner prints one JSON document: per-run samples (percentiles are recomputed here), warm-up,
-init time, peak memory, runtime and version, the device state before and after, and the outputs
-for the audit's fixed inputs. `runner.py probe` prints the runtimes, free disk and state now.
+The runner times ONNX (onnxruntime), TFLite (LiteRT / tflite_runtime, XNNPACK) and TensorRT
+engines (tensorrt with CUDA, else trtexec). An engine is built on the device first by
+`targets/linux/trt_build.py`, cached under the device's workdir by ONNX sha256, precision and
+TensorRT version. The runner prints one JSON document: per-run samples (percentiles are
+recomputed here), warm-up, init time, peak memory, runtime and version, the device state before
+and after (GPU clock, nvpmodel and tegrastats on a Jetson), and the outputs for the audit's
+fixed inputs. `runner.py probe` prints the runtimes, free disk and state now.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from edgedistill.errors import UserInputError
@@ -17,13 +20,18 @@ from edgedistill.lab.devices import LinuxDevice
 from edgedistill.lab.errors import LabInfrastructureError
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, percentile
 from edgedistill.lab.platforms._base import PLATFORMS, Platform, Probe, device_as
+from edgedistill.lab.timing import TimedArtifact
 from edgedistill.lab.transports import Transport
 
 AUDIT_INPUTS = 3
 NO_RUNTIME = 3  # the runner's exit status when the device lacks the model's runtime
+ENGINE_CACHE = "edgedistill-engines"  # under the device's workdir: kept between runs
+BUILD_FAILED = 1  # trt_build.py: the engine could not be built
 
 
-def runner_argv(remote_model: str, protocol: BenchProtocol, max_seconds: float) -> list[str]:
+def runner_argv(
+    remote_model: str, protocol: BenchProtocol, max_seconds: float, trtexec: str | None = None
+) -> list[str]:
     return [
         "bench",
         remote_model,
@@ -41,12 +49,18 @@ def runner_argv(remote_model: str, protocol: BenchProtocol, max_seconds: float) 
         repr(max_seconds),
         "--audit-inputs",
         str(AUDIT_INPUTS),
+        *(["--trtexec", trtexec] if trtexec else []),
     ]
 
 
 @PLATFORMS.register("linux")
 class LinuxPlatform(Platform):
     artifact_format = "onnx"
+    times = {
+        "onnx": ("onnxruntime",),
+        "tflite": ("ai_edge_litert", "tflite_runtime"),
+        "tensorrt": ("tensorrt", "trtexec"),
+    }
     runtime_needs = {
         "onnxruntime": ("onnxruntime",),
         "tflite": ("ai_edge_litert", "tflite_runtime", "benchmark_model"),
@@ -54,15 +68,23 @@ class LinuxPlatform(Platform):
         "edgetpu": ("benchmark_model",),
     }
 
-    def bench(self, transport: Transport, artifact: Path, protocol: BenchProtocol) -> LatencyResult:
-        device = transport.device
-        model_name = f"model{artifact.suffix}"
+    def bench(
+        self, transport: Transport, artifact: TimedArtifact, protocol: BenchProtocol
+    ) -> LatencyResult:
+        device = device_as(transport, LinuxDevice)
         max_seconds = max(protocol.min_seconds * 10, device.step_timeout_s / 2)
+        build: dict[str, Any] = {}
+        if artifact.built_on_device:
+            build = build_engine(transport, artifact)
+            remote, files = str(build["engine"]), {}
+        else:
+            name = f"model{artifact.path.suffix}"
+            remote, files = transport.remote_path(name), {name: artifact.path}
         result = run_device_script(
             transport,
             "linux/runner.py",
-            runner_argv(transport.remote_path(model_name), protocol, max_seconds),
-            files={model_name: artifact},
+            runner_argv(remote, protocol, max_seconds, device.trtexec),
+            files=files,
         )
         if result.exit_status == NO_RUNTIME:
             raise UserInputError(
@@ -75,7 +97,16 @@ class LinuxPlatform(Platform):
                 f"{transport.uri}: the runner failed (exit status {result.exit_status}): "
                 f"{result.stderr.strip()[-2000:] or result.stdout[-500:]}"
             )
-        return from_runner(json_document(result, transport.uri, "the runner"), transport)
+        latency = from_runner(json_document(result, transport.uri, "the runner"), transport)
+        latency.format, latency.precision = artifact.format, artifact.precision
+        latency.artifact_sha256 = latency.raw["model_sha256"]
+        if build:
+            latency.extra["engine_build"] = {
+                key: build.get(key)
+                for key in ("tensorrt", "builder", "cached", "seconds", "onnx_sha256", "sha256")
+            }
+            latency.raw["expected_sha256"] = build["sha256"]
+        return latency
 
     def probe(self, transport: Transport) -> Probe:
         assert transport.session_dir is not None
@@ -111,6 +142,33 @@ class LinuxPlatform(Platform):
         except (IndexError, json.JSONDecodeError):
             return {}
         return _phases(document) if isinstance(document, dict) else {}
+
+
+def build_engine(transport: Transport, artifact: TimedArtifact) -> dict[str, Any]:
+    """Build (or take from the device's cache) the TensorRT engine of `artifact`'s ONNX file;
+    the build script's JSON document (engine path on the device, its sha256, TensorRT version)."""
+    device = device_as(transport, LinuxDevice)
+    cache = f"{device.workdir.rstrip('/')}/{ENGINE_CACHE}"
+    argv = ["--onnx", transport.remote_path("model.onnx"), "--cache-dir", cache]
+    argv += ["--precision", artifact.precision or "fp32"]
+    if device.trtexec:
+        argv += ["--trtexec", device.trtexec]
+    result = run_device_script(
+        transport, "linux/trt_build.py", argv, files={"model.onnx": artifact.path}
+    )
+    document = json_document(result, transport.uri, "the TensorRT engine build")
+    if result.exit_status == 0 and document.get("ok"):
+        return document
+    error = document.get("error") or result.stderr.strip()[-1000:]
+    if "neither the TensorRT Python module nor trtexec" in str(error):
+        raise UserInputError(
+            f"device {device.name} ({transport.uri}): {error}; or set the lab file's `trtexec` "
+            "field to its path"
+        )
+    raise LabInfrastructureError(
+        f"{transport.uri}: building the TensorRT {artifact.precision} engine from "
+        f"{artifact.path.name} failed (exit status {result.exit_status}): {error}"
+    )
 
 
 def _phases(document: dict) -> dict[str, dict[str, Any]]:
@@ -150,7 +208,7 @@ def from_runner(document: dict, transport: Transport) -> LatencyResult:
             device_state={"before": document["state_before"], "after": document["state_after"]},
             raw={
                 "model_sha256": document["model"]["sha256"],
-                "audit_outputs": document["audit"]["outputs"],
+                "audit_outputs": document["audit"]["outputs"],  # None: the tool printed none
             },
         )
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:

@@ -74,6 +74,7 @@ class Transport(ABC):
 
     Device: ClassVar[type[DeviceEntry]]  # its lab-file entry; Device.platform says what runs there
     default_python: ClassVar[str] = "python3"
+    UPLOAD_METHOD: ClassVar[str] = "copy"
 
     def __init__(self, device: DeviceEntry) -> None:
         self.device = device
@@ -103,6 +104,11 @@ class Transport(ABC):
     @property
     def uri(self) -> str:
         return self.device.uri
+
+    @property
+    def upload_method(self) -> str:
+        """How files reach the device (before their sha256 check), as `lab check` shows it."""
+        return self.UPLOAD_METHOD
 
     @property
     def python(self) -> str:

@@ -65,6 +65,7 @@ def unauthorized_message(device: AdbDevice) -> str:
 @TRANSPORTS.register("adb")
 class AdbTransport(Transport):
     Device = AdbDevice
+    UPLOAD_METHOD = "adb push"
     device: AdbDevice
 
     def _adb(self, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:

@@ -32,6 +32,7 @@ class LocalDevice(LinuxDevice):
 @TRANSPORTS.register("local")
 class LocalTransport(Transport):
     Device = LocalDevice
+    UPLOAD_METHOD = "local copy"
     default_python = sys.executable
 
     def _connect(self) -> None:

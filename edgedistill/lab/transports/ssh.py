@@ -5,6 +5,11 @@ the offered key (so the message can give its fingerprint and the exact command t
 SFTP, keep-alives and per-step timeouts are in-process with no output scraping, and no user
 `~/.ssh/config` can silently change what the lab file says (config files are not read).
 Commands run through the remote user's POSIX shell, so every argument is `shlex.quote`d.
+
+Files travel over SFTP; a server without an SFTP subsystem (dropbear, a minimal sshd: the
+subsystem request is refused) gets them over an exec channel instead, streamed into `cat` on the
+device. Either way the base class uploads to a temporary name, checks sha256 on the device and
+renames; `upload_method` says which path was used (`lab check` shows it).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from edgedistill.lab.transports._registry import TRANSPORTS
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+EXEC_UPLOAD = "exec channel (no SFTP subsystem on the device; streamed to cat)"
 
 
 class SshDevice(LinuxDevice):
@@ -110,6 +116,7 @@ class SshTransport(Transport):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: Any = None
         self._sftp: Any = None
+        self._no_sftp = False  # the server refused the sftp subsystem: use exec channels
 
     def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float, what: str) -> T:
         """Run one coroutine on this transport's loop; connection trouble becomes transient."""
@@ -226,20 +233,63 @@ class SshTransport(Transport):
             argv, status, completed.stdout or "", stderr, time.perf_counter() - started
         )
 
-    def _sftp_client(self) -> Any:
-        if self._sftp is None:
-            self._sftp = self._call(
-                self._connection.start_sftp_client(), self.device.connect_timeout_s, "opening sftp"
-            )
+    @property
+    def upload_method(self) -> str:
+        if self._no_sftp:
+            return EXEC_UPLOAD
+        return "sftp"
+
+    def _sftp_client(self) -> Any | None:
+        """The SFTP client, or None when the server has no SFTP subsystem."""
+        if self._sftp is None and not self._no_sftp:
+            opened = self._call(self._open_sftp(), self.device.connect_timeout_s, "opening sftp")
+            if opened is None:
+                log.info("%s: no SFTP subsystem; files go over exec channels", self.uri)
+                self._no_sftp = True
+            self._sftp = opened
         return self._sftp
+
+    async def _open_sftp(self) -> Any | None:
+        """Start SFTP; None when the server refused the subsystem request (the link is fine)."""
+        import asyncssh
+
+        try:
+            return await self._connection.start_sftp_client()
+        except asyncssh.ChannelOpenError as exc:
+            if exc.code == asyncssh.OPEN_REQUEST_SESSION_FAILED:  # subsystem request refused
+                return None
+            raise
 
     def _upload(self, local: Path, remote: str, timeout: float) -> None:
         sftp = self._sftp_client()
+        if sftp is None:
+            argv = ["sh", "-c", 'cat > "$1"', "sh", remote]
+            self._stream(argv, f"uploading {local.name}", timeout, stdin=str(local))
+            return
         self._call(sftp.put(str(local), remote), timeout, f"uploading {local.name}")
 
     def _download(self, remote: str, local: Path, timeout: float) -> None:
         sftp = self._sftp_client()
+        if sftp is None:
+            self._stream(["cat", "--", remote], f"downloading {remote}", timeout, stdout=str(local))
+            return
         self._call(sftp.get(remote, str(local)), timeout, f"downloading {remote}")
+
+    def _stream(self, argv: list[str], what: str, timeout: float, **redirect: str) -> None:
+        """Run argv with stdin from, or stdout into, a local file (bytes, unchanged)."""
+        completed = self._call(
+            self._connection.run(quote_command(argv), encoding=None, check=False, **redirect),
+            timeout,
+            what,
+        )
+        if completed.exit_status is None or completed.exit_status < 0:
+            raise TransientLabError(f"the link closed during {what}")
+        if completed.exit_status != 0:
+            stderr = completed.stderr.decode("utf-8", "replace") if completed.stderr else ""
+            raise LabInfrastructureError(
+                f"{self.uri}: {what} over an exec channel failed (exit status "
+                f"{completed.exit_status}): {stderr.strip()[-500:] or '(no output)'}"
+            )
 
 
 def _witness_factory(witnesses: list[Any]) -> Any:
