@@ -8,21 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from tests.byo_support import TINY_TEACHER
 from tests.conftest import invoke
 
-TEACHER = """
-from torch import nn
-
-
-def build(num_classes, in_channels):
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, num_classes),
-    )
-
+TEACHER = (
+    TINY_TEACHER
+    + """
 
 class _ChannelsLast(nn.Module):
     def __init__(self, num_classes, in_channels):
@@ -37,6 +28,7 @@ class _ChannelsLast(nn.Module):
 def build_nhwc(num_classes, in_channels):
     return _ChannelsLast(num_classes, in_channels)
 """
+)
 LEVELS = (50, 120, 190)  # the classes differ in brightness only: the pixel convention matters
 
 

@@ -394,6 +394,27 @@ def percentile(sorted_values: list, q: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
+def timing_fields(samples: list, seconds: float) -> dict:
+    """The `timed` and `latency_ms` sections of a result from per-run latencies (ms)."""
+    ordered = sorted(samples)
+    return {
+        "timed": {
+            "runs": len(samples),
+            "seconds": seconds,
+            "sum_ms": sum(samples),
+            "samples_ms": [round(x, 5) for x in samples] if len(samples) <= MAX_SAMPLES else None,
+        },
+        "latency_ms": {
+            "p50": percentile(ordered, 50),
+            "p90": percentile(ordered, 90),
+            "p99": percentile(ordered, 99),
+            "mean": sum(samples) / len(samples),
+            "min": ordered[0],
+            "max": ordered[-1],
+        },
+    }
+
+
 def peak_rss_mb() -> float | None:
     try:
         import resource
@@ -435,7 +456,6 @@ def bench(args: argparse.Namespace) -> dict:
     timed_seconds = clock() - started
     state_after = device_state()
 
-    ordered = sorted(samples)
     audit_outputs = []
     for index in range(args.audit_inputs):
         outputs = run([fixed_input(s["shape"], s["dtype"], index) for s in model.inputs])
@@ -461,20 +481,7 @@ def bench(args: argparse.Namespace) -> dict:
         "model": {"path": args.model, "sha256": model_sha256, "bytes": os.path.getsize(args.model)},
         "init_ms": init_ms,
         "warmup": {"runs": warm_runs, "seconds": warm_seconds},
-        "timed": {
-            "runs": len(samples),
-            "seconds": timed_seconds,
-            "sum_ms": sum(samples),
-            "samples_ms": [round(x, 5) for x in samples] if len(samples) <= MAX_SAMPLES else None,
-        },
-        "latency_ms": {
-            "p50": percentile(ordered, 50),
-            "p90": percentile(ordered, 90),
-            "p99": percentile(ordered, 99),
-            "mean": sum(samples) / len(samples),
-            "min": ordered[0],
-            "max": ordered[-1],
-        },
+        **timing_fields(samples, timed_seconds),
         "requested": {
             "warmup_runs": args.warmup_runs,
             "warmup_seconds": args.warmup_seconds,
@@ -553,7 +560,6 @@ def bench_with_trtexec(args: argparse.Namespace) -> dict:
         if "TensorRT version" in line:
             version = line.rsplit(":", 1)[-1].strip()
             break
-    ordered = sorted(samples)
     with open(args.model, "rb") as handle:
         model_sha256 = hashlib.sha256(handle.read()).hexdigest()
     return {
@@ -565,20 +571,7 @@ def bench_with_trtexec(args: argparse.Namespace) -> dict:
         "model": {"path": args.model, "sha256": model_sha256, "bytes": os.path.getsize(args.model)},
         "init_ms": max(0.0, (wall - seconds - args.warmup_seconds) * 1000.0),
         "warmup": {"runs": 1, "seconds": args.warmup_seconds},  # trtexec warms up by time
-        "timed": {
-            "runs": len(samples),
-            "seconds": seconds,
-            "sum_ms": sum(samples),
-            "samples_ms": [round(x, 5) for x in samples] if len(samples) <= MAX_SAMPLES else None,
-        },
-        "latency_ms": {
-            "p50": percentile(ordered, 50),
-            "p90": percentile(ordered, 90),
-            "p99": percentile(ordered, 99),
-            "mean": sum(samples) / len(samples),
-            "min": ordered[0],
-            "max": ordered[-1],
-        },
+        **timing_fields(samples, seconds),
         "peak_rss_mb": None,
         "state_before": state_before,
         "state_after": state_after,
