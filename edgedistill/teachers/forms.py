@@ -144,7 +144,7 @@ def check_logits(model, data: TaskData, num_classes: int, what: str) -> None:
     if output.shape[1] != num_classes:
         raise UserInputError(
             f"{what}: the teacher gives {output.shape[1]} outputs per sample but the task has "
-            f"{num_classes} (classes, or regression outputs); the teacher's output width must "
+            f"{num_classes} classes (outputs, for regression); the teacher's output width must "
             "equal the number of labels"
         )
 
