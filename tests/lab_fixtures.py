@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edgedistill.hashing import sha256_file
+from edgedistill.lab.transports import open_transport
 from edgedistill.lab.transports.ssh import SshDevice
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
@@ -305,3 +307,26 @@ def hostile_strings(canary: str) -> list[str]:
     strings = list(dict.fromkeys(seeds + decorated))[:100]
     assert len(strings) == 100
     return strings
+
+
+def payload(tmp_path: Path, size: int, name: str = "payload.bin") -> Path:
+    """`size` random bytes in a file: something to upload."""
+    path = tmp_path / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def upload_cut_mid_way(sshd: Sshd, tmp_path: Path) -> tuple[DroppingRelay, list[str]]:
+    """Push 2 MB through a relay that drops the first connection after 400 kB; the upload must
+    still arrive intact. (relay, files left in the device's session folder)."""
+    relay = DroppingRelay(sshd.port, drop_after=400_000, drop_first=1)
+    known = sshd.known_hosts_for(relay.port, tmp_path / "known_hosts")
+    source = payload(tmp_path, 2_000_000)
+    try:
+        with open_transport(sshd.entry(port=relay.port, known_hosts=str(known))) as device:
+            remote = device.push(source, "model.onnx")
+            assert device.sha256(remote) == sha256_file(source)
+            names = os.listdir(device.session_dir)
+    finally:
+        relay.close()
+    return relay, names

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -11,9 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from edgedistill.hashing import sha256_file
 from edgedistill.lab.errors import LabAccessError, LabInfrastructureError
 from edgedistill.lab.transports import open_transport
-from tests.lab_fixtures import DroppingRelay, hostile_strings, keygen, running_sshd
+from tests.lab_fixtures import (
+    DroppingRelay,
+    hostile_strings,
+    keygen,
+    payload,
+    running_sshd,
+    upload_cut_mid_way,
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,22 +28,12 @@ def sshd(tmp_path_factory):
     yield from running_sshd(tmp_path_factory)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def payload(tmp_path: Path, size: int, name: str = "payload.bin") -> Path:
-    path = tmp_path / name
-    path.write_bytes(os.urandom(size))
-    return path
-
-
 def test_push_run_pull_round_trip_is_verified_by_sha256(sshd, tmp_path):
     source = payload(tmp_path, 300_000)
     with open_transport(sshd.entry()) as device:
         remote = device.push(source, "model.bin")
         assert remote == f"{device.session_dir}/model.bin"
-        assert device.sha256(remote) == sha256(source)
+        assert device.sha256(remote) == sha256_file(source)
         listing = device.run(
             [
                 device.python,
@@ -50,7 +47,7 @@ def test_push_run_pull_round_trip_is_verified_by_sha256(sshd, tmp_path):
         assert eval(listing.stdout) == ["model.bin"]  # no temporary names left behind
         pulled = device.pull(remote, tmp_path / "back" / "model.bin")
         session = Path(device.session_dir)
-    assert sha256(pulled) == sha256(source)
+    assert sha256_file(pulled) == sha256_file(source)
     assert not session.exists(), "the run directory on the device is removed on close"
 
 
@@ -100,16 +97,7 @@ def test_wrong_client_key_is_refused_naming_the_identity_file(sshd, tmp_path):
 
 
 def test_connection_dropped_mid_upload_is_retried_and_verified(sshd, tmp_path):
-    relay = DroppingRelay(sshd.port, drop_after=400_000, drop_first=1)
-    known = sshd.known_hosts_for(relay.port, tmp_path / "known_hosts")
-    source = payload(tmp_path, 2_000_000)
-    try:
-        with open_transport(sshd.entry(port=relay.port, known_hosts=str(known))) as device:
-            remote = device.push(source, "model.onnx")
-            assert device.sha256(remote) == sha256(source)
-            names = os.listdir(device.session_dir)
-    finally:
-        relay.close()
+    relay, names = upload_cut_mid_way(sshd, tmp_path)
     assert relay.dropped >= 1 and relay.connections >= 2, "the upload really was cut and redone"
     assert names == ["model.onnx"], "the cut attempt's temporary file does not survive"
 

@@ -7,32 +7,21 @@ a temporary name, checked by sha256 there and renamed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from pathlib import Path
 
 import pytest
 
+from edgedistill.hashing import sha256_file
 from edgedistill.lab.transports import open_transport
 from edgedistill.lab.transports.ssh import EXEC_UPLOAD
 from tests.conftest import run_cli
-from tests.lab_fixtures import DroppingRelay, running_sshd
+from tests.lab_fixtures import payload, running_sshd, upload_cut_mid_way
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     yield from running_sshd(tmp_path_factory, sftp=False)
-
-
-def payload(tmp_path: Path, size: int) -> Path:
-    path = tmp_path / "payload.bin"
-    path.write_bytes(os.urandom(size))
-    return path
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_the_test_sshd_really_has_no_sftp_subsystem(sshd):
@@ -60,23 +49,14 @@ def test_push_and_pull_without_sftp_go_over_an_exec_channel_verified_by_sha256(s
     with open_transport(sshd.entry()) as device:
         remote = device.push(source, "model.tflite")
         assert device.upload_method == EXEC_UPLOAD
-        assert device.sha256(remote) == sha256(source)
+        assert device.sha256(remote) == sha256_file(source)
         assert os.listdir(device.session_dir) == ["model.tflite"], "no temporary left behind"
         back = device.pull(remote, tmp_path / "back" / "model.tflite")
     assert back.read_bytes() == source.read_bytes()
 
 
 def test_exec_channel_upload_cut_mid_way_is_retried_and_verified(sshd, tmp_path):
-    relay = DroppingRelay(sshd.port, drop_after=400_000, drop_first=1)
-    known = sshd.known_hosts_for(relay.port, tmp_path / "known_hosts")
-    source = payload(tmp_path, 2_000_000)
-    try:
-        with open_transport(sshd.entry(port=relay.port, known_hosts=str(known))) as device:
-            remote = device.push(source, "model.onnx")
-            assert device.sha256(remote) == sha256(source)
-            names = os.listdir(device.session_dir)
-    finally:
-        relay.close()
+    relay, names = upload_cut_mid_way(sshd, tmp_path)
     assert relay.dropped >= 1 and relay.connections >= 2, "the upload really was cut and redone"
     assert names == ["model.onnx"]
 
