@@ -132,7 +132,8 @@ def test_int8_onnx_holds_quantize_dequantize_nodes_and_int8_weights(int8_chain):
     assert counts["QuantizeLinear"] > 10 and counts["DequantizeLinear"] > counts["QuantizeLinear"]
     graph = onnx_lib.load(onnx.path).graph
     convolutions = [node for node in graph.node if node.op_type in ("Conv", "Gemm")]
-    assert counts["int8_initializers"] >= len(convolutions) > 0
+    assert counts["weights_8bit"] >= len(convolutions) > 0
+    assert counts["weights_uint8"] == counts["weights_8bit"]  # onnxruntime: u8u8 (onnx_qdq.py)
     initializers = {init.name: init.data_type for init in graph.initializer}
     float_weights = [
         node.input[1]

@@ -123,7 +123,7 @@ def test_int8_probe_artifact_is_qdq_with_uint8_activations(tmp_path):
     cost = export_candidate(parse_student(SPECS[0]), SHAPE, 10, path, "int8")
     counts = qdq_summary(path)
     assert counts["QuantizeLinear"] > 0 and counts["DequantizeLinear"] > 0
-    assert counts["int8_initializers"] > 0  # per-channel int8 weights
+    assert counts["weights_uint8"] > 0  # per-channel 8-bit weights, stored unsigned
     graph = onnx.load(str(path)).graph
     uint8 = onnx.TensorProto.UINT8
     zero_points = {i.name for i in graph.initializer if i.data_type == uint8}

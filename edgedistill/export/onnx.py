@@ -3,8 +3,8 @@
 int8: the fake-quantized student (quant.prepare) exports in QDQ form: int8 weights per channel
 behind DequantizeLinear, a QuantizeLinear / DequantizeLinear pair on every activation, with the
 scales learned in calibration and QAT; onnxruntime fuses them into int8 kernels, TensorRT reads
-them as explicit quantization. Activations are uint8 for onnxruntime unless the scheme is
-symmetric (onnx_qdq.py says why).
+them as explicit quantization. Activations and weights are stored as uint8 for onnxruntime
+unless the scheme is symmetric (onnx_qdq.py says why).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from edgedistill import atomic
 from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
 from edgedistill.export.context import ExportContext
-from edgedistill.export.onnx_qdq import activations_to_uint8
+from edgedistill.export.onnx_qdq import to_unsigned
 from edgedistill.export.validate import Reference, Validation, compare_predictions, onnx_predictions
 from edgedistill.quant.fake import exporting, is_quantized, is_symmetric
 from edgedistill.records.artifact import Artifact
@@ -65,14 +65,18 @@ class OnnxExporter:
         with exporting(student, int8_weights=True) as frozen:
             self._write(frozen, example, out)
         if not symmetric:
-            activations_to_uint8(out)
-        activations = "int8 symmetric" if symmetric else "uint8 (asymmetric)"
+            to_unsigned(out)
+        form = (
+            "int8 per-channel weights, int8 symmetric activations"
+            if symmetric
+            else "uint8 per-channel weights (zero point 128), uint8 activations"
+        )
         return Artifact.written(
             self.name,
             "int8",
             out,
             example.shape,
-            notes=[f"QDQ: int8 per-channel weights, {activations} activations"],
+            notes=[f"QDQ: {form}"],
         )
 
     def _write(self, student, example, out: Path) -> None:

@@ -26,8 +26,8 @@ from edgedistill.profiles import DeviceProfile
 
 log = logging.getLogger(__name__)
 # 2: ten features and a fitted channel block; 3: stored per runtime, format and precision, with
-# the int8 features
-CALIBRATION_VERSION = 3
+# the int8 features; 4: int8 probes store uint8 weights for onnxruntime (export/onnx_qdq.py)
+CALIBRATION_VERSION = 4
 PROBE_FORMAT = "onnx"  # what a calibration times by default: the hub format...
 PROBE_RUNTIME = "onnxruntime"  # ...in the runtime that runs it (this host times nothing else)
 
