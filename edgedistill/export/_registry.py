@@ -7,6 +7,8 @@ calls another one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -14,6 +16,7 @@ from edgedistill.errors import UserInputError
 from edgedistill.registry import Registry
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from torch import nn
 
@@ -51,10 +54,24 @@ class Exporter(Protocol):
         context: ExportContext | None = None,
     ) -> Artifact: ...
 
+    def host_runner(self, path: Path) -> HostRunner | None:
+        """What runs the artifact at `path` on this host (the audit, `bundle verify --run`);
+        None where its runtime does not run here."""
+        ...
+
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         """Compare the artifact's outputs with the student's where its runtime runs here, or
         check it structurally where it does not."""
         ...
+
+
+@dataclass(frozen=True)
+class HostRunner:
+    """An artifact run by its runtime on this host: float N x C x H x W in, float outputs out
+    (an int8 file's inputs quantized and outputs dequantized by the runner)."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    runtime: str  # in words, with its version
 
 
 EXPORTERS: Registry[Exporter] = Registry("export format", instances=True)

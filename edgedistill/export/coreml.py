@@ -170,6 +170,9 @@ class CoreMLExporter:
         refuse_unwritten_precision(self, precision)
         return _export(student, example, out, precision, context or ExportContext())
 
+    def host_runner(self, path: Path) -> None:
+        return None  # Core ML predicts on macOS only; validation there goes through validate
+
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         ct = _coremltools()
         with tempfile.TemporaryDirectory(prefix="edgedistill-coreml-") as scratch:

@@ -113,6 +113,9 @@ class EdgeTpuExporter:
             notes=[f"{COMPILER}: {on_tpu} operations on the Edge TPU, {on_cpu} on the CPU"],
         )
 
+    def host_runner(self, path: Path) -> None:
+        return None  # runs only where libedgetpu and an Edge TPU are
+
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         problems = []
         if _CUSTOM_OP not in Path(artifact.path).read_bytes():

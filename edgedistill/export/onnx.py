@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgedistill import atomic
 from edgedistill.export._quiet import converter_output
-from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
+from edgedistill.export._registry import EXPORTERS, HostRunner, refuse_unwritten_precision
 from edgedistill.export.context import ExportContext
 from edgedistill.export.onnx_qdq import to_unsigned
 from edgedistill.export.validate import Reference, Validation, compare_predictions, onnx_predictions
@@ -96,6 +96,14 @@ class OnnxExporter:
                 external_data=False,
                 verbose=False,
             )
+
+    def host_runner(self, path: Path) -> HostRunner:
+        import onnxruntime as ort
+
+        return HostRunner(
+            lambda x: onnx_predictions(path, x),
+            f"onnxruntime {ort.__version__} CPUExecutionProvider",
+        )
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         import onnxruntime as ort

@@ -17,7 +17,7 @@ from edgedistill import atomic
 from edgedistill.errors import GoalNotMetError, UserInputError
 from edgedistill.export._extras import has_module, import_extra
 from edgedistill.export._quiet import converter_output
-from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
+from edgedistill.export._registry import EXPORTERS, HostRunner, refuse_unwritten_precision
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
 from edgedistill.records.artifact import Artifact
@@ -118,6 +118,10 @@ class TensorRTExporter:
             built_from=Path(onnx.path).name,
             notes=[f"built with TensorRT {version} on this host; rebuild for another GPU"],
         )
+
+    def host_runner(self, path: Path) -> HostRunner | None:
+        runner = TensorRTRunner(path)
+        return HostRunner(runner.predict, runner.runtime) if runner.can_run else None
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         runner = TensorRTRunner(Path(artifact.path))

@@ -23,7 +23,7 @@ from typing import Any
 from edgedistill import atomic
 from edgedistill.export._extras import import_extra, require
 from edgedistill.export._quiet import converter_output
-from edgedistill.export._registry import EXPORTERS, refuse_unwritten_precision
+from edgedistill.export._registry import EXPORTERS, HostRunner, refuse_unwritten_precision
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
 from edgedistill.quant.fake import exporting, is_quantized
@@ -87,6 +87,10 @@ class TfliteExporter:
                 edge_model.export(str(temporary))
         notes = [TfliteRunner(out).integer_io_note()] if precision == "int8" else []
         return Artifact.written(self.name, precision, out, example.shape, notes=notes)
+
+    def host_runner(self, path: Path) -> HostRunner:
+        runner = TfliteRunner(path)
+        return HostRunner(runner.predict, runner.runtime)
 
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         runner = TfliteRunner(Path(artifact.path))

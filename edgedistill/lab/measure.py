@@ -138,6 +138,23 @@ def _job(timed: TimedArtifact, protocol: BenchProtocol, reference: Any) -> Job[L
     return job
 
 
+HISTOGRAM_BINS = 30
+
+
+def latency_histogram(samples_ms: list[float]) -> dict[str, list]:
+    """Per-run times in HISTOGRAM_BINS equal bins between the fastest and the p99.5 run (the
+    slowest few runs of a busy host would squeeze everything else into one bin); runs above
+    the last edge are counted in the last bin."""
+    import numpy as np
+
+    times = np.asarray(samples_ms, dtype=np.float64)
+    low, high = float(times.min()), float(np.percentile(times, 99.5))
+    if high <= low:
+        high = low + 1e-6
+    counts, edges = np.histogram(np.clip(times, low, high), bins=HISTOGRAM_BINS, range=(low, high))
+    return {"edges_ms": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+
+
 def latency_fields(result: LatencyResult | None) -> dict:
     """The measured-latency fields of summary.json; empty (all null) when not measured."""
     if result is None:
@@ -156,6 +173,8 @@ def latency_fields(result: LatencyResult | None) -> dict:
     }
     if result.deployed is not None:
         fields["deployed"] = result.deployed
+    if result.samples_ms:
+        fields["histogram"] = latency_histogram(result.samples_ms)
     if "engine_build" in result.extra:
         fields["engine_build"] = result.extra["engine_build"]
     if result.p90 is None and "p95" in result.extra:  # benchmark_model: no p90, a p95

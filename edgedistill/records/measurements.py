@@ -7,6 +7,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class LatencyHistogram(BaseModel):
+    """The per-run times of a measurement, binned (the report draws it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    edges_ms: list[float]
+    counts: list[int]
+
+
 class MeasuredLatency(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +41,7 @@ class MeasuredLatency(BaseModel):
     audit: Literal["passed", "skipped"] | None = None  # device outputs vs the host's
     audit_detail: str | None = None
     by_target: dict[str, MeasuredLatency] = Field(default_factory=dict)  # several --target
+    histogram: LatencyHistogram | None = None  # where the per-run times are known
 
 
 class Measurements(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgedistill.records.artifact import Artifact
+from edgedistill.records.evaluation import Evaluation
 from edgedistill.records.feeding import TeacherFeeding
 from edgedistill.records.measurements import MeasuredLatency
 from edgedistill.records.quant import QuantResult
@@ -87,6 +88,8 @@ class RunSummary(_Strict):
     latency_ms: StudentLatency
     artifacts: list[Artifact]
     quantization: QuantResult | None = None  # int8 runs: calibration, PTQ and QAT figures
+    # classification: per-class figures, the student -> teacher cascade, confidence profile
+    evaluation: Evaluation | None = None
     pending: list[str] = Field(default_factory=list, description="formats not produced, and why")
     notes: list[str] = Field(default_factory=list)
     # figures that point at a likely mistake (also in notes): fit/flags.py
