@@ -25,8 +25,14 @@ _CHUNK_BYTES = 1024 * 1024
 _TOOL_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "edgedistill": ("edgedistill",),
     "torch": ("torch",),
+    "numpy": ("numpy",),
     "onnx": ("onnx",),
+    "onnxscript": ("onnxscript",),
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "litert-torch": ("litert-torch",),
+    "ai-edge-litert": ("ai-edge-litert",),
+    "coremltools": ("coremltools",),
+    "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
 }
 
 
@@ -61,7 +67,8 @@ class Manifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal[1] = 1
+    # 2 adds the sections below `files` (all optional, so a version 1 manifest still reads)
+    schema_version: Literal[1, 2] = 2
     created_utc: str
     tool: dict[str, str]
     device: str
@@ -73,6 +80,14 @@ class Manifest(BaseModel):
     artifacts: list[dict[str, Any]]
     measured: dict[str, Any]
     files: list[ManifestFile]
+    git_commit: str | None = None  # edgedistill's commit, when it runs from a git checkout
+    profile: dict[str, Any] | None = None  # the device profile the run targeted
+    task: dict[str, Any] | None = None  # name, task type, split sizes, data source
+    student: dict[str, Any] | None = None  # spec, family, params, MACs, precision, figures
+    teacher: dict[str, Any] | None = None  # form, source, params, MACs, figures
+    # per-class figures, the student -> teacher cascade (τ, coverage, accuracy), confidence
+    evaluation: dict[str, Any] | None = None
+    validation_sample: dict[str, Any] | None = None  # bundle/sample.py
 
 
 def tool_versions() -> dict[str, str]:
@@ -88,6 +103,27 @@ def tool_versions() -> dict[str, str]:
                 continue
     versions["python"] = platform.python_version()
     return versions
+
+
+def git_commit() -> str | None:
+    """The commit of the git checkout edgedistill runs from (an editable install), read from
+    the .git directory's files; None for an installed wheel."""
+    root = Path(__file__).resolve().parents[2]
+    head = root / ".git" / "HEAD"
+    try:
+        text = head.read_text().strip()
+        if not text.startswith("ref: "):
+            return text or None
+        ref = text[len("ref: ") :]
+        loose = root / ".git" / ref
+        if loose.is_file():
+            return loose.read_text().strip() or None
+        for line in (root / ".git" / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split(" ", 1)[0]
+    except OSError:
+        return None
+    return None
 
 
 def bundle_entries(bundle_dir: Path) -> Iterator[tuple[str, Path]]:
@@ -154,6 +190,7 @@ def write_manifest(bundle_dir: Path, **fields: Any) -> Manifest:
     files = _hash_bundle_files(bundle_dir)
     fields.setdefault("created_utc", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     fields.setdefault("tool", tool_versions())
+    fields.setdefault("git_commit", git_commit())
     fields["artifacts"] = _checked_artifacts(list(fields.get("artifacts", [])), files)
     manifest = Manifest(**fields, files=files)
     atomic.write_text(bundle_dir / MANIFEST_NAME, manifest.model_dump_json(indent=2) + "\n")
