@@ -40,18 +40,38 @@ def host_calibration(isolated_dirs):
 
 
 # The end-to-end `fit` the suite keeps as a real process (tests/test_fit_end_to_end.py,
-# tests/test_fit_resume.py): run once per session, its outputs read by both.
-TINY_FIT = (
-    "fit", "--device", "host-cpu", "--budget", "0.06ms", "--task", str(TINY_RECIPE),
-    "--epochs", "2",
-)  # fmt: skip
+# tests/test_fit_resume.py): run once per session, its outputs read by both. Its budget is
+# TINY_BUDGET_MS where this host's calibration predicts a student within it with room, else
+# the fastest prediction with the search margin and 30 % room: a budget no candidate fits on a
+# slower host would test the refusal instead of the run.
+TINY_BUDGET_MS = 0.06
+
+
+def tiny_fit_args(budget_ms: float) -> tuple[str, ...]:
+    return (
+        "fit", "--device", "host-cpu", "--budget", f"{budget_ms:g}ms", "--task", str(TINY_RECIPE),
+        "--epochs", "2",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
-def tiny_fit(tmp_path_factory, host_calibration):
-    """(result, out) of `edgedistill fit TINY_FIT --out OUT --json`, in a real process."""
+def tiny_budget_ms(host_calibration) -> float:
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.select import candidate_cost
+
+    shape = (1, 32, 32)
+    fastest = min(
+        host_calibration.predict(candidate_cost(spec, shape, 10)) for spec in enumerate_space(shape)
+    )
+    needed = fastest / (1 - host_calibration.margin()) * 1.3
+    return max(TINY_BUDGET_MS, round(needed, 3))
+
+
+@pytest.fixture(scope="session")
+def tiny_fit(tmp_path_factory, tiny_budget_ms):
+    """(result, out, budget_ms) of `edgedistill fit ... --out OUT --json`, in a real process."""
     out = tmp_path_factory.mktemp("fit") / "run"
-    return run_cli(*TINY_FIT, "--out", str(out), "--json"), out
+    return run_cli(*tiny_fit_args(tiny_budget_ms), "--out", str(out), "--json"), out, tiny_budget_ms
 
 
 def run_cli(*args: str, env: dict | None = None):

@@ -78,7 +78,7 @@ def test_write_manifest_lists_every_file_sorted_with_hash_and_size(bundle_dir: P
     assert model_entry["bytes"] == len(MODEL_BYTES)
     assert model_entry["sha256"] == sha256_file(bundle_dir / "model.int8.onnx")
     assert data["artifacts"][0]["sha256"] == model_entry["sha256"]
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["created_utc"].endswith("Z")
 
 
@@ -107,7 +107,9 @@ def test_tool_versions_names_each_tool_without_importing_torch() -> None:
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     versions = tool_versions()
-    assert set(versions) == {"edgedistill", "torch", "onnx", "onnxruntime", "python"}
+    expected = {"edgedistill", "torch", "numpy", "onnx", "onnxscript", "onnxruntime", "python"}
+    converters = {"litert-torch", "ai-edge-litert", "coremltools", "tensorrt"}
+    assert set(versions) == expected | converters
     assert versions["python"] == ".".join(str(part) for part in sys.version_info[:3])
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_FIT, TINY_RECIPE, invoke, run_cli
+from tests.conftest import TINY_RECIPE, invoke, run_cli, tiny_fit_args
 
 ARGS = ("fit", "--device", "host-cpu", "--budget", "0.06ms", "--task", str(TINY_RECIPE))
-EPOCHS = ("--epochs", "2")  # killed after the first, resumed for the second
 
 
 def _summary(out: Path) -> dict:
@@ -39,17 +38,18 @@ def _learned(out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_fit):
-    assert (*ARGS, *EPOCHS) == TINY_FIT, "the uninterrupted run is the session's shared fit"
-    result, out = tiny_fit
+    """(out, argv) of the session's shared fit, two epochs: the resumed run is killed after
+    the first and resumed for the second with the same argv."""
+    result, out, budget_ms = tiny_fit
     assert result.returncode in (0, 1), result.stderr
-    return out
+    return out, tiny_fit_args(budget_ms)
 
 
-def _kill_after_first_epoch(out: Path) -> None:
+def _kill_after_first_epoch(out: Path, argv: tuple[str, ...]) -> None:
     """Start fit, SIGKILL it once its first epoch checkpoint is on disk."""
     state = out.parent / f".{out.name}.partial" / "checkpoint" / "stages" / "0-student"
     process = subprocess.Popen(
-        [sys.executable, "-m", "edgedistill", *ARGS, *EPOCHS, "--out", str(out)],
+        [sys.executable, "-m", "edgedistill", *argv, "--out", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=os.environ.copy(),
@@ -64,15 +64,16 @@ def _kill_after_first_epoch(out: Path) -> None:
 
 
 def test_fit_killed_mid_distillation_resumes_to_the_same_metrics(uninterrupted, tmp_path):
+    reference, argv = uninterrupted
     out = tmp_path / "run"
-    _kill_after_first_epoch(out)
+    _kill_after_first_epoch(out, argv)
     assert not out.exists() and (tmp_path / ".run.partial" / "run.json").is_file()
 
-    resumed = run_cli(*ARGS, *EPOCHS, "--out", str(out), "--resume", "--json")
+    resumed = run_cli(*argv, "--out", str(out), "--resume", "--json")
     assert resumed.returncode in (0, 1), resumed.stderr
     assert not (tmp_path / ".run.partial").exists()
     assert json.loads((out / "checkpoint" / "result.json").read_text())["resumed"] is True
-    assert _learned(out) == _learned(uninterrupted)
+    assert _learned(out) == _learned(reference)
 
 
 def test_a_staged_run_is_not_replaced_without_resume(tmp_path, host_calibration):
