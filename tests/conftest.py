@@ -61,7 +61,7 @@ def tiny_budget_ms(host_calibration) -> float:
 
     shape = (1, 32, 32)
     fastest = min(
-        host_calibration.predict(candidate_cost(spec, shape, 10)) for spec in enumerate_space(shape)
+        host_calibration.predict(candidate_cost(c.spec, shape, 10)) for c in enumerate_space(shape)
     )
     needed = fastest / (1 - host_calibration.margin()) * 1.3
     return max(TINY_BUDGET_MS, round(needed, 3))

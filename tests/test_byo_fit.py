@@ -22,7 +22,7 @@ RUN_FILES = {
     "bundle/model.fp32.onnx",
     "bundle/preprocessing.json",
     "bundle/labels.txt",
-    "bundle/model_card.md",
+    "bundle/README.md",
     "bundle/manifest.json",
     "checkpoint/student.safetensors",
     "checkpoint/student.json",
@@ -175,7 +175,7 @@ def test_bundle_preprocessing_is_the_teachers_as_detected(python_run):
     assert preprocessing["scale"] == pytest.approx(1 / 255)
     assert preprocessing["mean"] == [0.0] * 3 and preprocessing["std"] == [1.0] * 3
     assert preprocessing["channel_order"] == "rgb"
-    card = (out / "bundle" / "model_card.md").read_text()
+    card = (out / "bundle" / "README.md").read_text()
     assert "The teacher's preprocessing (`unit`), as detected" in card
 
 

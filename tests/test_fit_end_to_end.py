@@ -43,7 +43,14 @@ def test_summary_has_the_documented_fields(fit_run):
         assert key in summary["teacher"]
     for key in ("arch", "params", "macs", "precision", "accuracy_fp32", "accuracy"):
         assert key in summary["student"]
-    assert set(summary["stages_s"]) == {"search", "teacher", "distill", "export", "bench"}
+    assert set(summary["stages_s"]) == {
+        "search",
+        "teacher",
+        "distill",
+        "export",
+        "bench",
+        "evaluate",
+    }
     latency = summary["latency_ms"]
     assert latency["measured_on"] == "host" and latency["threads"] == 1
     assert latency["runs"] >= 50
@@ -85,10 +92,10 @@ def test_bundle_files_match_the_summary(fit_run):
     assert {f["path"] for f in manifest["files"]} >= {
         "model.fp32.onnx",
         "labels.txt",
-        "model_card.md",
+        "README.md",
     }
     assert (out / "bundle" / "labels.txt").read_text().split() == summary["task"]["labels"]
-    assert "p90" in (out / "bundle" / "model_card.md").read_text()
+    assert "p90" in (out / "bundle" / "README.md").read_text()
 
 
 def test_deployed_accuracy_is_the_onnx_artifacts_accuracy_on_the_test_split(fit_run):

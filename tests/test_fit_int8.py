@@ -44,7 +44,7 @@ def test_host_int8_fit_ships_a_qdq_onnx_measured_here(tmp_path, host_int8_calibr
     assert "quantize" in summary["stages_s"]
     checkpoint = json.loads((out / "quantized" / "student.json").read_text())
     assert checkpoint["quant"]["symmetric_activations"] is False
-    card = (out / "bundle" / "model_card.md").read_text()
+    card = (out / "bundle" / "README.md").read_text()
     assert "int8" in card and "PTQ" in card
 
 

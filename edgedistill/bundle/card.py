@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from edgedistill.bundle.usage import USAGE, render_usage
+
 NOT_MEASURED = "not measured"
 _MAX_LABELS_SHOWN = 20
 
@@ -224,6 +226,67 @@ def _artifacts_table(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _how_to_run(summary: dict[str, Any]) -> list[str]:
+    """A few lines per shipped file: the runtime, its minimum version, the code that calls it."""
+    lines = ["## How to load and call it", ""]
+    artifacts = [a for a in summary.get("artifacts") or [] if isinstance(a, dict)]
+    shown = 0
+    for artifact in artifacts:
+        if artifact.get("format") not in USAGE:
+            continue
+        file = str(artifact.get("path", "model")).removeprefix("bundle/")
+        usage, snippets = render_usage(artifact["format"], file, artifact)
+        lines += [f"### `{file}`: {usage.runtime}", "", f"Needs {usage.minimum}.", ""]
+        for language, code in snippets:
+            lines += [f"```{language}", code, "```", ""]
+        shown += 1
+    if not shown:
+        lines.append("No artifact of this bundle has a recorded way to run it.")
+    pending = summary.get("pending") or []
+    if pending:
+        lines += ["Not built here (see why):", *[f"- {_cell(item)}" for item in pending]]
+    return lines
+
+
+def _cascade(summary: dict[str, Any]) -> list[str]:
+    """The student -> teacher policy and the drift check, where the run computed them."""
+    evaluation = _section(summary, "evaluation")
+    cascade = _section(evaluation, "cascade")
+    if not cascade:
+        return []
+    test = _section(cascade, "test")
+    tau = cascade.get("threshold")
+    lines = ["## When to ask the teacher", ""]
+    if cascade.get("met") and _is_number(tau):
+        lines += [
+            f"Send an input to the teacher when the student's largest softmax probability is "
+            f"below **τ = {tau:.4f}**. On the test split that keeps "
+            f"{_fraction(test.get('coverage'))} of inputs on the device, with cascade accuracy "
+            f"{_fraction(test.get('accuracy'))} against the teacher's "
+            f"{_fraction(test.get('teacher_accuracy'))} and the student's alone "
+            f"{_fraction(test.get('student_accuracy'))} (τ chosen on the validation split for "
+            f"at most {_number(cascade.get('target_drop'), 100)} accuracy points below the "
+            "teacher).",
+        ]
+    else:
+        lines.append(
+            "No confidence threshold kept the cascade within "
+            f"{_number(cascade.get('target_drop'), 100)} accuracy points of the teacher on the "
+            "validation split: the student alone is what was measured."
+        )
+    lines += [
+        "",
+        "On new data, `edgedistill audit RUN_DIR --data SPEC` compares the student's agreement "
+        "with the teacher and its coverage at τ with these validation figures, and exits 1 "
+        "when they fall: time to distill again.",
+    ]
+    return lines
+
+
+def _number(value: Any, scale: float = 1.0) -> str:
+    return f"{value * scale:g}" if _is_number(value) else NOT_MEASURED
+
+
 def _limitations(summary: dict[str, Any]) -> list[str]:
     where = _section(summary, "latency_ms").get("measured_on") or "the measuring host"
     return [
@@ -252,6 +315,8 @@ def render_model_card(summary: dict[str, Any]) -> str:
         _how_it_was_made(summary),
         _measured_figures(summary),
         _artifacts_table(summary),
+        _how_to_run(summary),
+        _cascade(summary),
         _limitations(summary),
     ]
-    return "\n\n".join("\n".join(section) for section in sections) + "\n"
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"

@@ -1,25 +1,35 @@
-"""Write the bundle a device team ships: labels, preprocessing, model card, manifest."""
+"""Write the bundle a device team ships: labels, preprocessing, model card (README.md), manifest."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgedistill import atomic
 from edgedistill.bundle.card import render_model_card
 from edgedistill.bundle.manifest import write_manifest
+from edgedistill.bundle.usage import USAGE
+from edgedistill.profiles import DeviceProfile
 from edgedistill.records.summary import RunSummary
 
+CARD_NAME = "README.md"
 
-def write_bundle(bundle: Path, summary: RunSummary) -> None:
-    """`bundle` already holds the artifacts; add the side files, then hash everything."""
+
+def write_bundle(
+    bundle: Path,
+    summary: RunSummary,
+    profile: DeviceProfile | None = None,
+    validation_sample: dict[str, Any] | None = None,
+) -> None:
+    """`bundle` already holds the artifacts (and validation.npz); add the side files, then
+    hash everything into manifest.json."""
     task = summary.task
+    document = summary.model_dump(mode="json")
     atomic.write_text(bundle / "labels.txt", "\n".join(task.labels) + "\n")
     atomic.write_json(bundle / "preprocessing.json", task.preprocessing)
-    atomic.write_text(bundle / "model_card.md", render_model_card(summary.model_dump(mode="json")))
-    artifacts = [
-        {**a.model_dump(mode="json"), "path": Path(a.path).relative_to("bundle").as_posix()}
-        for a in summary.artifacts
-    ]
+    atomic.write_text(bundle / CARD_NAME, render_model_card(document))
+    artifacts = [_artifact_entry(a) for a in document["artifacts"]]
+    student, teacher = document["student"], document["teacher"]
     write_manifest(
         bundle,
         device=summary.device,
@@ -30,9 +40,56 @@ def write_bundle(bundle: Path, summary: RunSummary) -> None:
         labels=task.labels,
         artifacts=artifacts,
         measured={
-            "latency_ms": summary.latency_ms.model_dump(mode="json"),
+            "latency_ms": document["latency_ms"],
+            "fits_budget": summary.fits_budget,
+            "fits_budget_basis": summary.fits_budget_basis,
+            "metric": student["metric"],
             "accuracy": summary.student.accuracy,
+            "accuracy_fp32": student["accuracy_fp32"],
+            "accuracy_ptq": student["accuracy_ptq"],
             "teacher_accuracy": summary.teacher.accuracy,
             "retention": summary.retention,
         },
+        profile=profile.model_dump(mode="json") if profile is not None else None,
+        task={
+            key: document["task"][key]
+            for key in ("name", "task_type", "split_sizes", "data_source")
+        },  # fmt: skip
+        student={
+            key: student[key]
+            for key in (
+                "spec",
+                "family",
+                "arch",
+                "params",
+                "macs",
+                "precision",
+                "metric",
+                "metrics",
+            )
+        },  # fmt: skip
+        teacher={
+            key: teacher[key]
+            for key in (
+                "form",
+                "source",
+                "params",
+                "macs",
+                "accuracy",
+                "metric",
+                "metrics",
+                "feeding",
+            )
+        },  # fmt: skip
+        evaluation=document.get("evaluation"),
+        validation_sample=validation_sample,
     )
+
+
+def _artifact_entry(artifact: dict[str, Any]) -> dict[str, Any]:
+    """The summary's artifact with its path inside the bundle and the runtime that runs it."""
+    entry = {**artifact, "path": Path(artifact["path"]).relative_to("bundle").as_posix()}
+    if artifact["format"] in USAGE:
+        usage = USAGE.get(artifact["format"])
+        entry["runtime"] = {"name": usage.runtime, "minimum": usage.minimum}
+    return entry

@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from edgedistill import __version__
-from edgedistill.cli import bench, bundle, calibrate, distill, export, fit, lab, profiles, search
+from edgedistill.cli import (
+    audit,
+    bench,
+    bundle,
+    calibrate,
+    distill,
+    export,
+    fit,
+    lab,
+    profiles,
+    search,
+)
 
 app = typer.Typer(
     name="edgedistill",
@@ -21,6 +32,7 @@ app.command("calibrate")(calibrate.calibrate)
 app.command("bench")(bench.bench)
 app.command("distill")(distill.distill)
 app.command("export")(export.export)
+app.command("audit")(audit.audit)
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(lab.app, name="lab")

@@ -30,6 +30,7 @@ from edgedistill.errors import UserInputError
 from edgedistill.fit.fleet import is_fleet, plan_fleet, run_fleet
 from edgedistill.fit.pipeline import FitOptions, plan_fit, run_fit
 from edgedistill.progress import no_progress
+from edgedistill.tasks.cascade import DEFAULT_TARGET_DROP
 
 
 def _on_off(value: str, flag: str) -> bool:
@@ -123,6 +124,15 @@ def fit(
             "'off' calibrates only (post-training quantization).",
         ),
     ] = "on",
+    cascade_target: Annotated[
+        float,
+        typer.Option(
+            metavar="POINTS",
+            help="The student -> teacher cascade: choose the confidence threshold that keeps "
+            "the most inputs on the device with accuracy at most POINTS accuracy points below "
+            "the teacher's (validation split).",
+        ),
+    ] = DEFAULT_TARGET_DROP * 100,
     resume: Annotated[
         bool,
         typer.Option(
@@ -157,6 +167,7 @@ def fit(
         labels_fraction=labels_fraction,
         resume=resume,
         qat=_on_off(qat, "--qat"),
+        cascade_target=_cascade_target(cascade_target),
     )
     if is_fleet(options.device):
         _fit_fleet(options, json_output)
@@ -296,3 +307,11 @@ def _resume_command(options: FitOptions, out: Path) -> str:
         argv += ["--" + option.name.replace("_", "-"), str(value)]
     argv += ["--out", str(out), "--resume"]
     return " ".join(shlex.quote(part) for part in argv)
+
+
+def _cascade_target(points: float) -> float:
+    if not 0 <= points <= 100:
+        raise UserInputError(
+            f"--cascade-target: {points:g} is not an accuracy drop in points (0 to 100)"
+        )
+    return points

@@ -85,8 +85,17 @@ class TfliteExporter:
                 )
             with atomic.replacing(out) as temporary:
                 edge_model.export(str(temporary))
-        notes = [TfliteRunner(out).integer_io_note()] if precision == "int8" else []
-        return Artifact.written(self.name, precision, out, example.shape, notes=notes)
+        if precision != "int8":
+            return Artifact.written(self.name, precision, out, example.shape)
+        runner = TfliteRunner(out)
+        return Artifact.written(
+            self.name,
+            precision,
+            out,
+            example.shape,
+            notes=[runner.integer_io_note()],
+            io_quantization=runner.io_quantization(),
+        )
 
     def host_runner(self, path: Path) -> HostRunner:
         runner = TfliteRunner(path)
@@ -169,6 +178,17 @@ class TfliteRunner:
             return values.astype(np.float32)
         scale, zero_point = self._output["quantization"]
         return ((values.astype(np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
+
+    def io_quantization(self) -> dict[str, dict[str, Any]]:
+        """dtype, scale and zero point of the input and output tensors."""
+        return {
+            name: {
+                "dtype": str(detail["dtype"].__name__),
+                "scale": float(detail["quantization"][0]),
+                "zero_point": int(detail["quantization"][1]),
+            }
+            for name, detail in (("input", self._input), ("output", self._output))
+        }
 
     def integer_io_note(self) -> str:
         """How a caller feeds the int8 model and reads its logits, in one line."""

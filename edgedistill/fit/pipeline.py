@@ -27,6 +27,7 @@ from edgedistill.export.context import ExportContext
 from edgedistill.export.preflight import preflight
 from edgedistill.fit import run_dir
 from edgedistill.fit.distill_stage import distill_stage, quantize_stage, teacher_stage
+from edgedistill.fit.evaluation_stage import evaluation_stage
 from edgedistill.fit.flags import result_flags
 from edgedistill.fit.measure import measure_stage
 from edgedistill.fit.plan import FitOptions, FitPlan, plan_fit
@@ -140,15 +141,28 @@ def _run_stages(
     measured = measure_stage(plan, artifacts, distilled.teacher, example, progress)
     clock.lap("bench")
 
-    notes = [*plan.notes, *chosen.notes, *distilled.notes, *measured.notes]
+    evaluated = evaluation_stage(
+        artifacts,
+        distilled.shipped,
+        distilled.teacher.model,
+        data,
+        recipe.task_type,
+        recipe.labels,
+        bundle,
+        plan.options.cascade_target / 100,
+        progress,
+    )
+    clock.lap("evaluate")
+
+    notes = [*plan.notes, *chosen.notes, *distilled.notes, *measured.notes, *evaluated.notes]
     summary = build_summary(
         plan, chosen, distilled, artifacts, measured, notes, clock.stages, staging
-    )
+    ).model_copy(update={"evaluation": evaluated.evaluation})
     flags = result_flags(summary)
     for flag in flags:
         log.warning(flag)
     summary = summary.model_copy(update={"warnings": flags, "notes": [*summary.notes, *flags]})
-    write_bundle(bundle, summary)
+    write_bundle(bundle, summary, plan.profile, evaluated.validation_sample)
     atomic.write_json(staging / "summary.json", summary.model_dump(mode="json"))
     return summary
 

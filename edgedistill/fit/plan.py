@@ -23,6 +23,7 @@ from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.profiles import DeviceProfile
 from edgedistill.quant.scheme import QuantScheme, scheme_for
 from edgedistill.records.feeding import TeacherFeeding
+from edgedistill.tasks.cascade import DEFAULT_TARGET_DROP
 from edgedistill.tasks.recipe import TaskRecipe
 from edgedistill.tasks.task import Task, load_task
 from edgedistill.teachers import PreparedTeacher, feed_teacher
@@ -69,6 +70,8 @@ class FitOptions:
     labels_fraction: float = 1.0  # keep labels on this share of the train split
     resume: bool = False  # continue the interrupted run staged beside --out
     qat: bool = True  # int8: fine-tune quantized (False: post-training calibration only)
+    # the cascade's τ keeps its accuracy within this many points of the teacher's (validation)
+    cascade_target: float = DEFAULT_TARGET_DROP * 100
 
     def learning(self) -> dict:
         """The settings a resumed run must keep, as JSON values."""

@@ -30,6 +30,10 @@ class Artifact(BaseModel):
     accuracy: float | None = None  # on the test split, run by the artifact's runtime
     tolerance: dict[str, Any] | None = None  # what the figures had to meet for this precision
     validated_with: str | None = None  # e.g. "onnxruntime 1.22.0 CPUExecutionProvider"
+    # A file with integer input and output (full-integer TFLite): how a caller quantizes the
+    # preprocessed input and dequantizes the logits: {"input": {"dtype", "scale",
+    # "zero_point"}, "output": {...}}
+    io_quantization: dict[str, dict[str, Any]] | None = None
     notes: list[str] = []
 
     @classmethod

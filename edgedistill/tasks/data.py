@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
@@ -201,3 +202,23 @@ def load_task_data(recipe: TaskRecipe, workers: int = 0) -> TaskData:
     what = f"task {recipe.name}: field data.source"
     table = open_source(recipe.data, context_for(recipe, what))
     return build_task_data(table, recipe, workers)
+
+
+def read_samples(recipe: TaskRecipe, source: str, what: str = "--data") -> Split:
+    """Every sample of `source`, unsplit, fed with the recipe's preprocessing: data a run never
+    saw (a drift audit's sample of production inputs). Labels are -1 where the data has none."""
+    import numpy as np
+
+    spec = recipe.data.model_copy(update={"source": source}).located(Path.cwd())
+    table = open_source(spec, context_for(recipe.model_copy(update={"data": spec}), what))
+    if len(table) == 0:
+        raise UserInputError(f"{what} {source}: holds no samples")
+    transform = None if table.facts.kind == "ready" else Preprocessor(recipe.preprocessing)
+    dataset = TableDataset(table, np.arange(len(table)), transform, 0)
+    first, _ = dataset[0]
+    if tuple(first.shape) != recipe.input.shape:
+        raise UserInputError(
+            f"{what} {source}: a sample becomes {tuple(first.shape)} but the run's model takes "
+            f"{recipe.input.shape} (C, H, W)"
+        )
+    return _materialize(dataset)

@@ -1,0 +1,193 @@
+"""`edgedistill audit RUN --data SPEC`: is the shipped student still the model that was
+measured, on today's inputs? The bundled artifact (run by its runtime on this host) and the
+run's teacher answer every sample of SPEC; their agreement, the student's coverage at the
+cascade's τ and its confidence distribution are compared with the validation figures the run
+recorded in the bundle's manifest (`evaluation`).
+
+The audit fails (exit 1) when agreement or coverage falls more than `tolerance` below the
+validation figure: the inputs have moved away from what the student learned, and the run
+should be distilled again on data like them. The population stability index of the
+confidences is reported with its usual bands; labels, where the data has them, add the
+accuracies of student, teacher and cascade.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgedistill.bundle.manifest import MANIFEST_NAME
+from edgedistill.bundle.verify import load_manifest, verify_bundle
+from edgedistill.errors import UserInputError
+from edgedistill.export import EXPORTERS
+from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.tasks.cascade import cascade_at, confidence
+from edgedistill.tasks.data import read_samples
+from edgedistill.tasks.drift import PSI_MAJOR, PSI_MODERATE, population_stability, shares
+from edgedistill.tasks.evaluate import predict_logits
+from edgedistill.tasks.task import load_task
+from edgedistill.teachers.feeding import feed_teacher
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOLERANCE = 0.05  # five points of agreement or coverage below the validation figure
+RUN_FILE = "run.json"  # fit's record of the options it ran with (fit/run_dir.py)
+
+
+@dataclass
+class AuditReport:
+    run: str
+    data: str
+    samples: int
+    labeled: int
+    artifact: str
+    runtime: str
+    tolerance: float
+    agreement: float
+    agreement_val: float
+    coverage: float
+    coverage_val: float
+    threshold: float
+    psi: float
+    psi_band: str
+    accuracy: dict[str, float] = field(default_factory=dict)  # labeled samples only
+    reasons: list[str] = field(default_factory=list)  # why it failed; empty: passed
+
+    @property
+    def ok(self) -> bool:
+        return not self.reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, **asdict(self)}
+
+
+def audit_run(
+    run_dir: Path,
+    data: str,
+    tolerance: float = DEFAULT_TOLERANCE,
+    progress: ProgressFn = no_progress,
+) -> AuditReport:
+    """Audit the run in `run_dir` on every sample of the data source `data`."""
+    if not 0 <= tolerance <= 1:
+        raise UserInputError(f"--tolerance: {tolerance:g} is not a share between 0 and 1")
+    run_dir = Path(run_dir)
+    bundle = run_dir / "bundle"
+    if not (bundle / MANIFEST_NAME).is_file() or not (run_dir / RUN_FILE).is_file():
+        raise UserInputError(
+            f"{run_dir}: not a fit run directory (needs {RUN_FILE} and bundle/{MANIFEST_NAME})"
+        )
+    verified = verify_bundle(bundle)
+    if not verified.ok:
+        raise UserInputError(
+            f"{bundle}: does not verify, so it is not the bundle that was measured: "
+            + "; ".join(verified.problems[:3])
+        )
+    manifest = load_manifest(bundle / MANIFEST_NAME)
+    evaluation = manifest.evaluation
+    if not evaluation:
+        raise UserInputError(
+            f"{bundle / MANIFEST_NAME}: no field evaluation (a classification run records the "
+            "cascade and confidence profile an audit compares with)"
+        )
+    progress("audit", 0, 3, "teacher")
+    learning = json.loads((run_dir / RUN_FILE).read_text())["learning"]
+    fed = feed_teacher(
+        load_task(
+            learning.get("task"),
+            learning.get("data"),
+            learning.get("teacher"),
+            learning.get("teacher_weights"),
+            0,
+            learning.get("teacher_preprocess"),
+        )
+    )
+    recipe = fed.task.recipe
+    if recipe.preprocessing.model_dump(mode="json") != manifest.preprocessing:
+        raise UserInputError(
+            f"{run_dir}: the task and teacher no longer read as the run did (preprocessing "
+            f"now {recipe.preprocessing.model_dump(mode='json')}, the bundle's "
+            f"{manifest.preprocessing}); audit with the inputs the run was made with"
+        )
+    teacher = fed.teacher.load(int(learning.get("seed", 0)))
+    progress("audit", 1, 3, "data")
+    samples = read_samples(recipe, data)
+    predict, artifact, runtime = _student(bundle, evaluation["artifact"])
+    progress("audit", 2, 3, "student and teacher")
+    x = samples.x.numpy()
+    student_logits = predict(x)
+    teacher_logits = predict_logits(teacher.model, samples.x).numpy()
+    report = _compare(student_logits, teacher_logits, samples.y.numpy(), evaluation, tolerance)
+    progress("audit", 3, 3, "done")
+    return AuditReport(
+        run=str(run_dir), data=data, artifact=artifact, runtime=runtime, tolerance=tolerance,
+        **report,
+    )  # fmt: skip
+
+
+def _student(bundle: Path, artifact: str):
+    """The predict function of the artifact the run evaluated, run on this host."""
+    if artifact == "pytorch":
+        raise UserInputError(
+            f"{bundle}: the run evaluated its PyTorch student (no artifact of the bundle runs on "
+            "this host), so there is no shipped file to audit here"
+        )
+    manifest = load_manifest(bundle / MANIFEST_NAME)
+    entry = next((a for a in manifest.artifacts if a.get("path") == artifact), None)
+    if entry is None:
+        raise UserInputError(f"{bundle / MANIFEST_NAME}: evaluation names {artifact}, not listed")
+    runner = EXPORTERS.get(entry["format"]).host_runner(bundle / artifact)
+    if runner is None:
+        raise UserInputError(f"{bundle / artifact}: its runtime does not run on this host")
+    return runner.predict, artifact, runner.runtime
+
+
+def _compare(student_logits, teacher_logits, labels, evaluation: dict, tolerance: float) -> dict:
+    import numpy as np
+
+    profile, cascade = evaluation["confidence"], evaluation["cascade"]
+    threshold = float(cascade["threshold"])
+    conf = confidence(student_logits)
+    student_pred, teacher_pred = student_logits.argmax(1), teacher_logits.argmax(1)
+    agreement = float((student_pred == teacher_pred).mean())
+    coverage = float((conf >= threshold).mean())
+    psi = population_stability(profile["shares"], list(shares(conf, profile["edges"])))
+    band = (
+        "stable" if psi < PSI_MODERATE else "moderate shift" if psi < PSI_MAJOR else "major shift"
+    )
+    reasons = []
+    for name, now, then in (("agreement with the teacher", agreement, profile["agreement"]),
+                            ("coverage at τ", coverage, profile["coverage"])):  # fmt: skip
+        if now < then - tolerance:
+            reasons.append(
+                f"{name} {now:.3f} is {then - now:.3f} below the validation split's {then:.3f} "
+                f"(tolerance {tolerance:g})"
+            )
+    labeled = labels >= 0
+    accuracy: dict[str, float] = {}
+    if labeled.any():
+        truth = labels[labeled]
+        accuracy = {
+            "student": float((student_pred[labeled] == truth).mean()),
+            "teacher": float((teacher_pred[labeled] == truth).mean()),
+            "cascade": cascade_at(
+                threshold, conf[labeled], student_pred[labeled], teacher_pred[labeled], truth
+            )[1],  # fmt: skip
+        }
+    log.info("audit: agreement %.3f (val %.3f), coverage %.3f (val %.3f), PSI %.3f",
+             agreement, profile["agreement"], coverage, profile["coverage"], psi)  # fmt: skip
+    return {
+        "samples": len(conf),
+        "labeled": int(np.count_nonzero(labeled)),
+        "agreement": agreement,
+        "agreement_val": float(profile["agreement"]),
+        "coverage": coverage,
+        "coverage_val": float(profile["coverage"]),
+        "threshold": threshold,
+        "psi": psi,
+        "psi_band": band,
+        "accuracy": accuracy,
+        "reasons": reasons,
+    }
