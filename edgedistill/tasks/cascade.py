@@ -5,8 +5,9 @@ At threshold τ an input stays on the device when the student's largest softmax 
 at least τ. Coverage is the share that stays; cascade accuracy counts the student's answers on
 those and the teacher's on the rest. τ is chosen on the validation split as the lowest (highest
 coverage) threshold whose cascade accuracy is at least the teacher's minus `target_drop`
-(Wang et al. 2017 and the "early exit" literature use the same rule); where none meets it,
-τ = 1 + ε sends everything to the teacher and `met` is False.
+(Wang et al. 2017 and the "early exit" literature use the same rule); where none that keeps
+any input on the device meets it, τ = 1 + ε sends everything to the teacher and `met` is
+False.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def choose_policy(
     val_figures, test_figures = val.figures(), test.figures()
     curve = cascade_curve(*val_figures)
     teacher_accuracy = float((val_figures[2] == val_figures[3]).mean())
-    meeting = [p for p in curve if p.accuracy >= teacher_accuracy - target_drop - 1e-12]
+    meeting = [
+        p for p in curve if p.coverage > 0 and p.accuracy >= teacher_accuracy - target_drop - 1e-12
+    ]
     met = bool(meeting)
     threshold = min(p.threshold for p in meeting) if met else NEVER
     return CascadePolicy(

@@ -1,0 +1,103 @@
+"""`edgedistill audit`: the session's real fit run, its shipped ONNX and its teacher on the
+digits test split as stored, and on shifted copies of it (inverted, noised); refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_RECIPE, invoke
+
+
+@pytest.fixture(scope="module")
+def run(tiny_fit) -> Path:
+    result, out, _ = tiny_fit
+    assert result.returncode in (0, 1), result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def test_split() -> tuple[np.ndarray, np.ndarray]:
+    """The raw 8x8 images (0..16 grey levels) and labels of the run's test split."""
+    from edgedistill.tasks.task import load_task
+
+    task = load_task(str(TINY_RECIPE))
+    rows = np.asarray(task.parts["test"])
+    images = np.stack([task.table.read(int(row)) for row in rows]).astype(np.float32)
+    return images, np.asarray(task.table.labels)[rows]
+
+
+def _npz(folder: Path, name: str, x: np.ndarray, y: np.ndarray | None = None) -> str:
+    path = folder / f"{name}.npz"
+    arrays = {"x": x} if y is None else {"x": x, "y": y}
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+def _audit(run: Path, data: str, *extra: str):
+    result = invoke("audit", str(run), "--data", data, "--json", *extra)
+    document = json.loads(result.stdout) if result.stdout.strip() else None
+    return result, document
+
+
+def test_the_test_split_as_stored_passes_with_the_validation_figures(run, test_split, tmp_path):
+    images, labels = test_split
+    result, report = _audit(run, _npz(tmp_path, "same", images, labels))
+    assert result.returncode == 0, result.stderr
+    evaluation = json.loads((run / "summary.json").read_text())["evaluation"]
+    assert report["ok"] is True and report["reasons"] == []
+    assert report["samples"] == report["labeled"] == len(labels)
+    assert report["agreement_val"] == pytest.approx(evaluation["confidence"]["agreement"])
+    assert report["threshold"] == pytest.approx(evaluation["cascade"]["threshold"])
+    # the same inputs the run scored on its test split: the same figures
+    assert report["coverage"] == pytest.approx(evaluation["cascade"]["test"]["coverage"])
+    assert report["accuracy"]["cascade"] == pytest.approx(evaluation["cascade"]["test"]["accuracy"])
+    assert report["artifact"] == evaluation["artifact"] and "onnxruntime" in report["runtime"]
+
+
+@pytest.mark.parametrize("shift", ["inverted", "noised"])
+def test_shifted_inputs_fail_the_audit_naming_the_drop(run, test_split, tmp_path, shift):
+    images, _ = test_split
+    if shift == "inverted":
+        shifted = 16.0 - images
+    else:
+        noise = np.random.default_rng(0).normal(0, 6.0, images.shape).astype(np.float32)
+        shifted = np.clip(images + noise, 0, 16)
+    result, report = _audit(run, _npz(tmp_path, shift, shifted))  # unlabeled, as in production
+    assert result.returncode == 1, result.stderr
+    assert report["ok"] is False and report["labeled"] == 0 and report["accuracy"] == {}
+    assert report["reasons"] and "below the validation split" in report["reasons"][0]
+    fell = report["agreement"] < report["agreement_val"] - report["tolerance"] or (
+        report["coverage"] < report["coverage_val"] - report["tolerance"]
+    )
+    assert fell
+    assert report["psi"] > 0.1  # the confidence distribution moved
+
+
+def test_human_output_says_drift_and_why(run, test_split, tmp_path):
+    images, _ = test_split
+    result = invoke("audit", str(run), "--data", _npz(tmp_path, "inv", 16.0 - images))
+    assert result.returncode == 1
+    assert "DRIFT" in result.stdout and "agreement with the teacher" in result.stdout
+
+
+def test_refusals_name_what_is_wrong(run, test_split, tmp_path):
+    images, _ = test_split
+    data = _npz(tmp_path, "same", images)
+    not_a_run = invoke("audit", str(tmp_path), "--data", data)
+    assert not_a_run.returncode == 2 and "not a fit run directory" in not_a_run.stderr
+    bad_tolerance = invoke("audit", str(run), "--data", data, "--tolerance", "3")
+    assert bad_tolerance.returncode == 2 and "--tolerance" in bad_tolerance.stderr
+    missing = invoke("audit", str(run), "--data", f"npz:{tmp_path / 'absent.npz'}")
+    assert missing.returncode == 2 and "absent.npz" in missing.stderr
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "bundle" / "extra.bin").write_bytes(b"x")
+    tampered = invoke("audit", str(copy), "--data", data)
+    assert tampered.returncode == 2 and "extra.bin" in tampered.stderr
+    for result in (not_a_run, bad_tolerance, missing, tampered):
+        assert "Traceback" not in result.stderr
