@@ -227,3 +227,22 @@ def test_verify_on_device_falls_back_to_the_candidate_chosen_with_the_margin(tmp
     safe = next(s for s in result.scored if s.fits)
     assert [v["spec"] for v in result.verified] == order
     assert result.chosen is safe
+
+
+def test_the_model_cards_python_code_runs_the_shipped_onnx(fit_run):
+    """The card's onnxruntime snippet, copied as a device team would, runs against the bundle
+    and prints one class per input."""
+    import re
+    import subprocess
+    import sys
+
+    _, out, _ = fit_run
+    card = (out / "bundle" / "README.md").read_text()
+    section = card.split("### `model.fp32.onnx`", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=out / "bundle", capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"\[\d\]\n", result.stdout)
+    assert "## When to ask the teacher" in card
