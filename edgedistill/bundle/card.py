@@ -235,8 +235,11 @@ def _how_to_run(summary: dict[str, Any]) -> list[str]:
         if artifact.get("format") not in USAGE:
             continue
         file = str(artifact.get("path", "model")).removeprefix("bundle/")
-        usage, snippets = render_usage(artifact["format"], file, artifact)
-        lines += [f"### `{file}`: {usage.runtime}", "", f"Needs {usage.minimum}.", ""]
+        classes = len(_section(summary, "task").get("labels") or [])
+        usage, snippets = render_usage(artifact["format"], file, artifact, classes)
+        checked = artifact.get("validated_with")
+        lines += [f"### `{file}`: {usage.runtime}", "", f"Needs {usage.minimum}."]
+        lines += [f"Validated here with {checked}.", ""] if checked else [""]
         for language, code in snippets:
             lines += [f"```{language}", code, "```", ""]
         shown += 1

@@ -20,10 +20,12 @@ class FormatUsage:
     runtime: str
     minimum: str  # the oldest runtime the file needs, in words
     # (language, code) pairs; {file} {input} {output} {shape} {nhwc} {elements} {shape_list}
-    # {shape_x} in the code are filled in by `render`
+    # {shape_x} {classes} in the code are filled in by `render`
     snippets: tuple[tuple[str, str], ...]
 
-    def render(self, file: str, artifact: dict[str, Any]) -> list[tuple[str, str]]:
+    def render(
+        self, file: str, artifact: dict[str, Any], classes: int = 0
+    ) -> list[tuple[str, str]]:
         shape = list(artifact.get("input_shape") or [1, 3, 224, 224])
         nhwc = [shape[0], *shape[2:], shape[1]] if len(shape) == 4 else shape
         values = dict(
@@ -35,6 +37,7 @@ class FormatUsage:
             elements=_product(shape),
             shape_list=list(shape),
             shape_x="x".join(str(size) for size in shape),
+            classes=classes or "NUM_OUTPUTS",
         )
         return [(language, code.format(**values)) for language, code in self.snippets]
 
@@ -51,7 +54,8 @@ USAGE: Registry[FormatUsage] = Registry("bundle format")
 USAGE.register("onnx")(
     FormatUsage(
         runtime="onnxruntime",
-        minimum="onnxruntime 1.17 (ONNX opset 18); int8: QDQ, any execution provider",
+        minimum="onnxruntime 1.14 or later (the first with ONNX opset 18, which the file "
+        "declares); int8 files are QDQ, which every execution provider reads",
         snippets=(
             (
                 "python",
@@ -70,8 +74,9 @@ print(logits.argmax(axis=1))""",
 USAGE.register("tflite")(
     FormatUsage(
         runtime="LiteRT (TensorFlow Lite)",
-        minimum="LiteRT / TensorFlow Lite 2.15 (builtin ops only); int8: integer input and "
-        "output, quantize with the input tensor's scale and zero point",
+        minimum="a LiteRT (TensorFlow Lite) runtime with the builtin operators only, no Flex "
+        "or custom ops; int8 files take integer input and output, quantized with the "
+        "tensors' scale and zero point (in the manifest's `io_quantization`)",
         snippets=(
             (
                 "python",
@@ -98,7 +103,7 @@ print(logits.argmax(axis=1))""",
                 """// Android: org.tensorflow:tensorflow-lite (or com.google.ai.edge.litert)
 val interpreter = Interpreter(FileUtil.loadMappedFile(context, "{file}"))
 val input = ByteBuffer.allocateDirect(4 * {elements}).order(ByteOrder.nativeOrder())
-val logits = Array(1) {{ FloatArray(NUM_CLASSES) }}
+val logits = Array(1) {{ FloatArray({classes}) }}
 // fill `input` with the preprocessed N x H x W x C floats (int8 files: int8 levels)
 interpreter.run(input, logits)""",
             ),
@@ -165,7 +170,7 @@ context->enqueueV3(stream);""",
 
 
 def render_usage(
-    format: str, file: str, artifact: dict[str, Any]
+    format: str, file: str, artifact: dict[str, Any], classes: int = 0
 ) -> tuple[FormatUsage, list[tuple[str, str]]]:
     usage = USAGE.get(format)
-    return usage, usage.render(file, artifact)
+    return usage, usage.render(file, artifact, classes)
