@@ -25,7 +25,7 @@ venv: $(VENV)/.installed-$(EXTRAS)
 demo: venv
 	rm -rf $(DEMO_OUT)
 	$(BIN)/edgedistill fit --device $(DEMO_DEVICE) --budget $(DEMO_BUDGET) --task digits --out $(DEMO_OUT)
-	@echo "bundle: $(DEMO_OUT)/bundle  (summary: $(DEMO_OUT)/summary.json)"
+	@echo "report: $(DEMO_OUT)/report.html  bundle: $(DEMO_OUT)/bundle  (summary: $(DEMO_OUT)/summary.json)"
 
 lint: venv
 	$(BIN)/ruff check edgedistill tests benchmarks

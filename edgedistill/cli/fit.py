@@ -275,7 +275,16 @@ def _print_human(document: dict, out: Path) -> None:
             typer.echo(f"note      {note}")
     for warning in warnings:
         typer.secho(f"warning   {warning}", fg=typer.colors.YELLOW)
+    cascade = (document.get("evaluation") or {}).get("cascade")
+    if cascade and cascade["met"]:
+        test = cascade["test"]
+        typer.echo(
+            f"cascade   inputs with student confidence >= {cascade['threshold']:.4f} stay on the "
+            f"device ({test['coverage']:.0%} of test inputs), the rest go to the teacher: "
+            f"accuracy {test['accuracy']:.4f} (teacher {test['teacher_accuracy']:.4f})"
+        )
     typer.echo(f"summary   {out / 'summary.json'}")
+    typer.echo(f"report    {out / 'report.html'}")
     typer.echo(f"bundle    {out / 'bundle'}")
 
 

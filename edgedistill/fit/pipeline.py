@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill import atomic, ddp
+from edgedistill.bundle.report import write_report
 from edgedistill.bundle.writer import write_bundle
 from edgedistill.ddp import DistContext
 from edgedistill.distill.interrupt import StopFlag, TrainingStopped
@@ -164,6 +165,7 @@ def _run_stages(
     summary = summary.model_copy(update={"warnings": flags, "notes": [*summary.notes, *flags]})
     write_bundle(bundle, summary, plan.profile, evaluated.validation_sample)
     atomic.write_json(staging / "summary.json", summary.model_dump(mode="json"))
+    write_report(staging)
     return summary
 
 
