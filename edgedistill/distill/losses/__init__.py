@@ -2,14 +2,17 @@
 
 from edgedistill.distill.losses import (  # noqa: F401  (registration)
     at,
+    attention_maps,
     born_again,
     ce,
     dkd,
     fitnet,
+    hidden_states,
     kd,
     mse,
     multi_teacher,
     progressive,
+    sentence_embedding,
 )
 from edgedistill.distill.losses._registry import (
     LOSSES,
