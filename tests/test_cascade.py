@@ -105,3 +105,17 @@ def test_a_fit_run_records_per_class_cascade_and_confidence(tiny_fit):
     assert manifest["validation_sample"]["outputs"]["model.fp32.onnx"]["runtime"].startswith(
         "onnxruntime"
     )
+
+
+def test_sampling_psi_is_the_bias_two_samples_of_one_distribution_show():
+    from edgedistill.tasks.drift import sampling_psi
+
+    assert sampling_psi(10, 50, 270) == pytest.approx(9 * (1 / 50 + 1 / 270))
+    rng = np.random.default_rng(0)  # and it is what PSI between two same-law samples averages
+    edges = list(np.quantile(rng.random(20000), np.linspace(0, 1, 11)))
+    edges[0], edges[-1] = 0.0, 1.0
+    seen = [
+        population_stability(shares(rng.random(270), edges), shares(rng.random(270), edges))
+        for _ in range(400)
+    ]
+    assert np.mean(seen) == pytest.approx(sampling_psi(10, 270, 270), rel=0.25)

@@ -5,10 +5,13 @@ cascade's τ and its confidence distribution are compared with the validation fi
 recorded in the bundle's manifest (`evaluation`).
 
 The audit fails (exit 1) when agreement or coverage falls more than `tolerance` below the
-validation figure: the inputs have moved away from what the student learned, and the run
-should be distilled again on data like them. The population stability index of the
-confidences is reported with its usual bands; labels, where the data has them, add the
-accuracies of student, teacher and cascade.
+validation figure, or when the population stability index of the confidences passes
+`max_psi` (0.25, the usual "major shift" band) plus what two samples of these sizes show
+with no shift at all (tasks/drift.sampling_psi): the inputs have moved away from what the
+student learned, and the run should be distilled again on data like them. (A weak student
+and teacher can keep agreeing on inputs they both misread, so the confidences are the third
+witness.) Labels, where the data has them, add the accuracies of student, teacher and
+cascade.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from edgedistill.export import EXPORTERS
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.tasks.cascade import cascade_at, confidence
 from edgedistill.tasks.data import read_samples
-from edgedistill.tasks.drift import PSI_MAJOR, PSI_MODERATE, population_stability, shares
+from edgedistill.tasks.drift import (
+    PSI_MAJOR,
+    PSI_MODERATE,
+    population_stability,
+    sampling_psi,
+    shares,
+)
 from edgedistill.tasks.evaluate import predict_logits
 from edgedistill.tasks.task import load_task
 from edgedistill.teachers.feeding import feed_teacher
@@ -34,6 +43,7 @@ from edgedistill.teachers.feeding import feed_teacher
 log = logging.getLogger(__name__)
 
 DEFAULT_TOLERANCE = 0.05  # five points of agreement or coverage below the validation figure
+DEFAULT_MAX_PSI = PSI_MAJOR
 RUN_FILE = "run.json"  # fit's record of the options it ran with (fit/run_dir.py)
 
 
@@ -53,6 +63,7 @@ class AuditReport:
     threshold: float
     psi: float
     psi_band: str
+    psi_limit: float  # max_psi plus the PSI samples of these sizes show unshifted
     accuracy: dict[str, float] = field(default_factory=dict)  # labeled samples only
     reasons: list[str] = field(default_factory=list)  # why it failed; empty: passed
 
@@ -69,10 +80,13 @@ def audit_run(
     data: str,
     tolerance: float = DEFAULT_TOLERANCE,
     progress: ProgressFn = no_progress,
+    max_psi: float = DEFAULT_MAX_PSI,
 ) -> AuditReport:
     """Audit the run in `run_dir` on every sample of the data source `data`."""
     if not 0 <= tolerance <= 1:
         raise UserInputError(f"--tolerance: {tolerance:g} is not a share between 0 and 1")
+    if max_psi <= 0:
+        raise UserInputError(f"--max-psi: {max_psi:g} must be above 0")
     run_dir = Path(run_dir)
     bundle = run_dir / "bundle"
     if not (bundle / MANIFEST_NAME).is_file() or not (run_dir / RUN_FILE).is_file():
@@ -119,7 +133,9 @@ def audit_run(
     x = samples.x.numpy()
     student_logits = predict(x)
     teacher_logits = predict_logits(teacher.model, samples.x).numpy()
-    report = _compare(student_logits, teacher_logits, samples.y.numpy(), evaluation, tolerance)
+    report = _compare(
+        student_logits, teacher_logits, samples.y.numpy(), evaluation, tolerance, max_psi
+    )
     progress("audit", 3, 3, "done")
     return AuditReport(
         run=str(run_dir), data=data, artifact=artifact, runtime=runtime, tolerance=tolerance,
@@ -144,7 +160,9 @@ def _student(bundle: Path, artifact: str):
     return runner.predict, artifact, runner.runtime
 
 
-def _compare(student_logits, teacher_logits, labels, evaluation: dict, tolerance: float) -> dict:
+def _compare(
+    student_logits, teacher_logits, labels, evaluation: dict, tolerance: float, max_psi: float
+) -> dict:
     import numpy as np
 
     profile, cascade = evaluation["confidence"], evaluation["cascade"]
@@ -154,6 +172,7 @@ def _compare(student_logits, teacher_logits, labels, evaluation: dict, tolerance
     agreement = float((student_pred == teacher_pred).mean())
     coverage = float((conf >= threshold).mean())
     psi = population_stability(profile["shares"], list(shares(conf, profile["edges"])))
+    limit = max_psi + sampling_psi(len(profile["shares"]), len(conf), int(profile["samples"]))
     band = (
         "stable" if psi < PSI_MODERATE else "moderate shift" if psi < PSI_MAJOR else "major shift"
     )
@@ -165,6 +184,13 @@ def _compare(student_logits, teacher_logits, labels, evaluation: dict, tolerance
                 f"{name} {now:.3f} is {then - now:.3f} below the validation split's {then:.3f} "
                 f"(tolerance {tolerance:g})"
             )
+    if psi > limit:
+        reasons.append(
+            f"the student's confidence distribution moved: PSI {psi:.3f} against the "
+            f"validation split's deciles, above {limit:.3f} ({max_psi:g} plus "
+            f"{limit - max_psi:.3f} that {len(conf)} and {profile['samples']} samples show "
+            "with no shift)"
+        )
     labeled = labels >= 0
     accuracy: dict[str, float] = {}
     if labeled.any():
@@ -188,6 +214,7 @@ def _compare(student_logits, teacher_logits, labels, evaluation: dict, tolerance
         "threshold": threshold,
         "psi": psi,
         "psi_band": band,
+        "psi_limit": limit,
         "accuracy": accuracy,
         "reasons": reasons,
     }

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from edgedistill.audit.drift import DEFAULT_TOLERANCE, AuditReport, audit_run
+from edgedistill.audit.drift import DEFAULT_MAX_PSI, DEFAULT_TOLERANCE, AuditReport, audit_run
 from edgedistill.cli._common import (
     JsonOpt,
     VerboseOpt,
@@ -38,15 +38,23 @@ def audit(
             "falls more than this share below the validation split's.",
         ),
     ] = DEFAULT_TOLERANCE,
+    max_psi: Annotated[
+        float,
+        typer.Option(
+            help="Fail when the population stability index of the student's confidences "
+            "passes this (plus what samples of these sizes show with no shift).",
+        ),
+    ] = DEFAULT_MAX_PSI,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the bundled student (its shipped file) and the run's teacher on SPEC; exit 1 when
-    they agree less, or the student is sure of fewer inputs, than on the validation split."""
+    they agree less, the student is sure of fewer inputs, or its confidences are distributed
+    otherwise than on the validation split."""
 
     setup_logging(verbose)
     with progress_bars() as progress:
-        report = audit_run(run, data, tolerance, progress)
+        report = audit_run(run, data, tolerance, progress, max_psi)
     if json_output:
         emit_json(report.to_dict())
     else:
@@ -70,7 +78,9 @@ def _print(report: AuditReport) -> None:
         f"  coverage at τ={report.threshold:.4f} {report.coverage:.3f} (validation "
         f"{report.coverage_val:.3f})"
     )
-    console.print(f"  confidence PSI {report.psi:.3f} ({report.psi_band})")
+    console.print(
+        f"  confidence PSI {report.psi:.3f} ({report.psi_band}; limit {report.psi_limit:.3f})"
+    )
     if report.accuracy:
         figures = ", ".join(f"{name} {value:.4f}" for name, value in report.accuracy.items())
         console.print(f"  accuracy on the labeled samples: {figures}")

@@ -41,6 +41,13 @@ def shares(conf, edges: list[float]) -> Any:
     return counts / max(len(conf), 1)
 
 
+def sampling_psi(bins: int, observed: int, expected: int) -> float:
+    """The PSI two samples of the same distribution show on average, from their sizes alone:
+    about (bins - 1) * (1/n + 1/m) (the statistic is a chi-square-like sum over the bins). A
+    sample of 50 inputs against 270 validation ones shows ~0.2 with no shift at all."""
+    return (bins - 1) * (1.0 / max(observed, 1) + 1.0 / max(expected, 1))
+
+
 def population_stability(expected: list[float], observed: list[float]) -> float:
     """PSI = sum over bins of (observed - expected) * ln(observed / expected)."""
     import numpy as np
