@@ -58,6 +58,7 @@ def render(draw: Callable[[Figure], None], name: str, size: tuple[float, float])
     """Draw a figure with `draw` and return it as an `<svg>` element (no XML prolog). `name`
     salts the element ids, so several figures can share one HTML page."""
     import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     style = {
@@ -72,6 +73,7 @@ def render(draw: Callable[[Figure], None], name: str, size: tuple[float, float])
     }
     with matplotlib.rc_context(style):
         figure = Figure(figsize=size, dpi=96, layout="constrained")
+        FigureCanvasAgg(figure)  # never pyplot: no global figure registry, no GUI backend
         draw(figure)
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None})
@@ -79,16 +81,17 @@ def render(draw: Callable[[Figure], None], name: str, size: tuple[float, float])
     return text[text.index("<svg") :].strip()
 
 
-def _fit_scale(axes: Axes, values: Sequence[float], axis: str = "x") -> None:
-    """Log scale where the values span more than 20×, ticks in plain numbers (1, 2, 5 per
+def _fit_scale(axes: Axes, values: Sequence[float], axis: str = "x", span: float = 10) -> None:
+    """Log scale where the values span more than `span`×, ticks in plain numbers (1, 2, 5 per
     decade): a loose budget beside fast candidates must not squash them into one column."""
     positive = [v for v in values if v > 0]
-    if not positive or max(positive) / min(positive) <= 20:
+    if not positive or max(positive) / min(positive) <= span:
         return
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     getattr(axes, f"set_{axis}scale")("log")
     target = axes.xaxis if axis == "x" else axes.yaxis
+    target.set_label_text(f"{target.get_label_text()} (log scale)")
     target.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     target.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     target.set_minor_formatter(NullFormatter())
@@ -184,10 +187,11 @@ def pareto_svg(
                 zorder=6,
                 label=f"{timing.label}: measured {timing.kind}",
             )
-        xs = [c.predicted_ms for c in candidates] + [budget_ms]
-        _fit_scale(axes, xs + [t.measured_ms for t in measured if t.measured_ms is not None])
         axes.set_xlabel("predicted p90 latency (ms)")
         axes.set_ylabel("MACs (millions)")
+        xs = [c.predicted_ms for c in candidates] + [budget_ms]
+        _fit_scale(axes, xs + [t.measured_ms for t in measured if t.measured_ms is not None])
+        _fit_scale(axes, [c.macs / 1e6 for c in candidates], "y")
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right")
 
@@ -217,7 +221,7 @@ def comparison_svg(
             score_axes.set_title(f"{metric} (test split)")
         else:
             _empty(score_axes, f"no {metric} recorded")
-        _paired_bars(size_axes, sizes, "size (teacher / student)", log=True)
+        _paired_bars(size_axes, sizes, "size (teacher / student, log scale)", log=True)
         _paired_bars(latency_axes, latency, "latency ms (teacher / student)", log=False)
 
     return render(draw, "comparison", (10.0, 3.6))
@@ -319,6 +323,8 @@ def _latency_panel(axes: Axes, panel: LatencyPanel, budget_ms: float) -> None:
         axes.stairs(histogram.counts, histogram.edges_ms, fill=True, color="tab:blue", alpha=0.5)
         axes.set_ylabel("runs")
         shown += [histogram.edges_ms[0], histogram.edges_ms[-1]]
+        # a few slow outliers beside thousands of runs in one bin: log counts show both
+        _fit_scale(axes, [c for c in histogram.counts if c > 0], "y", span=50)
     else:
         axes.set_yticks([])
         axes.text(
@@ -375,11 +381,11 @@ def predicted_measured_svg(timings: Sequence[Timing], budget_ms: float) -> str:
             )
         axes.set_xlim(low, high)
         axes.set_ylim(low, high)
+        axes.set_xlabel("predicted p90 (ms)")
+        axes.set_ylabel("measured (ms)")
         if log:
             _fit_scale(axes, values, "x")
             _fit_scale(axes, values, "y")
-        axes.set_xlabel("predicted p90 (ms)")
-        axes.set_ylabel("measured (ms)")
         axes.grid(alpha=0.3)
         axes.legend(loc="upper left")
 
@@ -441,20 +447,33 @@ def _cascade_curve(axes: Axes, cascade: CascadePolicy) -> None:
         zorder=6,
         label="chosen τ on the test split",
     )
-    axes.set_xlim(-0.02, 1.02)
+    # the curve often spans a few points of coverage near 1: zoom on it, keep 1 in view
+    coverages = [p.coverage for p in cascade.curve] + [cascade.val.coverage, cascade.test.coverage]
+    low = min(coverages)
+    axes.set_xlim(max(-0.02, low - 0.05 * (1.0 - low) - 0.005), 1.005)
     axes.set_xlabel("coverage: share of inputs answered on the device")
     axes.set_ylabel("cascade accuracy")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower left")
+    axes.legend(loc="best")
 
 
 def _confidence(axes: Axes, confidence: ConfidenceProfile, threshold: float) -> None:
+    """The cumulative share of inputs below each max-probability (the bins may be quantiles,
+    so a cumulative curve reads right whatever their widths): the device keeps what lies
+    at or above τ."""
     if len(confidence.edges) == len(confidence.shares) + 1 and confidence.shares:
-        axes.stairs(confidence.shares, confidence.edges, fill=True, color=STUDENT, alpha=0.6)
+        cumulative = [0.0]
+        for share in confidence.shares:
+            cumulative.append(cumulative[-1] + share)
+        axes.plot(confidence.edges, cumulative, color=STUDENT, marker=".", markersize=4)
+        axes.set_ylim(0, 1.02)
+        # most inputs sit near 1: start just left of τ or of the first decile, whichever is less
+        axes.set_xlim(max(0.0, min(threshold, confidence.edges[1]) - 0.05), 1.005)
     else:
         _empty(axes, "confidence bins not recorded")
     axes.axvline(threshold, color="black", linestyle="--", label=f"τ = {threshold:.3g}")
     axes.set_xlabel("student max probability (validation)")
-    axes.set_ylabel("share of inputs")
+    axes.set_ylabel("share of inputs below")
     axes.set_title(f"device answers {confidence.coverage:.0%} (at or above τ)")
+    axes.grid(alpha=0.3)
     axes.legend(loc="upper left")

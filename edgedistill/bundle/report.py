@@ -17,6 +17,7 @@ from edgedistill.bundle import plots
 from edgedistill.errors import UserInputError, describe_validation
 from edgedistill.records.evaluation import Evaluation
 from edgedistill.records.measurements import MeasuredLatency
+from edgedistill.records.quant import QuantResult
 from edgedistill.records.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ code { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.92em;
             border-radius: 6px; }
 .what { color: #444; font-style: italic; }
 figure { margin: 0.8em 0; } figure svg { max-width: 100%; height: auto; }
-.muted { color: #666; }
+.muted { color: #666; } nav { font-size: 0.9em; margin-top: 1em; }
 """
 
 
@@ -89,7 +90,8 @@ def render_report(summary: RunSummary, search: dict[str, Any] | None = None) -> 
         ("artifacts", "6. Artifacts", _artifacts_section),
         ("cascade", "7. Student → teacher cascade", _cascade_section),
     ]
-    body = [_header(summary)]
+    links = " · ".join(f'<a href="#{anchor}">{_e(title[3:])}</a>' for anchor, title, _ in sections)
+    body = [_header(summary), f"<nav>{links}</nav>\n"]
     for anchor, title, build in sections:
         body.append(f'<section id="{anchor}">\n<h2>{_e(title)}</h2>\n')
         body.append(_guarded(build, summary, search, title))
@@ -387,65 +389,48 @@ def _comparison_section(summary: RunSummary, search: dict[str, Any] | None) -> s
         _what(text),
         _figure(plots.comparison_svg(scores, name, sizes, latency)),
         _table([name, "test split"], rows, {1}),
-        _table(
-            ["", "teacher", "student", "student / teacher"],
-            [
-                [
-                    "params",
-                    f"{teacher.params:,}",
-                    f"{student.params:,}",
-                    _ratio(student.params, teacher.params),
-                ],
-                [
-                    "MACs",
-                    f"{teacher.macs:,}",
-                    f"{student.macs:,}",
-                    _ratio(student.macs, teacher.macs),
-                ],
-                [
-                    "latency p50",
-                    _ms(teacher.latency_ms.p50),
-                    _ms(summary.latency_ms.p50),
-                    _ratio(summary.latency_ms.p50, teacher.latency_ms.p50),
-                ],
-                [
-                    "latency p90",
-                    _ms(teacher.latency_ms.p90),
-                    _ms(summary.latency_ms.p90),
-                    _ratio(summary.latency_ms.p90, teacher.latency_ms.p90),
-                ],
-            ],  # fmt: skip
-            {1, 2, 3},
-        ),
+        _cost_table(summary),
     ]
     if quant is not None:
-        parts.append(
-            "<h3>int8 quantization</h3>\n"
-            + _what(
-                f"{quant.scheme}; the shipped student is the {quant.method.upper()} one: "
-                f"{quant.reason}"
-            )
-            + _table(
-                ["figure", "test", "validation"],
-                [
-                    ["fp32", _score(quant.accuracy_fp32, metric), ""],
-                    [
-                        f"PTQ (calibrated on {quant.calibration_samples} samples)",
-                        _score(quant.accuracy_ptq, metric),
-                        _score(quant.val_accuracy_ptq, metric),
-                    ],
-                    [
-                        "QAT",
-                        _score(quant.accuracy_qat, metric),
-                        _score(quant.val_accuracy_qat, metric),
-                    ],
-                    ["shipped (fake-quantized, PyTorch)", _score(quant.accuracy, metric), ""],
-                ],  # fmt: skip
-                {1, 2},
-            )
-            + (_list(quant.notes) if quant.notes else "")
-        )
+        parts.append(_quantization(quant, metric))
     return "".join(parts)
+
+
+def _cost_table(summary: RunSummary) -> str:
+    """Params, MACs and latency of teacher and student, and their ratio."""
+    teacher, student = summary.teacher, summary.student
+    teacher_ms, student_ms = summary.teacher.latency_ms, summary.latency_ms
+    rows = [
+        ["params", f"{teacher.params:,}", f"{student.params:,}",
+         _ratio(student.params, teacher.params)],
+        ["MACs", f"{teacher.macs:,}", f"{student.macs:,}", _ratio(student.macs, teacher.macs)],
+    ]  # fmt: skip
+    for figure in ("p50", "p90"):
+        teacher_value, student_value = getattr(teacher_ms, figure), getattr(student_ms, figure)
+        rows.append(
+            [f"latency {figure}", _ms(teacher_value), _ms(student_value),
+             _ratio(student_value, teacher_value)]
+        )  # fmt: skip
+    return _table(["", "teacher", "student", "student / teacher"], rows, {1, 2, 3})
+
+
+def _quantization(quant: QuantResult, metric: str) -> str:
+    """An int8 run's fp32, PTQ, QAT and shipped figures, and why the shipped one."""
+    rows = [
+        ["fp32", _score(quant.accuracy_fp32, metric), ""],
+        [f"PTQ (calibrated on {quant.calibration_samples} samples)",
+         _score(quant.accuracy_ptq, metric), _score(quant.val_accuracy_ptq, metric)],
+        ["QAT", _score(quant.accuracy_qat, metric), _score(quant.val_accuracy_qat, metric)],
+        ["shipped (fake-quantized, PyTorch)", _score(quant.accuracy, metric), ""],
+    ]  # fmt: skip
+    return (
+        "<h3>int8 quantization</h3>\n"
+        + _what(
+            f"{quant.scheme}; the shipped student is the {quant.method.upper()} one: {quant.reason}"
+        )
+        + _table(["figure", "test", "validation"], rows, {1, 2})
+        + (_list(quant.notes) if quant.notes else "")
+    )
 
 
 def _ratio(student: float | None, teacher: float | None) -> str:
@@ -475,9 +460,15 @@ def _per_class_section(summary: RunSummary, search: dict[str, Any] | None) -> st
         "in percentage points (below zero: the student loses that class more often than the "
         f"teacher). Figures from {evaluation.artifact} run by {evaluation.runtime}."
     )
-    if worst is not None and worst.student_accuracy is not None:
-        delta = (worst.student_accuracy - (worst.teacher_accuracy or 0.0)) * 100
+    delta = (
+        None
+        if worst is None or worst.student_accuracy is None or worst.teacher_accuracy is None
+        else (worst.student_accuracy - worst.teacher_accuracy) * 100
+    )
+    if worst is not None and delta is not None and delta < 0:
         text += f" Largest loss: class {worst.label} ({delta:+.1f} points)."
+    elif delta is not None:
+        text += " No class does worse than with the teacher."
     rows = [
         [c.label, c.count, _score(c.teacher_accuracy, "accuracy"),
          _score(c.student_accuracy, "accuracy"),
@@ -521,30 +512,23 @@ def _latency_section(summary: RunSummary, search: dict[str, Any] | None) -> str:
         text += " The per-run times were not recorded, so only the percentiles are drawn."
     parts = [_what(text), _figure(plots.latency_svg(panels, summary.budget_ms))]
     if latency.by_target:
-        parts.append(
-            "<h3>By lab target</h3>\n"
-            + _table(
-                ["target", "p50", "p90", "p95", "p99", "runtime", "validity", "audit"],
-                [
-                    [
-                        name,
-                        _ms(m.p50),
-                        _ms(m.p90),
-                        _ms(m.p95),
-                        _ms(m.p99),
-                        m.runtime or "",
-                        (m.validity or "")
-                        + ("" if not m.validity_reasons else ": " + "; ".join(m.validity_reasons)),
-                        m.audit or "",
-                    ]
-                    for name, m in latency.by_target.items()
-                ],  # fmt: skip
-                {1, 2, 3, 4},
-            )
-        )
+        parts.append("<h3>By lab target</h3>\n" + _by_target_table(latency.by_target))
     if latency.validity_reasons or latency.audit_detail:
         parts.append(_list([*latency.validity_reasons, *filter(None, [latency.audit_detail])]))
     return "".join(parts)
+
+
+def _by_target_table(by_target: dict[str, MeasuredLatency]) -> str:
+    """Each lab target's figures, and how far to trust them (validity, output audit)."""
+    rows = []
+    for name, measured in by_target.items():
+        validity = "; ".join([measured.validity or "", *measured.validity_reasons]).strip("; ")
+        rows.append(
+            [name, _ms(measured.p50), _ms(measured.p90), _ms(measured.p95), _ms(measured.p99),
+             measured.runtime or "", validity, measured.audit or ""]
+        )  # fmt: skip
+    headers = ["target", "p50", "p90", "p95", "p99", "runtime", "validity", "audit"]
+    return _table(headers, rows, {1, 2, 3, 4})
 
 
 def _prediction_section(summary: RunSummary, search: dict[str, Any] | None) -> str:
@@ -587,11 +571,14 @@ def _artifacts_section(summary: RunSummary, search: dict[str, Any] | None) -> st
             "" if a.max_abs_diff is None else f"{a.max_abs_diff:.3g}",
             "" if a.argmax_agreement is None else f"{a.argmax_agreement:.2%}",
             _score(a.accuracy, summary.student.metric) if a.accuracy is not None else "",
-            a.validated_with or "",
-            "; ".join([*([f"built from {a.built_from}"] if a.built_from else []), *a.notes]),
+            a.validated_with or "", a.built_from or "",
         ]
         for a in summary.artifacts
     ]  # fmt: skip
+    headers = ["format", "precision", "path", "size", "sha256", "validation", "max |diff|",
+               "argmax agreement", _metric_name(summary.student.metric), "validated with",
+               "built from"]  # fmt: skip
+    artifact_notes = [f"{a.path}: {note}" for a in summary.artifacts for note in a.notes]
     parts = [
         _what(
             "The files that ship (paths relative to the run directory), each run by its own "
@@ -599,23 +586,8 @@ def _artifacts_section(summary: RunSummary, search: dict[str, Any] | None) -> st
             "max |diff| of the outputs, how often the top class agrees, and the test-split "
             "score of the file itself. sha256 is shortened; bundle/manifest.json has it whole."
         ),
-        _table(
-            [
-                "format",
-                "precision",
-                "path",
-                "size",
-                "sha256",
-                "validation",
-                "max |diff|",
-                "argmax agreement",
-                _metric_name(summary.student.metric),
-                "validated with",
-                "notes",
-            ],
-            rows,
-            {3, 6, 7, 8},
-        ),  # fmt: skip
+        _table(headers, rows, {3, 6, 7, 8}),
+        _list(artifact_notes) if artifact_notes else "",
     ]
     if summary.pending:
         parts.append("<h3>Pending: not produced here</h3>\n" + _list(summary.pending))
