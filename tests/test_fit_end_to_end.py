@@ -93,9 +93,17 @@ def test_bundle_files_match_the_summary(fit_run):
         "model.fp32.onnx",
         "labels.txt",
         "README.md",
+        "validation.npz",
     }
     assert (out / "bundle" / "labels.txt").read_text().split() == summary["task"]["labels"]
     assert "p90" in (out / "bundle" / "README.md").read_text()
+    assert (
+        manifest["schema_version"] == 2
+        and manifest["student"]["spec"] == summary["student"]["spec"]
+    )
+    assert manifest["artifacts"][0]["runtime"]["name"] == "onnxruntime"
+    report = (out / "report.html").read_text()
+    assert summary["student"]["spec"] in report and "<svg" in report
 
 
 def test_deployed_accuracy_is_the_onnx_artifacts_accuracy_on_the_test_split(fit_run):
