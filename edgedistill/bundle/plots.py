@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgedistill.students.pareto import pareto_front
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -101,17 +103,6 @@ def _empty(axes: Axes, message: str) -> None:
     axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="0.4")
     axes.set_xticks([])
     axes.set_yticks([])
-
-
-def pareto_front(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Candidates no other beats on both MACs (more) and predicted latency (less)."""
-    front: list[Candidate] = []
-    best_macs = -1
-    for item in sorted(candidates, key=lambda c: (c.predicted_ms, -c.macs)):
-        if item.macs > best_macs:
-            front.append(item)
-            best_macs = item.macs
-    return front
 
 
 def pareto_svg(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from edgedistill import atomic
 
@@ -11,9 +12,17 @@ if TYPE_CHECKING:
     from edgedistill.students.select import ScoredCandidate
 
 
-def pareto_front(scored: list[ScoredCandidate]) -> list[ScoredCandidate]:
+class _Costed(Protocol):
+    predicted_ms: float
+    macs: int
+
+
+C = TypeVar("C", bound=_Costed)
+
+
+def pareto_front(scored: Sequence[C]) -> list[C]:
     """Candidates no other candidate beats on both MACs (more) and predicted latency (less)."""
-    front: list[ScoredCandidate] = []
+    front: list[C] = []
     best_macs = -1
     for item in sorted(scored, key=lambda s: (s.predicted_ms, -s.macs)):
         if item.macs > best_macs:
