@@ -4,6 +4,7 @@
 JSON object per line with a "text" field and an optional "label" (a string or an integer;
 missing or null: unlabeled). `csv:FILE` has a header row with a `text` column and an optional
 `label` column (an empty cell: unlabeled). Files are UTF-8 (a byte-order mark is allowed).
+`builtin:NAME` is a built-in text task (BUILTIN_TEXTS: `builtin:fortunes`, tasks/fortunes.py).
 Each format is one reader function registered in TEXT_SOURCES; what they share (finding and
 decoding the file, naming the line of a problem, turning label names into class indices) is
 here once. Splits are made as for images: seeded, stratified by label, unlabeled texts in
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 
 from edgedistill.errors import UserInputError
 from edgedistill.registry import Registry
+from edgedistill.tasks.fortunes import read_fortunes
 from edgedistill.tasks.splits import split_indices, stratified_split
 from edgedistill.tasks.table import UNLABELED, SampleTable
 
@@ -80,7 +82,8 @@ TEXT_SOURCES: Registry[TextReader] = Registry("text source")
 @dataclass
 class TextTable:
     """Every text a source holds; `labels[i]` is the class of text i (-1 when unlabeled), an
-    index into `class_names`. `identity` is the sha256 of the format and the file's bytes."""
+    index into `class_names`. `identity` is the sha256 of the format and the file's bytes
+    (of a builtin:NAME table, of its class names, texts and labels)."""
 
     texts: list[str]
     labels: np.ndarray  # int64, N
@@ -99,13 +102,20 @@ class TextTable:
         return int((self.labels >= 0).sum())
 
 
+BUILTIN = "builtin"  # builtin:NAME: a text task whose data this machine has (tasks/fortunes.py)
+BuiltinText = Callable[[str], TextTable]  # what ("--data", ...) -> the table
+BUILTIN_TEXTS: Registry[BuiltinText] = Registry("built-in text")
+
+
 def read_text_source(spec: str, base_dir: Path, what: str = "--data") -> TextTable:
-    """The TextTable of `text:FILE`, `jsonl:FILE` or `csv:FILE`; a relative FILE starts at
-    `base_dir`. Every problem is a UserInputError naming the file and, where it has one, the
-    line."""
+    """The TextTable of `text:FILE`, `jsonl:FILE` or `csv:FILE` (or `builtin:NAME`); a relative
+    FILE starts at `base_dir`. Every problem is a UserInputError naming the file and, where it
+    has one, the line."""
     import numpy as np
 
     scheme, sep, argument = spec.partition(":")
+    if sep and scheme == BUILTIN:
+        return builtin_text(argument, what)
     if not sep or scheme not in TEXT_SOURCES:
         raise UserInputError(
             f"{what}: cannot read {spec!r} as text; expected text:FILE, jsonl:FILE or csv:FILE "
@@ -144,6 +154,33 @@ def read_text_source(spec: str, base_dir: Path, what: str = "--data") -> TextTab
     if class_names and unlabeled:
         table.notes.append(f"{spec}: {unlabeled} of {len(table)} texts are unlabeled")
     return table
+
+
+def builtin_text(name: str, what: str = "--data") -> TextTable:
+    """The TextTable of `builtin:NAME`."""
+    if name not in BUILTIN_TEXTS:
+        raise UserInputError(f"{what}: {BUILTIN_TEXTS.unknown_message(name)}")
+    return BUILTIN_TEXTS.get(name)(what)
+
+
+@BUILTIN_TEXTS.register("fortunes")
+def fortunes_table(what: str = "--data") -> TextTable:
+    """`builtin:fortunes`: short fortunes labelled by their category (tasks/fortunes.py)."""
+    import numpy as np
+
+    fortunes = read_fortunes(what=what)
+    class_names = sorted(set(fortunes.labels))
+    index = {name: position for position, name in enumerate(class_names)}
+    return TextTable(
+        texts=fortunes.texts,
+        labels=np.array([index[name] for name in fortunes.labels], dtype=np.int64),
+        class_names=class_names,
+        source=f"{BUILTIN}:fortunes",
+        identity=fortunes.identity,
+        path=fortunes.folder,
+        lines=fortunes.lines,
+        notes=fortunes.notes,
+    )
 
 
 def _class_names(names: set[str]) -> list[str]:
