@@ -54,17 +54,24 @@ def tiny_fit_args(budget_ms: float) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def tiny_budget_ms(host_calibration) -> float:
+def budget_with_room(calibration, wanted_ms: float) -> float:
+    """`wanted_ms` where `calibration` (of any precision: the search scores every candidate
+    from its fp32 cost, as here) predicts a digits student within it with room, else the
+    fastest prediction over the space with the search margin and 30 % room."""
     from edgedistill.students import enumerate_space
     from edgedistill.students.select import candidate_cost
 
     shape = (1, 32, 32)
     fastest = min(
-        host_calibration.predict(candidate_cost(c.spec, shape, 10)) for c in enumerate_space(shape)
+        calibration.predict(candidate_cost(c.spec, shape, 10)) for c in enumerate_space(shape)
     )
-    needed = fastest / (1 - host_calibration.margin()) * 1.3
-    return max(TINY_BUDGET_MS, round(needed, 3))
+    needed = fastest / (1 - calibration.margin()) * 1.3
+    return max(wanted_ms, round(needed, 3))
+
+
+@pytest.fixture(scope="session")
+def tiny_budget_ms(host_calibration) -> float:
+    return budget_with_room(host_calibration, TINY_BUDGET_MS)
 
 
 @pytest.fixture(scope="session")
