@@ -82,7 +82,7 @@ def test_a_fit_run_records_per_class_cascade_and_confidence(tiny_fit):
     _, out, _ = tiny_fit
     summary = json.loads((out / "summary.json").read_text())
     evaluation = summary["evaluation"]
-    assert evaluation["artifact"] == "bundle/model.fp32.onnx".removeprefix("bundle/")
+    assert evaluation["artifact"] == "model.fp32.onnx"
     assert "onnxruntime" in evaluation["runtime"]
     per_class = evaluation["per_class"]
     assert [c["label"] for c in per_class] == summary["task"]["labels"]

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgedistill.bundle.manifest import MANIFEST_NAME
+from edgedistill.bundle.manifest import MANIFEST_NAME, Manifest
 from edgedistill.bundle.verify import load_manifest, verify_bundle
 from edgedistill.errors import UserInputError
 from edgedistill.export import EXPORTERS
@@ -128,7 +128,7 @@ def audit_run(
     teacher = fed.teacher.load(int(learning.get("seed", 0)))
     progress("audit", 1, 3, "data")
     samples = read_samples(recipe, data)
-    predict, artifact, runtime = _student(bundle, evaluation["artifact"])
+    predict, artifact, runtime = _student(bundle, manifest, evaluation["artifact"])
     progress("audit", 2, 3, "student and teacher")
     x = samples.x.numpy()
     student_logits = predict(x)
@@ -143,14 +143,13 @@ def audit_run(
     )  # fmt: skip
 
 
-def _student(bundle: Path, artifact: str):
+def _student(bundle: Path, manifest: Manifest, artifact: str):
     """The predict function of the artifact the run evaluated, run on this host."""
     if artifact == "pytorch":
         raise UserInputError(
             f"{bundle}: the run evaluated its PyTorch student (no artifact of the bundle runs on "
             "this host), so there is no shipped file to audit here"
         )
-    manifest = load_manifest(bundle / MANIFEST_NAME)
     entry = next((a for a in manifest.artifacts if a.get("path") == artifact), None)
     if entry is None:
         raise UserInputError(f"{bundle / MANIFEST_NAME}: evaluation names {artifact}, not listed")

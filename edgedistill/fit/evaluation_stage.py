@@ -52,13 +52,15 @@ def split_inputs(dataset, limit: int | None = None) -> tuple[Any, Any]:
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def judged_runner(artifacts: list[Artifact]) -> tuple[Artifact, HostRunner] | None:
-    """The last artifact of the chain whose runtime runs on this host, with its runner."""
-    for artifact in reversed(artifacts):
+def host_runners(artifacts: list[Artifact], bundle: Path) -> dict[str, HostRunner]:
+    """Path inside the bundle -> runner, for every artifact whose runtime runs on this host,
+    in chain order (each model loaded once for the sample and the evaluation)."""
+    runners = {}
+    for artifact in artifacts:
         runner = EXPORTERS.get(artifact.format).host_runner(Path(artifact.path))
         if runner is not None:
-            return artifact, runner
-    return None
+            runners[Path(artifact.path).relative_to(bundle).as_posix()] = runner
+    return runners
 
 
 def evaluation_stage(
@@ -75,21 +77,20 @@ def evaluation_stage(
     """Evaluate the shipped student against the teacher and record the validation sample.
     `artifacts` hold absolute paths inside `bundle`."""
     progress("evaluate", 0, 2)
-    sample = _record_sample(artifacts, data, bundle)
+    runners = host_runners(artifacts, bundle)
+    sample = _record_sample(runners, data, bundle)
     progress("evaluate", 1, 2)
     if task_type != "classification":
         progress("evaluate", 2, 2)
         return Evaluated(None, sample)
-    judged = judged_runner(artifacts)
     val_x, val_y = split_inputs(data.val)
     test_x, test_y = split_inputs(data.test)
-    if judged is None:
+    if not runners:
         predict = lambda x: predict_logits(student, _tensor(x)).numpy()  # noqa: E731
         where, runtime = "pytorch", "PyTorch (no artifact of this run runs on this host)"
-    else:
-        artifact, runner = judged
+    else:  # the last of the chain that runs here: the deployed file, or the one it came from
+        where, runner = list(runners.items())[-1]
         predict, runtime = runner.predict, runner.runtime
-        where = Path(artifact.path).relative_to(bundle).as_posix()
     val = SplitOutputs(predict(val_x), _teacher(teacher_model, val_x), val_y)
     test = SplitOutputs(predict(test_x), _teacher(teacher_model, test_x), test_y)
     policy = choose_policy(val, test, target_drop)
@@ -134,14 +135,9 @@ def per_class(test: SplitOutputs, labels: list[str]) -> list[ClassFigures]:
     return figures
 
 
-def _record_sample(artifacts: list[Artifact], data, bundle: Path) -> dict[str, Any]:
+def _record_sample(runners: dict[str, HostRunner], data, bundle: Path) -> dict[str, Any]:
     inputs, _ = split_inputs(data.test, limit=SAMPLE_SIZE)
-    outputs = {}
-    for artifact in artifacts:
-        runner = EXPORTERS.get(artifact.format).host_runner(Path(artifact.path))
-        if runner is not None:
-            relative = Path(artifact.path).relative_to(bundle).as_posix()
-            outputs[relative] = (runner.predict(inputs), runner.runtime)
+    outputs = {path: (runner.predict(inputs), runner.runtime) for path, runner in runners.items()}
     return write_sample(bundle, inputs, outputs)
 
 
