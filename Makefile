@@ -33,7 +33,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest -m "not slow and not device and not gpu" -q
+	$(BIN)/pytest -m "not slow and not device and not gpu" -q --durations=25
 
 clean:
 	rm -rf $(VENV) edgedistill-runs .pytest_cache .ruff_cache

@@ -29,11 +29,11 @@ def test_torchrun_two_processes_train_one_model_and_only_rank_0_writes(tmp_path)
     assert not list(tmp_path.glob("**/*.tmp")), "no half-written files"
 
 
-def test_torchrun_fit_trains_on_two_ranks_and_rank_0_writes_the_run(tmp_path, host_calibration):
+def test_torchrun_fit_trains_on_two_ranks_and_rank_0_writes_the_run(tmp_path, tiny_budget_ms):
     out = tmp_path / "fit"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", "-m", "edgedistill", "fit", "--device", "host-cpu"]
-    command += ["--budget", "0.06ms", "--task", str(TINY_RECIPE), "--epochs", "2"]
+    command += ["--budget", f"{tiny_budget_ms:g}ms", "--task", str(TINY_RECIPE), "--epochs", "2"]
     command += ["--out", str(out), "--json"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)

@@ -10,7 +10,7 @@ import yaml
 from tests.conftest import TINY_RECIPE, run_cli
 
 
-def test_fit_runs_the_recipes_procedure_and_labels_fraction(tmp_path, host_calibration):
+def test_fit_runs_the_recipes_procedure_and_labels_fraction(tmp_path, tiny_budget_ms):
     recipe = yaml.safe_load(TINY_RECIPE.read_text())
     recipe["distill"] = {
         "losses": [{"name": "kd"}, {"name": "born-again", "generations": 1}],
@@ -20,7 +20,7 @@ def test_fit_runs_the_recipes_procedure_and_labels_fraction(tmp_path, host_calib
     path.write_text(yaml.safe_dump(recipe))
     out = tmp_path / "run"
     result = run_cli(
-        "fit", "--device", "host-cpu", "--budget", "0.06ms", "--task", str(path),
+        "fit", "--device", "host-cpu", "--budget", f"{tiny_budget_ms:g}ms", "--task", str(path),
         "--epochs", "1", "--labels-fraction", "0.5", "--out", str(out), "--json",
     )  # fmt: skip
     assert result.returncode in (0, 1), result.stderr

@@ -21,7 +21,7 @@ from edgedistill.records.summary import RunSummary
 def base(tiny_fit) -> RunSummary:
     """The session's real tiny fit, with a test split large enough to mean something and a
     student as good as its teacher: no flag at all."""
-    _, out = tiny_fit
+    _, out, _ = tiny_fit
     summary = RunSummary.model_validate(json.loads((out / "summary.json").read_text()))
     task = summary.task.model_copy(update={"split_sizes": {"train": 1, "val": 1, "test": 5000}})
     student = summary.student.model_copy(update={"accuracy": 0.95, "accuracy_fp32": 0.95})
@@ -85,7 +85,7 @@ def test_small_test_split_is_flagged_with_the_binomial_standard_error(base):
 
 
 def test_a_real_run_on_digits_flags_its_small_test_split_on_the_console(tiny_fit):
-    result, out = tiny_fit
+    result, out, _ = tiny_fit
     summary = json.loads((out / "summary.json").read_text())
     assert summary["task"]["split_sizes"]["test"] < 300
     assert any("standard error" in warning for warning in summary["warnings"])
