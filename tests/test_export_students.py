@@ -1,6 +1,8 @@
 """Export-safe students: a tiny instance of every student family exports, and matches the
 PyTorch module, in every format (at its precision) that some shipped profile deploys; at int8
-the student is prepared for int8 (quant.prepare) and calibrated on random inputs first."""
+the student is prepared for int8 (quant.prepare) and calibrated on random inputs first. Each
+family is exported at an input it takes: 32x32 grey images, or 16 token ids of a 100-token
+vocabulary."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import torch
 from edgedistill.export import EXPORTERS, ExportContext
 from edgedistill.export.chain import artifact_precision, deploy_formats, export_chain
 from edgedistill.fit.search import PRECISIONS
+from edgedistill.inputs import Vocabulary, example_input, random_input, takes_tokens
 from edgedistill.profiles import load_profile, shipped_profile_names
 from edgedistill.quant.prepare import calibrate, prepare
 from edgedistill.quant.scheme import QuantScheme
 from edgedistill.students import FAMILIES, build_student
 
-SHAPE = (1, 32, 32)
+SHAPES = ((1, 32, 32), (16,))  # an image, token ids
+VOCABULARY = Vocabulary(100)
 CLASSES = 10
 
 
@@ -32,10 +36,12 @@ def _profile_formats() -> list[tuple[str, str, str]]:
     return [(fmt, precision, profile) for (fmt, precision), profile in sorted(found.items())]
 
 
-def tiny_instances(family: str):
+def tiny_instances(family: str, shape: tuple[int, ...]):
     """The family's first candidate and its one-knob-at-a-time variants that stay tiny,
     reduced to the smallest ones whose layer types cover all the others'."""
-    space = list(FAMILIES.get(family).space(SHAPE))
+    space = list(FAMILIES.get(family).space(shape, VOCABULARY))
+    if not space:
+        return []
     base = space[0]
     variants = [base]
     for knob in base.knobs:
@@ -44,7 +50,7 @@ def tiny_instances(family: str):
         variants += [c for c in space if dict(c.knobs) == wanted]
     built = []
     for candidate in variants:
-        module = build_student(candidate, SHAPE, CLASSES)
+        module = build_student(candidate, shape, CLASSES)
         params = sum(p.numel() for p in module.parameters())
         if params <= 50_000:
             built.append((frozenset(type(m).__name__ for m in module.modules()), params, candidate))
@@ -63,18 +69,20 @@ def tiny_instances(family: str):
 CASES = [
     pytest.param(
         c.spec,
+        shape,
         fmt,
         precision,
         id=f"{c.spec}-{fmt}-{precision}-{profile}",
     )
     for family in FAMILIES
-    for c in tiny_instances(family)
+    for shape in SHAPES
+    for c in tiny_instances(family, shape)
     for fmt, precision, profile in _profile_formats()
 ]
 
 
-@pytest.mark.parametrize(("spec", "fmt", "precision"), CASES)
-def test_every_family_exports_to_every_profile_format(spec, fmt, precision, tmp_path):
+@pytest.mark.parametrize(("spec", "shape", "fmt", "precision"), CASES)
+def test_every_family_exports_to_every_profile_format(spec, shape, fmt, precision, tmp_path):
     from edgedistill.export.tensorrt import cuda_device_count
     from edgedistill.students import parse_student
 
@@ -87,13 +95,15 @@ def test_every_family_exports_to_every_profile_format(spec, fmt, precision, tmp_
     pending = exporter.check(precision, ExportContext())
     if pending:
         pytest.skip(f"{fmt} {precision}: {pending}")
+    if precision == "int8" and takes_tokens(shape):
+        pytest.skip("int8 text students: not built yet (fit refuses --precision int8 for text)")
     torch.manual_seed(0)
-    student = build_student(parse_student(spec), SHAPE, CLASSES).eval()
+    student = build_student(parse_student(spec), shape, CLASSES).eval()
     if precision == "int8":
         student = prepare(student, QuantScheme())
-        calibrate(student, [torch.randn(16, *SHAPE)])
+        calibrate(student, [random_input(shape, 16, vocab_size=VOCABULARY.size)])
     artifacts = export_chain(
-        formats, precision, student, torch.zeros(1, *SHAPE), tmp_path, None, context=ExportContext()
+        formats, precision, student, example_input(shape), tmp_path, None, context=ExportContext()
     )
     artifact = artifacts[-1]
     assert artifact.format == fmt and artifact.precision == precision

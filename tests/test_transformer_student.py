@@ -9,6 +9,7 @@ from torch import nn
 
 from edgedistill.errors import UserInputError
 from edgedistill.export import EXPORTERS
+from edgedistill.inputs import Vocabulary
 from edgedistill.latency.transformer_cost import EncoderShape, transformer_cost
 from edgedistill.students.candidate import Candidate
 from edgedistill.students.transformer import (
@@ -46,19 +47,21 @@ def token_ids(batch=3, length=SEQ_LEN, seed=1):
 
 
 def test_spec_fills_heads_and_intermediate_from_the_hidden_size():
-    full = FAMILY.canonical(Candidate.parse("tfm:l=4,h=256"))
-    assert full.knobs == {"l": 4, "h": 256, "a": 4, "i": 1024}
-    assert full.spec == "tfm:a=4,h=256,i=1024,l=4"
+    full = FAMILY.canonical(Candidate.parse("tfm:l=4,h=256,v=3000"))
+    assert full.knobs == {"l": 4, "h": 256, "a": 4, "i": 1024, "v": 3000, "p": 0}
+    assert full.spec == "tfm:a=4,h=256,i=1024,l=4,p=0,v=3000"
     assert FAMILY.canonical(Candidate.parse(full.spec)) == full
 
 
 @pytest.mark.parametrize(
     ("spec", "named"),
     [
-        ("tfm:l=2,h=100,a=3", "divides h=100"),
-        ("tfm:l=2", "missing h"),
-        ("tfm:l=2,h=64,w=1", "unknown w"),
-        ("tfm:l=0,h=64", "l must be"),
+        ("tfm:l=2,h=100,a=3,v=99", "divides h=100"),
+        ("tfm:l=2,v=99", "missing h"),
+        ("tfm:l=2,h=64", "missing v"),
+        ("tfm:l=2,h=64,w=1,v=99", "unknown w"),
+        ("tfm:l=0,h=64,v=99", "l must be"),
+        ("tfm:l=1,h=64,v=99,p=99", "p must be an id below v=99"),
     ],
 )
 def test_bad_specs_are_refused_naming_the_knob(spec, named):
@@ -67,26 +70,28 @@ def test_bad_specs_are_refused_naming_the_knob(spec, named):
 
 
 def test_text_space_is_a_few_dozen_valid_candidates():
-    space = enumerate_text_space(SEQ_LEN)
+    space = enumerate_text_space(SEQ_LEN, Vocabulary(VOCAB))
     assert 24 <= len(space) <= 60 and len({c.spec for c in space}) == len(space)
     for candidate in space:
         knobs = FAMILY.canonical(candidate).knobs
         assert 1 <= knobs["l"] <= 6 and 64 <= knobs["h"] <= 384
         assert knobs["h"] % knobs["a"] == 0 and knobs["i"] in (2 * knobs["h"], 4 * knobs["h"])
-    assert list(FAMILY.space((SEQ_LEN,))) == space
+        assert knobs["v"] == VOCAB and knobs["p"] == 0
+    assert list(FAMILY.space((SEQ_LEN,), Vocabulary(VOCAB))) == space
+    assert list(FAMILY.space((SEQ_LEN,))) == [], "no vocabulary: no text candidates"
 
 
 def test_an_image_shape_gets_no_text_candidates_and_cannot_build_one():
-    assert list(FAMILY.space((1, 32, 32))) == []
-    candidate = Candidate.parse("tfm:l=1,h=32,a=2,i=64")
+    assert list(FAMILY.space((1, 32, 32), Vocabulary(VOCAB))) == []
+    candidate = Candidate.parse(f"tfm:l=1,h=32,a=2,i=64,v={VOCAB}")
     with pytest.raises(UserInputError, match=r"shape \(L,\)"):
-        FAMILY.build(candidate, (1, 32, 32), 10, vocab_size=VOCAB)
-    with pytest.raises(UserInputError, match="vocabulary"):
-        FAMILY.build(candidate, (SEQ_LEN,), 10)
+        FAMILY.build(candidate, (1, 32, 32), 10)
+    with pytest.raises(UserInputError, match="missing v"):
+        FAMILY.build(Candidate.parse("tfm:l=1,h=32"), (SEQ_LEN,), 10)
 
 
 def test_family_builds_a_classifier_over_token_ids():
-    module = FAMILY.build(Candidate.parse("tfm:l=1,h=32,a=2,i=64"), (SEQ_LEN,), 5, vocab_size=VOCAB)
+    module = FAMILY.build(Candidate.parse(f"tfm:l=1,h=32,a=2,i=64,v={VOCAB}"), (SEQ_LEN,), 5)
     assert module.eval()(token_ids()).shape == (3, 5)
 
 
@@ -331,8 +336,8 @@ def test_cost_agrees_with_the_built_module():
 
 
 def test_family_cost_is_the_module_cost():
-    candidate = Candidate.parse("tfm:l=2,h=32,a=4,i=64")
-    assert FAMILY.cost(candidate, (SEQ_LEN,), 3, vocab_size=VOCAB).macs == HAND_MACS
+    candidate = Candidate.parse(f"tfm:l=2,h=32,a=4,i=64,v={VOCAB}")
+    assert FAMILY.cost(candidate, (SEQ_LEN,), 3).macs == HAND_MACS
 
 
 # --- export -------------------------------------------------------------------------------------

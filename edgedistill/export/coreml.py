@@ -42,6 +42,7 @@ from edgedistill.export.coreml_quant import (
     weight_problems,
 )
 from edgedistill.export.validate import Reference, Validation, compare_predictions
+from edgedistill.inputs import takes_tokens
 from edgedistill.quant.fake import exporting, is_quantized
 from edgedistill.records.artifact import Artifact
 from edgedistill.tasks.recipe import Preprocessing
@@ -214,14 +215,15 @@ def _export(student, example, out: Path, precision: str, context: ExportContext)
         )
     ct = _coremltools()
     shape = tuple(example.shape)
-    image = image_input_for(context.preprocessing, shape[1])
+    tokens = takes_tokens(shape[1:])
+    image = None if tokens else image_input_for(context.preprocessing, shape[1])
     if recipe is None:
         mlmodel = _convert(ct, student.eval(), example, image, target, precision)
     else:
         with exporting(student, mode=recipe.torch_mode) as converted:
             mlmodel = _convert(ct, converted, example, image, target, precision)
         mlmodel = compress_weights(ct, mlmodel, recipe)
-    _describe(mlmodel, context, precision, image is not None, name, recipe)
+    _describe(mlmodel, context, precision, image is not None, name, recipe, tokens)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".coreml-", dir=out.parent) as scratch:
         package = Path(scratch) / out.name.removesuffix(".zip")
@@ -256,6 +258,8 @@ def _convert(ct, model, example, image: dict | None, target, precision: str):
             bias=image["bias"],
             color_layout=getattr(ct.colorlayout, image["color_layout"]),
         )
+    elif takes_tokens(shape[1:]):  # token ids: Core ML's integer arrays are int32
+        model_input = ct.TensorType(name="input", shape=shape, dtype=np.int32)
     else:
         model_input = ct.TensorType(name="input", shape=shape, dtype=np.float32)
     compute_precision = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
@@ -274,6 +278,8 @@ def _convert(ct, model, example, image: dict | None, target, precision: str):
 
 
 def _input_note(image: dict | None, shape: tuple[int, ...]) -> str:
+    if takes_tokens(shape[1:]):
+        return f"input is int32 token ids, 1 x {shape[1]} (the bundle's tokenizer, padded)"
     if image is None:
         return "input is the preprocessed float32 tensor (no image preprocessing)"
     return (
@@ -289,6 +295,7 @@ def _describe(
     image: bool,
     target: str,
     recipe: Recipe | None,
+    tokens: bool = False,
 ) -> None:
     mlmodel.author = "edgedistill"
     quantization = f" ({recipe.label})" if recipe is not None else ""
@@ -296,11 +303,18 @@ def _describe(
         f"edgedistill student for {context.device or 'any device'}, {precision}{quantization}; "
         f"output `logits` over {len(context.labels) or 'the task'} classes"
     )
-    mlmodel.input_description["input"] = (
-        "image resized to the model input; pixel values as in metadata `preprocessing`"
-        if image
-        else "preprocessed float32 tensor, N x C x H x W (see metadata `preprocessing`)"
-    )
+    if tokens:
+        mlmodel.input_description["input"] = (
+            "int32 token ids, 1 x L, padded (see metadata `preprocessing`: the tokenizer)"
+        )
+    elif image:
+        mlmodel.input_description["input"] = (
+            "image resized to the model input; pixel values as in metadata `preprocessing`"
+        )
+    else:
+        mlmodel.input_description["input"] = (
+            "preprocessed float32 tensor, N x C x H x W (see metadata `preprocessing`)"
+        )
     mlmodel.output_description["logits"] = "unnormalised class scores, in metadata `labels` order"
     metadata = mlmodel.user_defined_metadata
     metadata["labels"] = json.dumps(list(context.labels))

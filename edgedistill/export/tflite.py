@@ -26,6 +26,7 @@ from edgedistill.export._quiet import converter_output
 from edgedistill.export._registry import EXPORTERS, HostRunner, refuse_unwritten_precision
 from edgedistill.export.context import ExportContext
 from edgedistill.export.validate import Reference, Validation, compare_predictions
+from edgedistill.inputs import as_array
 from edgedistill.quant.fake import exporting, is_quantized
 from edgedistill.records.artifact import Artifact
 
@@ -154,7 +155,7 @@ class TfliteRunner:
 
         outputs = []
         for index in range(len(batch)):
-            sample = self._to_input(np.asarray(batch[index : index + 1], np.float32))
+            sample = self._to_input(as_array(batch[index : index + 1]))
             self.interpreter.set_tensor(self._input["index"], sample)
             self.interpreter.invoke()
             outputs.append(self._from_output(self.interpreter.get_tensor(self._output["index"])))
@@ -164,9 +165,9 @@ class TfliteRunner:
         import numpy as np
 
         dtype = self._input["dtype"]
-        if not np.issubdtype(dtype, np.integer):
-            return np.ascontiguousarray(sample, dtype=dtype)
         scale, zero_point = self._input["quantization"]
+        if not np.issubdtype(dtype, np.integer) or scale == 0:  # floats, or token ids
+            return np.ascontiguousarray(sample, dtype=dtype)
         limits = np.iinfo(dtype)
         levels = np.round(sample / np.float32(scale)) + zero_point
         return np.ascontiguousarray(np.clip(levels, limits.min, limits.max).astype(dtype))

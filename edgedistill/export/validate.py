@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from edgedistill.inputs import as_array, random_input
 from edgedistill.ort import onnx_session
 from edgedistill.quant.fake import is_quantized, output_step
 from edgedistill.tasks.data import all_labels, iter_batches
@@ -45,7 +46,8 @@ TIE_STEPS = 4  # int8 kernels' requantization differs from fake quantization by 
 # Regression outputs: largest difference allowed, as a share of the outputs' standard deviation
 REGRESSION_SPREAD_SHARE = {"fp16": 0.02, "int8": 0.15}
 
-Predict = Callable[["np.ndarray"], "np.ndarray"]  # N x C x H x W float32 -> N x K logits
+# N x C x H x W float32 (or N x L int64 token ids) -> N x K logits
+Predict = Callable[["np.ndarray"], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,13 @@ class Reference:
     def from_random(
         cls, student: nn.Module, input_shape: tuple[int, ...], samples: int = COMPARE_SAMPLES
     ) -> Reference:
-        """No task data: compare on seeded standard-normal inputs; accuracy is not scored."""
+        """No task data: compare on seeded random inputs (standard-normal pixels, or token ids
+        over the student's vocabulary); accuracy is not scored."""
         import torch
 
         generator = torch.Generator().manual_seed(0)
-        compare_x = torch.randn((samples, *input_shape), generator=generator)
+        vocab_size = getattr(student, "vocab_size", None)
+        compare_x = random_input(input_shape, samples, generator, vocab_size)
         return cls._build(student, compare_x, None, f"{samples} seeded random inputs")
 
     @classmethod
@@ -168,7 +172,7 @@ def compare_predictions(predict: Predict, reference: Reference, runtime: str) ->
     """Run `predict` on the validation sample and the test split; compare with the student."""
     import numpy as np
 
-    exported = np.asarray(predict(reference.compare_x.numpy().astype(np.float32)), np.float32)
+    exported = np.asarray(predict(as_array(reference.compare_x)), np.float32)
     if exported.shape != reference.logits.shape:
         return Validation(
             "outputs",
@@ -178,7 +182,7 @@ def compare_predictions(predict: Predict, reference: Reference, runtime: str) ->
                 f"{list(reference.logits.shape)}",
             ),
         )
-    accuracy = reference.score(lambda x: predict(x.numpy().astype(np.float32)))
+    accuracy = reference.score(lambda x: predict(as_array(x)))
     agrees = exported.argmax(1) == reference.logits.argmax(1)
     decisive = _decisive(reference)
     notes = [f"compared on {reference.sample_origin}"]
@@ -299,8 +303,7 @@ def onnx_predictions(path: Path, x):
 
     session = onnx_session(path, threads=1)
     input_name = session.get_inputs()[0].name
-    batch = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
-    batch = batch.astype(np.float32)
+    batch = as_array(x)
     return np.concatenate(
         [session.run(None, {input_name: batch[i : i + 1]})[0] for i in range(len(batch))]
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgedistill.inputs import example_input
+
 if TYPE_CHECKING:
     from torch import nn
 
 BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}
 # Ops a runtime fuses into the preceding conv/linear: they cost no separate kernel launch.
 FUSED_OPS = {"batchnorm", "relu", "relu6", "identity", "dropout", "flatten"}
-COMPUTE_OPS = {"conv", "pwconv", "dwconv", "linear"}
+COMPUTE_OPS = {"conv", "pwconv", "dwconv", "linear", "matmul"}
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def model_cost(
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros((1, *input_shape)))
+            model(example_input(input_shape))
     finally:
         for handle in handles:
             handle.remove()

@@ -67,7 +67,7 @@ def features(cost: ModelCost, channel_block: int = 1, precision: str = "fp32") -
             else:
                 narrow += work
                 layout_changes += layer.op == "pwconv"  # the stem reads the image as it is
-        elif layer.op == "linear":
+        elif layer.op in ("linear", "matmul"):  # matmul: attention between activations
             aligned += layer.macs
         elif layer.op == "dwconv":
             depthwise += layer.macs * padded(layer.channels_out, channel_block)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgedistill.students import mobilenet  # noqa: F401  (registers "mbv2")
+from edgedistill.students import mobilenet, transformer  # noqa: F401  (register mbv2, tfm)
 from edgedistill.students._registry import FAMILIES, StudentFamily
 from edgedistill.students.candidate import Candidate
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from edgedistill.inputs import Vocabulary
+
 
 def build_student(
-    candidate: Candidate, input_shape: tuple[int, int, int], num_classes: int
+    candidate: Candidate, input_shape: tuple[int, ...], num_classes: int
 ) -> nn.Module:
     """Build the nn.Module a candidate describes."""
     return FAMILIES.get(candidate.family).build(candidate, input_shape, num_classes)
@@ -30,10 +32,13 @@ def parse_student(spec: str, flag: str = "--student") -> Candidate:
 
 
 def enumerate_space(
-    input_shape: tuple[int, int, int], families: list[str] | None = None
+    input_shape: tuple[int, ...],
+    families: list[str] | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> list[Candidate]:
+    """Every family's candidates for samples of `input_shape` (token ids: over `vocabulary`)."""
     names = families or FAMILIES.names()
-    return [c for name in names for c in FAMILIES.get(name).space(input_shape)]
+    return [c for name in names for c in FAMILIES.get(name).space(input_shape, vocabulary)]
 
 
 __all__ = [

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from edgedistill.errors import UserInputError
+from edgedistill.inputs import takes_tokens
+from edgedistill.latency.costs import ModelCost, model_cost
 from edgedistill.students._registry import FAMILIES
 from edgedistill.students.candidate import Candidate
 from edgedistill.students.layers import make_layers
@@ -127,7 +129,10 @@ def _check(candidate: Candidate, knob: str, ok: bool, expected: str) -> None:
 class MobileNetV2Family:
     name = "mbv2"
 
-    def space(self, input_shape: tuple[int, int, int]) -> Iterator[Candidate]:
+    def space(self, input_shape: tuple[int, ...], vocabulary=None) -> Iterator[Candidate]:
+        """Candidates for images (C, H, W); none for token ids."""
+        if takes_tokens(input_shape):
+            return
         resolutions = space_resolutions(min(input_shape[1], input_shape[2]))
         grid = itertools.product(WIDTHS, DEPTHS, EXPANSIONS, KERNELS, SQUEEZE_EXCITE, resolutions)
         for width, depth, expansion, kernel, se, resolution in grid:
@@ -161,6 +166,14 @@ class MobileNetV2Family:
     def validate(self, candidate: Candidate) -> None:
         self.canonical(candidate)
 
-    def build(self, candidate: Candidate, input_shape: tuple[int, int, int], num_classes: int):
+    def build(self, candidate: Candidate, input_shape: tuple[int, ...], num_classes: int):
+        if takes_tokens(input_shape):
+            raise UserInputError(
+                f"student {candidate.spec}: mbv2 takes images, not token ids (a text task's "
+                "students are tfm:...)"
+            )
         knobs = self.canonical(candidate).knobs
         return _build_module(knobs, input_shape[0], num_classes)
+
+    def cost(self, candidate, input_shape, num_classes, precision="fp32") -> ModelCost:
+        return model_cost(self.build(candidate, input_shape, num_classes), input_shape, precision)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from edgedistill.latency.costs import ModelCost, model_cost
+from edgedistill.latency.costs import ModelCost
 from edgedistill.latency.model import LatencyModel
 from edgedistill.progress import ProgressFn, no_progress
-from edgedistill.students import Candidate, build_student
+from edgedistill.students import FAMILIES, Candidate
 
 
 @dataclass(frozen=True)
@@ -47,17 +47,18 @@ class ScoredCandidate:
 
 @lru_cache(maxsize=4096)
 def candidate_cost(
-    spec: str, input_shape: tuple[int, int, int], num_classes: int, precision: str = "fp32"
+    spec: str, input_shape: tuple[int, ...], num_classes: int, precision: str = "fp32"
 ) -> ModelCost:
-    """Per-layer cost of a candidate (memoised: costs depend on the architecture only)."""
-    module = build_student(Candidate.parse(spec), input_shape, num_classes)
-    return model_cost(module, input_shape, precision)
+    """Per-layer cost of a candidate, from its family (memoised: costs depend on the
+    architecture only)."""
+    candidate = Candidate.parse(spec)
+    return FAMILIES.get(candidate.family).cost(candidate, input_shape, num_classes, precision)
 
 
 def score(
     candidates: list[Candidate],
     model: LatencyModel,
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     num_classes: int,
     budget_ms: float,
     progress: ProgressFn = no_progress,

@@ -2,21 +2,19 @@
 embeddings and every k-th layer when the widths match (DistilBERT, Sanh et al. 2019), else fresh,
 learning the teacher's hidden states through projections (TinyBERT, Jiao et al. 2020).
 
-Knobs (spec `tfm:a=4,h=256,i=1024,l=4`):
+Knobs (spec `tfm:a=4,h=256,i=1024,l=4,p=0,v=3157`):
   l  encoder layers
   h  hidden size
   a  attention heads, dividing h (default h/64, at least 1)
   i  MLP intermediate size (default 4h)
-The sequence length and the vocabulary come from the task, as an image's shape does: the family
-takes input_shape = (L,), and `build` takes the vocabulary size (and the head: classify or embed).
+  v  vocabulary size (the task's tokenizer: set by the search, not searched)
+  p  padding token id (default 0)
+The sequence length comes from the task, as an image's shape does: the family takes
+input_shape = (L,); the vocabulary is a knob so that the spec alone rebuilds the student.
 
 Export: one input, int64 token ids N x L at a fixed L; the attention mask is derived inside from
-ids != pad_id. Attention is written with matmul, add and softmax (no fused attention kernel), the
+ids != pad id. Attention is written with matmul, add and softmax (no fused attention kernel), the
 layers are post-LayerNorm with GELU, as BERT's, so that ONNX, TFLite and Core ML take it as is.
-
-Not registered in FAMILIES: the text search and `fit` path wire it in (an image search enumerates
-every registered family; `space` yields nothing for an image shape, but a family list that grows
-changes image runs' registry listings).
 """
 
 from __future__ import annotations
@@ -29,8 +27,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
+from edgedistill.inputs import Vocabulary, takes_tokens
 from edgedistill.latency.costs import ModelCost
 from edgedistill.latency.transformer_cost import EncoderShape, transformer_cost
+from edgedistill.students._registry import FAMILIES
 from edgedistill.students.candidate import Candidate
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 FAMILY = "tfm"
-KNOBS = ("l", "h", "a", "i")
+KNOBS = ("l", "h", "a", "i", "v", "p")
 SPACE_LAYERS = (1, 2, 4, 6)
 SPACE_HIDDEN = (64, 128, 192, 256, 384)
 SPACE_INTERMEDIATE_RATIOS = (2, 4)
@@ -49,15 +49,19 @@ POOLINGS = ("mean", "cls")
 ACTIVATIONS = {"gelu": "none", "gelu_tanh": "tanh"}  # name -> nn.GELU(approximate=...)
 
 
-def enumerate_text_space(seq_len: int) -> list[Candidate]:
-    """The text search space: 1-6 layers, hidden 64-384 with 64-wide heads, MLP 2x or 4x.
-
-    The architectures are the same at every sequence length (their costs are not)."""
+def enumerate_text_space(seq_len: int, vocabulary: Vocabulary) -> list[Candidate]:
+    """The text search space: 1-6 layers, hidden 64-384 with 64-wide heads, MLP 2x or 4x, over
+    the task's vocabulary. The architectures are the same at every sequence length (their costs
+    are not)."""
     if seq_len < 1:
         raise UserInputError(f"text students need a sequence length of at least 1, got {seq_len}")
     grid = itertools.product(SPACE_LAYERS, SPACE_HIDDEN, SPACE_INTERMEDIATE_RATIOS)
+    task = {"v": vocabulary.size, "p": vocabulary.pad_id}
     return [
-        Candidate(FAMILY, {"l": layers, "h": hidden, "a": hidden // HEAD_SIZE, "i": hidden * ratio})
+        Candidate(
+            FAMILY,
+            {"l": layers, "h": hidden, "a": hidden // HEAD_SIZE, "i": hidden * ratio, **task},
+        )
         for layers, hidden, ratio in grid
     ]
 
@@ -80,26 +84,29 @@ def _is_int(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and low <= value <= high
 
 
+@FAMILIES.register(FAMILY)
 class TransformerFamily:
     """The `tfm` student family (the StudentFamily protocol of students/_registry.py)."""
 
     name = FAMILY
 
-    def space(self, input_shape: tuple[int, ...]) -> Iterator[Candidate]:
-        """Candidates for token ids of shape (L,); none for an image shape."""
-        if len(input_shape) != 1:
+    def space(
+        self, input_shape: tuple[int, ...], vocabulary: Vocabulary | None = None
+    ) -> Iterator[Candidate]:
+        """Candidates for token ids of shape (L,) over `vocabulary`; none for an image."""
+        if not takes_tokens(input_shape) or vocabulary is None:
             return
-        yield from enumerate_text_space(input_shape[0])
+        yield from enumerate_text_space(input_shape[0], vocabulary)
 
     def canonical(self, candidate: Candidate) -> Candidate:
         """The candidate with every knob spelled out (a, i filled in from h), validated."""
         knobs = dict(candidate.knobs)
-        missing = {"l", "h"} - set(knobs)
+        missing = {"l", "h", "v"} - set(knobs)
         unknown = set(knobs) - set(KNOBS)
         if missing or unknown:
             raise UserInputError(
                 f"student {candidate.spec}: tfm takes knobs l (layers), h (hidden size), "
-                "a (attention heads), i (intermediate size)"
+                "a (attention heads), i (intermediate size), v (vocabulary size), p (padding id)"
                 + (f"; missing {', '.join(sorted(missing))}" if missing else "")
                 + (f"; unknown {', '.join(sorted(unknown))}" if unknown else "")
             )
@@ -107,6 +114,7 @@ class TransformerFamily:
         _check(candidate, "h", _is_int(hidden, 8, 4096), "an integer in [8, 4096]")
         knobs.setdefault("a", max(1, hidden // HEAD_SIZE))
         knobs.setdefault("i", 4 * hidden)
+        knobs.setdefault("p", 0)
         full = Candidate(self.name, knobs)
         _check(full, "l", _is_int(knobs["l"], 1, 48), "an integer in [1, 48]")
         heads = knobs["a"]
@@ -117,6 +125,8 @@ class TransformerFamily:
             f"an integer in [1, 64] that divides h={hidden}",
         )
         _check(full, "i", _is_int(knobs["i"], 8, 16384), "an integer in [8, 16384]")
+        _check(full, "v", _is_int(knobs["v"], 2, 10_000_000), "an integer in [2, 10000000]")
+        _check(full, "p", _is_int(knobs["p"], 0, knobs["v"] - 1), f"an id below v={knobs['v']}")
         return full
 
     def validate(self, candidate: Candidate) -> None:
@@ -128,30 +138,23 @@ class TransformerFamily:
         input_shape: tuple[int, ...],
         num_classes: int,
         *,
-        vocab_size: int | None = None,
-        pad_id: int = 0,
         head: str = "classify",
         pooling: str = "mean",
         normalize: bool = False,
         embed_dim: int | None = None,
     ) -> nn.Module:
-        """The student for token ids of shape (L,) from a vocabulary of `vocab_size` tokens."""
+        """The student for token ids of shape (L,) from the vocabulary of its knob v."""
         knobs = self.canonical(candidate).knobs
         seq_len = _seq_len(candidate, input_shape)
-        if vocab_size is None:
-            raise UserInputError(
-                f"student {candidate.spec}: a text student needs the task's vocabulary size "
-                "(the teacher's tokenizer)"
-            )
         return _student_class()(
-            vocab_size,
+            knobs["v"],
             seq_len,
             knobs["l"],
             knobs["h"],
             knobs["a"],
             knobs["i"],
             num_classes,
-            pad_id=pad_id,
+            pad_id=knobs["p"],
             head=head,
             pooling=pooling,
             normalize=normalize,
@@ -163,12 +166,11 @@ class TransformerFamily:
         candidate: Candidate,
         input_shape: tuple[int, ...],
         num_classes: int,
+        precision: str = "fp32",
         *,
-        vocab_size: int,
         head: str = "classify",
         normalize: bool = False,
         embed_dim: int | None = None,
-        precision: str = "fp32",
     ) -> ModelCost:
         """The candidate's per-layer cost at the task's sequence length, without building it."""
         knobs = self.canonical(candidate).knobs
@@ -178,7 +180,7 @@ class TransformerFamily:
             heads=knobs["a"],
             intermediate=knobs["i"],
             seq_len=_seq_len(candidate, input_shape),
-            vocab_size=vocab_size,
+            vocab_size=knobs["v"],
             num_outputs=num_classes,
             head=head,
             embed_dim=embed_dim,
