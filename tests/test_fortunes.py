@@ -227,7 +227,7 @@ def test_wordpiece_training_is_deterministic(wordpiece, tmp_path):
 def test_autotokenizer_and_hf_tokenize_agree_and_pad_with_zero(wordpiece):
     from transformers import AutoTokenizer
 
-    from edgedistill.teachers.hf import tokenize
+    from edgedistill.tasks.tokenizer import tokenize
 
     texts = ["The cat sat.", "Programmers program programs; the cats and the dogs sat on the mat."]
     tokenizer = AutoTokenizer.from_pretrained(str(wordpiece), local_files_only=True)

@@ -14,13 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from edgedistill.errors import UserInputError
-from edgedistill.teachers.hf import (
-    hf_folder,
-    inspect_hf_folder,
-    is_hf_source,
-    load_hf_teacher,
-    tokenize,
-)
+from edgedistill.tasks.tokenizer import hf_folder, is_hf_source, tokenize
+from edgedistill.teachers.hf import inspect_hf_folder, load_hf_teacher
 
 # fmt: off
 WORDS = [

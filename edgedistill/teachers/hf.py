@@ -18,21 +18,26 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from edgedistill.errors import MissingExtraError, UserInputError
+from edgedistill.errors import UserInputError
+from edgedistill.tasks.tokenizer import (
+    TOKENIZER_JSON,
+    check_tokenizer_folder,
+    import_transformers,
+    not_a_model_folder,
+    offline,
+    tokenizer_pad_id,
+)
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
 
-HF_PREFIX = "hf:"
 TextTaskType = Literal["classification", "embedding"]
 Pooling = Literal["mean", "cls", "max"]
 
@@ -46,9 +51,6 @@ REFUSED_WEIGHTS = {
     "tf_model.h5": "TensorFlow weights",
     "flax_model.msgpack": "Flax weights",
 }
-TOKENIZER_JSON = "tokenizer.json"
-TOKENIZER_CONFIG = "tokenizer_config.json"
-VOCABULARIES = ("vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 # sentence-transformers Pooling config flags -> the pooling edgedistill reproduces
 POOLING_FLAGS: dict[str, Pooling] = {
     "pooling_mode_mean_tokens": "mean",
@@ -69,7 +71,6 @@ SIZE_FIELDS = {
 }
 MAX_POSITION_FIELDS = ("max_position_embeddings", "n_positions", "max_seq_len")
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
-NO_MODEL_LIMIT = 10**9  # tokenizers without a declared length say ~1e30
 
 
 @dataclass
@@ -99,16 +100,6 @@ class HFTeacherInfo:
         return len(self.labels) if self.task_type == "classification" else self.hidden_size
 
 
-def is_hf_source(source: str | None) -> bool:
-    return source is not None and source.startswith(HF_PREFIX)
-
-
-def hf_folder(source: str, base_dir: Path) -> Path:
-    """The folder `hf:PATH` names; a relative PATH starts at `base_dir`."""
-    folder = Path(source.removeprefix(HF_PREFIX)).expanduser()
-    return folder if folder.is_absolute() else base_dir / folder
-
-
 # ---- reading the folder (files only) ----------------------------------------------------------
 
 
@@ -127,7 +118,7 @@ def inspect_hf_folder(path: str | Path, what: str = "--teacher") -> HFTeacherInf
     model_folder = folder / sentence.transformer_path if sentence else folder
     config_path = model_folder / CONFIG
     if not config_path.is_file():
-        raise _not_a_model(model_folder, CONFIG, what)
+        raise not_a_model_folder(model_folder, CONFIG, what)
     config = _read_json(config_path, what)
     if config.get("auto_map"):
         raise UserInputError(
@@ -177,31 +168,6 @@ def inspect_hf_folder(path: str | Path, what: str = "--teacher") -> HFTeacherInf
     return info
 
 
-def check_tokenizer_folder(folder: Path, what: str = "--teacher") -> list[str]:
-    """The tokenizer files of `folder`: tokenizer.json, or tokenizer_config.json with its
-    vocabulary (vocab.txt, vocab.json + merges.txt, a sentencepiece model)."""
-    if not folder.is_dir():
-        raise UserInputError(f"{what}: tokenizer folder {folder} does not exist")
-    has_config = (folder / TOKENIZER_CONFIG).is_file()
-    if (folder / TOKENIZER_JSON).is_file():
-        return [TOKENIZER_JSON] + ([TOKENIZER_CONFIG] if has_config else [])
-    vocabularies = [name for name in VOCABULARIES if (folder / name).is_file()]
-    if not vocabularies:
-        raise _not_a_model(folder, TOKENIZER_JSON, what, f"or {TOKENIZER_CONFIG} with vocab.txt")
-    if not has_config:
-        raise _not_a_model(folder, TOKENIZER_CONFIG, what, f"it says how to read {vocabularies[0]}")
-    if vocabularies[0] == "vocab.json" and not (folder / "merges.txt").is_file():
-        raise _not_a_model(folder, "merges.txt", what, "a BPE vocab.json needs its merges")
-    return [TOKENIZER_CONFIG, *vocabularies]
-
-
-def _not_a_model(folder: Path, missing: str, what: str, detail: str = "") -> UserInputError:
-    return UserInputError(
-        f"{what}: {folder} is not a Hugging Face model folder: {missing} is missing"
-        f"{f' ({detail})' if detail else ''}; it is read from this disk only, never downloaded"
-    )
-
-
 def _read_json(path: Path, what: str, kind: type = dict) -> Any:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -244,7 +210,7 @@ def _weights(folder: Path, what: str) -> list[str]:
             if Path(shard).name != shard:
                 raise UserInputError(f"{what}: {index}: shard {shard!r} is not in {folder}")
             if not (folder / shard).is_file():
-                raise _not_a_model(folder, shard, what, f"a shard {SAFETENSORS_INDEX} lists")
+                raise not_a_model_folder(folder, shard, what, f"a shard {SAFETENSORS_INDEX} lists")
         return [SAFETENSORS_INDEX, *shards]
     for name, kind in REFUSED_WEIGHTS.items():
         if (folder / name).exists():
@@ -254,7 +220,7 @@ def _weights(folder: Path, what: str) -> list[str]:
                 "code. Where you trust the file, convert it: AutoModel.from_pretrained(DIR)"
                 ".save_pretrained(DIR) writes model.safetensors"
             )
-    raise _not_a_model(folder, SAFETENSORS, what, f"nor {SAFETENSORS_INDEX} with its shards")
+    raise not_a_model_folder(folder, SAFETENSORS, what, f"nor {SAFETENSORS_INDEX} with its shards")
 
 
 def _labels(config: dict, path: Path, notes: list[str], what: str) -> list[str]:
@@ -304,7 +270,7 @@ def _pad_token_id(
     folder: Path, config: dict, config_path: Path, notes: list[str], what: str
 ) -> int:
     """The id the tokenizer pads with (what the attention mask is derived from)."""
-    from_tokenizer = _tokenizer_pad_id(folder)
+    from_tokenizer = tokenizer_pad_id(folder)
     from_config = config.get("pad_token_id")
     from_config = from_config if isinstance(from_config, int) else None
     if from_tokenizer is None and from_config is None:
@@ -321,43 +287,6 @@ def _pad_token_id(
         return from_tokenizer
     assert from_config is not None
     return from_config
-
-
-def _tokenizer_pad_id(folder: Path) -> int | None:
-    """The pad token's id as the tokenizer files state it, or None when they do not say."""
-    tokenizer: dict = {}
-    try:
-        if (folder / TOKENIZER_JSON).is_file():
-            tokenizer = json.loads((folder / TOKENIZER_JSON).read_text(encoding="utf-8"))
-        padding = tokenizer.get("padding") or {}
-        if isinstance(padding.get("pad_id"), int):
-            return int(padding["pad_id"])
-        name = _special_token(folder, "pad_token")
-        if name is None:
-            return None
-        for token in tokenizer.get("added_tokens") or []:
-            if token.get("content") == name and isinstance(token.get("id"), int):
-                return int(token["id"])
-        vocab = (tokenizer.get("model") or {}).get("vocab")
-        if isinstance(vocab, dict) and isinstance(vocab.get(name), int):
-            return int(vocab[name])
-        if (folder / "vocab.txt").is_file():
-            lines = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
-            return lines.index(name) if name in lines else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return None
-    return None
-
-
-def _special_token(folder: Path, key: str) -> str | None:
-    for name in (TOKENIZER_CONFIG, "special_tokens_map.json"):
-        path = folder / name
-        if path.is_file():
-            value = json.loads(path.read_text(encoding="utf-8")).get(key)
-            value = value.get("content") if isinstance(value, dict) else value
-            if isinstance(value, str):
-                return value
-    return None
 
 
 # ---- sentence-transformers folders ------------------------------------------------------------
@@ -395,7 +324,7 @@ def _sentence_transformer(folder: Path, what: str) -> _SentenceTransformer | Non
             raise UserInputError(f"{what}: {modules_path}: module path {path!r} leaves {folder}")
     pooling_path = folder / paths[1] / CONFIG
     if not pooling_path.is_file():
-        raise _not_a_model(folder / paths[1], CONFIG, what, "the Pooling module's settings")
+        raise not_a_model_folder(folder / paths[1], CONFIG, what, "the Pooling module's settings")
     settings_path = folder / paths[0] / "sentence_bert_config.json"
     settings = _read_json(settings_path, what) if settings_path.is_file() else {}
     max_seq_length = settings.get("max_seq_length")
@@ -426,36 +355,6 @@ def _pooling(settings: dict, path: Path, what: str) -> Pooling:
 # ---- loading with transformers -----------------------------------------------------------------
 
 
-def import_transformers(purpose: str) -> ModuleType:
-    """transformers, or a MissingExtraError naming the `text` extra."""
-    try:
-        import transformers
-    except ImportError:
-        raise MissingExtraError("transformers", "text", purpose) from None
-    return transformers
-
-
-@contextmanager
-def _offline(transformers: ModuleType) -> Iterator[None]:
-    """While loading: the hub in offline mode (HF_HUB_OFFLINE=1: any request raises), and
-    transformers' progress bars and load reports off (library code draws no progress)."""
-    import huggingface_hub.constants as hub
-
-    hub_offline = hub.HF_HUB_OFFLINE
-    hf_logging = transformers.utils.logging
-    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hub.HF_HUB_OFFLINE = True
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hub.HF_HUB_OFFLINE = hub_offline
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def load_hf_teacher(
     path: str | Path, what: str = "--teacher", info: HFTeacherInfo | None = None
 ) -> torch.nn.Module:
@@ -467,7 +366,7 @@ def load_hf_teacher(
         if info.task_type == "classification"
         else transformers.AutoModel
     )
-    with _offline(transformers):
+    with offline(transformers):
         try:
             model, loading = auto.from_pretrained(
                 str(info.model_folder),
@@ -591,60 +490,3 @@ def __getattr__(name: str) -> Any:
     if name == "HFTeacherModule":
         return _module_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ---- tokenization ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenizedTexts:
-    input_ids: torch.Tensor  # int64, N x max_length, padded with the tokenizer's pad id
-    truncated: int  # texts longer than max_length tokens (special tokens counted), cut
-
-
-def tokenize(
-    texts: Sequence[str], tokenizer_folder: str | Path, max_length: int, what: str = "--teacher"
-) -> TokenizedTexts:
-    """Token ids of `texts`, each padded or cut to `max_length` (padding="max_length",
-    truncation=True), with the folder's tokenizer loaded offline; counts the texts cut."""
-    import torch
-
-    folder = Path(tokenizer_folder).expanduser()
-    check_tokenizer_folder(folder, what)
-    if max_length < 2:
-        raise UserInputError(f"{what}: max_length {max_length}: at least 2 tokens are needed")
-    transformers = import_transformers("tokenizing text for a Hugging Face teacher")
-    with _offline(transformers):
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(
-                str(folder), local_files_only=True, trust_remote_code=False
-            )
-        except Exception as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise UserInputError(
-                f"{what}: {folder}: transformers cannot load the tokenizer offline: {first_line}"
-            ) from None
-    if tokenizer.pad_token_id is None:
-        raise UserInputError(f"{what}: {folder}: the tokenizer has no pad token")
-    declared = int(getattr(tokenizer, "model_max_length", NO_MODEL_LIMIT) or NO_MODEL_LIMIT)
-    if declared < NO_MODEL_LIMIT and max_length > declared:
-        raise UserInputError(
-            f"{what}: max_length {max_length} is over the tokenizer's model_max_length "
-            f"{declared} ({folder / TOKENIZER_CONFIG})"
-        )
-    if not texts:
-        return TokenizedTexts(torch.zeros((0, max_length), dtype=torch.int64), 0)
-    texts = list(texts)
-    full = tokenizer(texts, truncation=False, verbose=False)["input_ids"]
-    truncated = sum(len(ids) > max_length for ids in full)
-    encoded = tokenizer(
-        texts,
-        padding="max_length",
-        truncation=True,
-        max_length=max_length,
-        return_tensors="pt",
-        verbose=False,
-    )
-    if truncated:
-        log.info("%d of %d texts are longer than %d tokens; cut", truncated, len(texts), max_length)
-    return TokenizedTexts(encoded["input_ids"].to(torch.int64), truncated)
