@@ -27,6 +27,11 @@ def takes_tokens(shape: tuple[int, ...] | list[int]) -> bool:
     return len(shape) == 1
 
 
+def input_kind(shape: tuple[int, ...] | list[int]) -> str:
+    """`tokens` or `image`: what a sample of this shape is (calibrations are kept apart)."""
+    return "tokens" if takes_tokens(shape) else "image"
+
+
 def shape_words(shape: tuple[int, ...] | list[int]) -> str:
     """How messages name the layout of a sample of this shape."""
     return "L token ids" if takes_tokens(shape) else "C x H x W"

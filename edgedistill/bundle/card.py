@@ -89,6 +89,7 @@ _FEEDING = {
     "recipe": "as the task recipe states it",
     "trained-here": "the teacher was trained here on it",
     "dataset": "as the dataset's own transform produces it",
+    "tokenizer": "the ids of its own tokenizer (shipped in tokenizer/)",
 }
 
 

@@ -2,9 +2,10 @@
 answered to them when the run measured it, so that `bundle verify --run` (and a device team on
 its own machine) can check that the files still compute what was measured.
 
-`validation.npz` holds `input` (float32, N x C x H x W, preprocessed as the model takes it) and
-one `outputs_<k>` array per artifact; the manifest's `validation_sample` section names the
-file, the sample count, and for each artifact path its array and the runtime that produced it.
+`validation.npz` holds `input` (float32, N x C x H x W, preprocessed as the model takes it;
+int64 token ids N x L for a text model) and one `outputs_<k>` array per artifact; the
+manifest's `validation_sample` section names the file, the sample count, and for each artifact
+path its array and the runtime that produced it.
 Read back with `allow_pickle=False`.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from edgedistill import atomic
 from edgedistill.errors import UserInputError
+from edgedistill.inputs import as_array
 
 SAMPLE_NAME = "validation.npz"
 SAMPLE_SIZE = 32  # test samples recorded: enough to catch a changed file, small to ship
@@ -26,7 +28,7 @@ def write_sample(bundle: Path, inputs: Any, outputs: dict[str, tuple[Any, str]])
     (its outputs on `inputs`, the runtime that produced them). Returns the manifest section."""
     import numpy as np
 
-    arrays = {"input": np.asarray(inputs, dtype=np.float32)}
+    arrays = {"input": as_array(inputs)}
     recorded: dict[str, dict[str, str]] = {}
     for index, (path, (values, runtime)) in enumerate(sorted(outputs.items())):
         name = f"outputs_{index}"

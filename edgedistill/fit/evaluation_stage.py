@@ -23,6 +23,7 @@ from typing import Any
 
 from edgedistill.bundle.sample import SAMPLE_SIZE, write_sample
 from edgedistill.export import EXPORTERS, HostRunner
+from edgedistill.inputs import as_array
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.records.artifact import Artifact
 from edgedistill.records.evaluation import ClassFigures, Evaluation
@@ -42,12 +43,13 @@ class Evaluated:
 
 
 def split_inputs(dataset, limit: int | None = None) -> tuple[Any, Any]:
-    """(inputs N x C x H x W float32 array, labels array) of a split, in order."""
+    """(inputs array: N x C x H x W float32 or N x L int64 token ids, labels array) of a split,
+    in order."""
     import numpy as np
 
     xs, ys = [], []
     for x, y in iter_batches(dataset, batch_size=256, limit=limit):
-        xs.append(np.asarray(x, dtype=np.float32))
+        xs.append(as_array(x))
         ys.append(np.asarray(y))
     return np.concatenate(xs), np.concatenate(ys)
 

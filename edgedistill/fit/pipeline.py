@@ -34,6 +34,7 @@ from edgedistill.fit.measure import measure_stage
 from edgedistill.fit.plan import FitOptions, FitPlan, plan_fit
 from edgedistill.fit.search import ChosenStudent, SearchSettings, search_stage
 from edgedistill.fit.summary import build_summary
+from edgedistill.inputs import example_input
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.records.summary import RunSummary
 from edgedistill.students import build_student
@@ -93,7 +94,6 @@ def _run_stages(
     stop: StopFlag | None,
     context: DistContext | None,
 ) -> RunSummary | None:
-    import torch
 
     recipe = plan.recipe
     data = plan.task.data
@@ -101,7 +101,7 @@ def _run_stages(
     main = ddp.is_main(context)
     clock = _Clock()
 
-    example = torch.zeros((1, *input_shape))
+    example = example_input(input_shape)
     export_context = ExportContext.for_profile(plan.profile, recipe.preprocessing, recipe.labels)
     # Rank 0 searches and sends its choice (a failure there ends the torchrun job).
     chosen = _search(plan, staging, example, export_context, progress) if main else None
@@ -197,6 +197,7 @@ def _search(
         plan.options.verify_on_device,
         plan.quant_scheme,
         tuple(plan.targets),
+        plan.task.data.vocabulary,
     )
     chosen = search_stage(
         plan.profile,

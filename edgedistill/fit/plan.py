@@ -18,6 +18,7 @@ from edgedistill.fit import run_dir
 from edgedistill.fit.calibrate import DEFAULT_SAMPLES
 from edgedistill.fit.profile_check import load_device
 from edgedistill.fit.search import resolve_precision
+from edgedistill.inputs import takes_tokens
 from edgedistill.lab.fit_bench import plan_lab_targets
 from edgedistill.lab.inventory import DeviceEntry
 from edgedistill.profiles import DeviceProfile
@@ -181,6 +182,12 @@ def plan_fit(options: FitOptions, inputs: FitInputs | None = None) -> FitPlan:
     )
     inputs = inputs or load_inputs(options)
     task, teacher = inputs.task, inputs.teacher
+    if precision == "int8" and takes_tokens(task.data.input_shape):
+        origin = "--precision" if options.precision else f"profile {profile.name}: deploy.precision"
+        raise UserInputError(
+            f"{origin} int8: int8 text students are not built yet; text tasks ship fp32 or fp16 "
+            "(give --precision fp16 or fp32)"
+        )
     notes.extend(inputs.notes)
     out = options.out or default_out(options.device)
     targets = plan_lab_targets(options.lab, options.target, profile, chain.formats)

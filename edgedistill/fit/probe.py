@@ -16,6 +16,7 @@ from pathlib import Path
 
 from edgedistill.export import EXPORTERS
 from edgedistill.export._registry import artifact_precision
+from edgedistill.inputs import example_input, random_input
 from edgedistill.lab.timing import TimedArtifact
 from edgedistill.latency.calibration import PROBE_FORMAT
 from edgedistill.latency.costs import ModelCost
@@ -68,11 +69,11 @@ def export_candidate(
     written_format = WRITTEN_FOR[fmt]
     written = probe_precision(precision, written_format)
     module = build_student(candidate, input_shape, num_classes)
-    example = torch.zeros((1, *input_shape))
+    example = example_input(input_shape)
     if written == "int8":
         module = prepare(module, scheme or QuantScheme())
         generator = torch.Generator().manual_seed(SEED)
-        batch = torch.randn((CALIBRATION_BATCH, *input_shape), generator=generator)
+        batch = random_input(input_shape, CALIBRATION_BATCH, generator, candidate.knobs.get("v"))
         calibrate(module, [batch])
     EXPORTERS.get(written_format).export(module, example, path, written)
     return candidate_cost(candidate.spec, tuple(input_shape), num_classes, "fp32")

@@ -22,6 +22,7 @@ from edgedistill.fit.calibrate import (
     precision_note,
 )
 from edgedistill.fit.probe import probe_artifact, timed_format
+from edgedistill.inputs import Vocabulary
 from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.fit_bench import slowest_p90
 from edgedistill.lab.host_bench import BenchProtocol
@@ -74,14 +75,15 @@ class SearchResult:
 def latency_model(
     profile: DeviceProfile,
     precision: str,
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     num_classes: int,
     threads: int,
     calibration_samples: int,
     progress: ProgressFn = no_progress,
+    vocabulary: Vocabulary | None = None,
 ) -> LatencyModel:
     """The device's latency model of `precision`; the host calibrates itself on first use (at
-    int8 with int8 artifacts)."""
+    int8 with int8 artifacts) on the space of the task's input (token ids: its vocabulary)."""
 
     model = latency_model_for(profile, precision, threads, input_shape)
     measured = calibration_precision(profile, precision)
@@ -89,7 +91,7 @@ def latency_model(
         log.info("calibrating the %s latency model on this host (first use)", measured)
         model = calibrate_on_host(
             profile,
-            enumerate_space(input_shape),
+            enumerate_space(input_shape, vocabulary=vocabulary),
             input_shape,
             num_classes,
             samples=calibration_samples,
@@ -120,7 +122,7 @@ def _verify(
     margin: float,
     verify_k: int,
     measure_p90: MeasureP90,
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     num_classes: int,
     progress: ProgressFn,
     precision: str,
@@ -155,7 +157,7 @@ def _verify(
 def run_search(
     profile: DeviceProfile,
     model: LatencyModel,
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     num_classes: int,
     budget_ms: float,
     out_dir: Path,
@@ -165,14 +167,15 @@ def run_search(
     precision: str | None = None,
     scheme: QuantScheme | None = None,
     verify_format: str = PROBE_FORMAT,
+    vocabulary: Vocabulary | None = None,
 ) -> SearchResult:
     """Score, pick (and verify); write search.json and pareto.png into `out_dir`. `precision`:
     the run's (default: the model's), what verification exports; `scheme`: its int8 scheme;
-    `verify_format`: the format verification times (the device's shipped one on a lab)."""
+    `verify_format`: the format verification times (the device's shipped one on a lab);
+    `vocabulary`: a text task's (its students' vocabulary knob)."""
     precision = precision or model.precision
-    scored = score(
-        enumerate_space(input_shape), model, input_shape, num_classes, budget_ms, progress
-    )
+    space = enumerate_space(input_shape, vocabulary=vocabulary)
+    scored = score(space, model, input_shape, num_classes, budget_ms, progress)
     chosen = pick(scored)
     verified: list[dict] = []
     if chosen is not None and verify_k > 0 and measure_p90 is not None:
@@ -237,6 +240,7 @@ class SearchSettings:
     verify_on_device: int = 0
     quant_scheme: QuantScheme | None = None  # int8: the run's (default: the device's runtimes')
     targets: tuple[DeviceEntry, ...] = ()  # lab devices (fit --lab --target): verify there
+    vocabulary: Vocabulary | None = None  # a text task's: its students' vocabulary
 
 
 @dataclass
@@ -256,7 +260,7 @@ def search_stage(
     profile: DeviceProfile,
     precision: str,
     budget_ms: float,
-    input_shape: tuple[int, int, int],
+    input_shape: tuple[int, ...],
     num_classes: int,
     staging: Path,
     settings: SearchSettings,
@@ -276,6 +280,7 @@ def search_stage(
         settings.threads,
         settings.calibration_samples,
         progress,
+        settings.vocabulary,
     )
     notes: list[str] = []
     note = precision_note(profile, precision, model)
@@ -316,6 +321,7 @@ def search_stage(
         precision,
         scheme if precision == "int8" else None,
         verify_format,
+        settings.vocabulary,
     )
     notes += _verified_notes(result.verified)
     return ChosenStudent(result.chosen, result.margin, notes)

@@ -99,7 +99,11 @@ def measure_onnx(path: Path, protocol: BenchProtocol = BenchProtocol()) -> Laten
     session = onnx_session(path, protocol.threads)
     model_input = session.get_inputs()[0]
     shape = [dim if isinstance(dim, int) else 1 for dim in model_input.shape]
-    feed = {model_input.name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+    if model_input.type == "tensor(int64)":  # token ids: any id not the padding costs the same
+        values = np.ones(shape, dtype=np.int64)
+    else:
+        values = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    feed = {model_input.name: values}
     run = session.run
 
     started = time.perf_counter()

@@ -108,9 +108,12 @@ def calibration_path(
     precision: str,
     format: str = PROBE_FORMAT,
     runtime: str = PROBE_RUNTIME,
+    inputs: str = "image",
 ) -> Path:
-    """Where the calibration of (device, runtime, format, precision) is stored."""
-    return data_dir() / "calibration" / f"{profile.name}.{runtime}.{format}.{precision}.json"
+    """Where the calibration of (device, runtime, format, precision) is stored; models on token
+    ids (inputs="tokens": text students, priced by other layers) are calibrated apart."""
+    kind = "" if inputs == "image" else f".{inputs}"
+    return data_dir() / "calibration" / f"{profile.name}.{runtime}.{format}.{precision}{kind}.json"
 
 
 def save(
@@ -118,8 +121,9 @@ def save(
     measurements: list[Measurement],
     format: str = PROBE_FORMAT,
     runtime: str = PROBE_RUNTIME,
+    inputs: str = "image",
 ) -> Path:
-    path = calibration_path(model.profile, model.precision, format, runtime)
+    path = calibration_path(model.profile, model.precision, format, runtime, inputs)
     atomic.write_json(
         path,
         {
@@ -201,10 +205,12 @@ def load(
     fingerprint: dict | None,
     format: str = PROBE_FORMAT,
     runtime: str = PROBE_RUNTIME,
+    inputs: str = "image",
 ) -> LatencyModel | None:
-    """The stored calibration of (`runtime`, `format`, `precision`), or None when absent,
-    unreadable, made with other features, or made on another machine."""
-    path = calibration_path(profile, precision, format, runtime)
+    """The stored calibration of (`runtime`, `format`, `precision`) for `inputs` (image or
+    tokens), or None when absent, unreadable, made with other features, or made on another
+    machine."""
+    path = calibration_path(profile, precision, format, runtime, inputs)
     if not path.is_file():
         return None
     try:

@@ -13,8 +13,8 @@ class TeacherFeeding(BaseModel):
     # declared: --teacher-preprocess or the recipe's teacher.preprocess; detected: the best
     # preset on the val split; recipe: the recipe's preprocessing section; trained-here: the
     # built-in teacher learns on the task's preprocessing; dataset: a Python dataset gives
-    # model inputs itself, nothing to choose
-    how: Literal["declared", "detected", "recipe", "trained-here", "dataset"]
+    # model inputs itself, nothing to choose; tokenizer: a text teacher's own tokenizer
+    how: Literal["declared", "detected", "recipe", "trained-here", "dataset", "tokenizer"]
     preset: str | None = None  # the preset used, when one was (declared or detected)
     layout: Literal["nchw", "nhwc"] = "nchw"
     # detection: val accuracy of the teacher under each preset, on `samples` val samples

@@ -1,9 +1,10 @@
 """The data interface (Split, iter_batches, all_labels, TaskData) and the data-source registry.
 
 Every split is a map-style torch Dataset: split[i] -> (x: float32 C x H x W, y: int64, -1 when
-unlabeled). Small data is decoded once and held in memory (`Split`, the fast path); data larger
-than the recipe's `data.in_memory_mb` stays on disk and is decoded batch by batch
-(`TableDataset`), by worker processes when `--workers` asks for them.
+unlabeled); a text task's x is int64 token ids, L (tasks/text_task.py). Small data is decoded
+once and held in memory (`Split`, the fast path); data larger than the recipe's
+`data.in_memory_mb` stays on disk and is decoded batch by batch (`TableDataset`), by worker
+processes when `--workers` asks for them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
+from edgedistill.inputs import Vocabulary
 from edgedistill.tasks.preprocess import Preprocessor
 from edgedistill.tasks.sources import DATA_SOURCES, SourceContext
 from edgedistill.tasks.splits import split_indices
@@ -40,7 +42,7 @@ class Split:
     (x: float tensor C x H x W, y: int64 label, -1 when unlabeled)) work the same way.
     """
 
-    x: torch.Tensor  # float32, N x C x H x W, preprocessed
+    x: torch.Tensor  # float32, N x C x H x W, preprocessed (text: int64 token ids, N x L)
     y: torch.Tensor  # int64, N
 
     def __len__(self) -> int:
@@ -101,11 +103,12 @@ class TaskData:
     val: Any
     test: Any
     fingerprint: str  # changes when the data, its split or its preprocessing change
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]  # one sample's: (C, H, W), or (L,) token ids
     split: dict = field(default_factory=dict)  # how the split was made, and its sizes
     source: str = ""
     notes: tuple[str, ...] = ()
-    facts: ImageFacts | None = None  # the raw samples, before preprocessing
+    facts: ImageFacts | None = None  # the raw samples, before preprocessing (images)
+    vocabulary: Vocabulary | None = None  # text: the ids the tokenizer produces
 
 
 def parse_source(source: str, what: str) -> tuple[str, str]:

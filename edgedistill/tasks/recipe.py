@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from edgedistill.errors import UserInputError, describe_validation
+from edgedistill.tasks.text import is_text_source
 
 
 class _Strict(BaseModel):
@@ -46,7 +47,8 @@ class _Located(_Strict):
 
 class DataSpec(_Located):
     source: str = Field(
-        description="imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN or builtin:digits"
+        description="images: imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN or "
+        "builtin:digits; texts: text:FILE, jsonl:FILE, csv:FILE or builtin:fortunes"
     )
     split: SplitSpec = SplitSpec()
     in_memory_mb: float = Field(
@@ -66,6 +68,44 @@ class InputSpec(_Strict):
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.channels, self.height, self.width)
+
+
+class TokenInput(_Strict):
+    """A text task's model input: `length` int64 token ids per text (padded or cut)."""
+
+    name: str = "input_ids"
+    length: int = Field(ge=2, le=8192)
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.length,)
+
+
+class Tokenization(_Strict):
+    """How a text becomes the model's input: the tokenizer's ids, padded or cut to max_length.
+
+    As written, every field may be left out; the resolved recipe names the tokenizer folder,
+    the length and the ids it produces (vocabulary size, padding id)."""
+
+    description: str = ""
+    tokenizer: str | None = Field(
+        None,
+        description="a folder of Hugging Face tokenizer files (relative: the recipe's folder); "
+        "unset: the teacher's own (hf:DIR), else a WordPiece vocabulary learned from the train "
+        "split",
+    )
+    vocab_size: int = Field(
+        4000, ge=16, le=1_000_000, description="at most this many tokens, when one is learned"
+    )
+    max_length: int | None = Field(
+        None,
+        ge=2,
+        le=8192,
+        description="tokens per text (special tokens included); unset: the 95th percentile of "
+        "the train split's lengths, rounded up to a multiple of 8",
+    )
+    vocabulary: int | None = Field(None, ge=2, description="ids the tokenizer produces")
+    pad_id: int | None = Field(None, ge=0, description="the id that pads short texts")
 
 
 class Preprocessing(_Strict):
@@ -173,9 +213,14 @@ class TeacherSpec(_Located):
     weights: str | None = Field(
         None, description="state dict for `source`: .safetensors, or a torch.save'd state dict"
     )
-    arch: Literal["resnet"] = "resnet"
+    arch: Literal["resnet", "transformer"] = Field(
+        "resnet", description="the built-in teacher: resnet (images) or transformer (texts)"
+    )
     widths: list[int] = Field([32, 64, 128], min_length=1)
     blocks: list[int] = Field([2, 2, 2], min_length=1)
+    encoder: str = Field(
+        "tfm:l=4,h=256", description="the built-in transformer's layers and widths (a tfm spec)"
+    )
     train: TrainSpec | None = None
     preprocess: TeacherPreprocess | None = Field(
         None,
@@ -284,8 +329,8 @@ class TaskRecipe(_Strict):
         description="figures reported (default: accuracy; mae, rmse and r2 for regression)",
     )
     data: DataSpec
-    input: InputSpec
-    preprocessing: Preprocessing
+    input: InputSpec | TokenInput
+    preprocessing: Preprocessing | Tokenization
     labels: list[str] = Field(
         min_length=1, description="class names; for regression, the outputs' names"
     )
@@ -320,8 +365,8 @@ def _check_task_type(task_type: str, metrics: list[str] | None, labels: list[str
 class RecipeDocument(TaskRecipe):
     """A recipe as written: input, preprocessing and labels may be left to the data to tell."""
 
-    input: InputSpec | None = None  # type: ignore[assignment]
-    preprocessing: Preprocessing | None = None  # type: ignore[assignment]
+    input: InputSpec | TokenInput | None = None  # type: ignore[assignment]
+    preprocessing: Preprocessing | Tokenization | None = None  # type: ignore[assignment]
     labels: list[str] | None = Field(None, min_length=1)  # type: ignore[assignment]
     task_type: Literal["classification", "regression"] | None = None  # type: ignore[assignment]
 
@@ -347,6 +392,9 @@ class RecipeDocument(TaskRecipe):
         return self.model_copy(update=update)
 
     def is_complete(self) -> bool:
+        if isinstance(self.preprocessing, Tokenization):  # complete once resolved from data
+            found = self.preprocessing
+            return None not in (found.tokenizer, found.max_length, found.vocabulary, found.pad_id)
         return None not in (self.input, self.preprocessing, self.labels)
 
     def resolved(self, **fields) -> TaskRecipe:
@@ -361,6 +409,7 @@ class RecipeDocument(TaskRecipe):
 BUILTIN_TASKS = {
     "digits": Path(__file__).with_name("digits.yaml"),
     "digits-pose": Path(__file__).with_name("digits_pose.yaml"),
+    "fortunes": Path(__file__).with_name("fortunes.yaml"),
 }
 # Sections a recipe may leave out, and the settings used when `fit --data` has no recipe.
 DEFAULTS = Path(__file__).with_name("defaults.yaml")
@@ -391,6 +440,12 @@ def _validate(data: dict, where: str) -> RecipeDocument:
     defaults = _defaults()
     if data.get("task_type") == "regression":
         defaults["distill"] = defaults["regression_distill"]
+    source = (data.get("data") or {}).get("source") if isinstance(data.get("data"), dict) else None
+    if isinstance(source, str) and is_text_source(source):
+        defaults["teacher"], defaults["distill"] = (
+            defaults["text_teacher"],
+            defaults["text_distill"],
+        )
     for section in ("teacher", "distill"):
         data.setdefault(section, defaults[section])
     try:

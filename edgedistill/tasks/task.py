@@ -28,6 +28,8 @@ from edgedistill.tasks.recipe import (
 )
 from edgedistill.tasks.splits import split_indices
 from edgedistill.tasks.table import SampleTable, TableDataset
+from edgedistill.tasks.text import is_text_source
+from edgedistill.tasks.text_task import resolve_text
 
 if TYPE_CHECKING:
     from edgedistill.tasks.data import TaskData
@@ -133,7 +135,10 @@ def resolve_document(
 
 
 def _resolve(document: RecipeDocument, where: str, workers: int):
-    """(recipe, data, table, rows of each split)."""
+    """(recipe, data, table, rows of each split); a text task has no image table."""
+    if is_text_source(document.data.source):
+        recipe, data = resolve_text(document, where)
+        return recipe, data, None, None
     table = open_source(document.data, context_for(document, where))
     found = "regression" if table.targets is not None else "classification"
     if document.task_type is None:

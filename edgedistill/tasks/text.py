@@ -107,6 +107,14 @@ BuiltinText = Callable[[str], TextTable]  # what ("--data", ...) -> the table
 BUILTIN_TEXTS: Registry[BuiltinText] = Registry("built-in text")
 
 
+def is_text_source(source: str) -> bool:
+    """True for text:FILE, jsonl:FILE, csv:FILE and the built-in text tasks."""
+    scheme, sep, argument = source.partition(":")
+    return bool(sep) and (
+        scheme in TEXT_SOURCES or (scheme == BUILTIN and argument in BUILTIN_TEXTS)
+    )
+
+
 def read_text_source(spec: str, base_dir: Path, what: str = "--data") -> TextTable:
     """The TextTable of `text:FILE`, `jsonl:FILE` or `csv:FILE` (or `builtin:NAME`); a relative
     FILE starts at `base_dir`. Every problem is a UserInputError naming the file and, where it

@@ -2,7 +2,12 @@
 distillation run reads from teachers and their cache. Importing this package registers every
 shipped form."""
 
-from edgedistill.teachers import builtin, onnx_model, python_module  # noqa: F401  (register)
+from edgedistill.teachers import (  # noqa: F401  (register the forms)
+    builtin,
+    hf_form,
+    onnx_model,
+    python_module,
+)
 from edgedistill.teachers.feeding import FedTeacher, feed_teacher
 from edgedistill.teachers.forms import (
     TEACHER_FORMS,

@@ -1,4 +1,5 @@
-"""Built-in teachers: a ResNet-style CNN (He et al. 2016), trained on first use and cached.
+"""Built-in teachers, trained on first use and cached: a ResNet-style CNN (He et al. 2016) for
+images, a BERT-style encoder (the tfm family, students/transformer.py) for token ids.
 
 This module knows the architecture and the cache; training it is the distill package's job
 (`edgedistill.distill.teacher_training`), which asks `needs_training` and calls `store`.
@@ -17,9 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill import atomic
+from edgedistill.errors import UserInputError
+from edgedistill.inputs import takes_tokens
 from edgedistill.latency.costs import model_cost
 from edgedistill.paths import cache_dir
 from edgedistill.progress import ProgressFn, no_progress
+from edgedistill.registry import Registry
+from edgedistill.students import Candidate, build_student, parse_student
+from edgedistill.students.select import candidate_cost
 from edgedistill.teachers.forms import TEACHER_FORMS, TeacherNames
 from edgedistill.teachers.record import Teacher
 from edgedistill.weights import load_safetensors, save_safetensors
@@ -78,6 +84,37 @@ def build_resnet(spec: TeacherSpec, in_channels: int, num_classes: int) -> nn.Mo
     return ResNetTeacher()
 
 
+# arch -> builder(spec, data, num_classes) of the untrained module
+TEACHER_ARCHES: Registry = Registry("built-in teacher arch")
+
+
+@TEACHER_ARCHES.register("resnet")
+def _resnet(spec: TeacherSpec, data: TaskData, num_classes: int) -> nn.Module:
+    if takes_tokens(data.input_shape):
+        raise UserInputError(
+            "field teacher.arch: resnet takes images; a text task's built-in teacher is "
+            "arch: transformer"
+        )
+    return build_resnet(spec, data.input_shape[0], num_classes)
+
+
+def encoder_candidate(spec: TeacherSpec, data: TaskData) -> Candidate:
+    """The transformer teacher's tfm spec, over the task's vocabulary."""
+    if not takes_tokens(data.input_shape) or data.vocabulary is None:
+        raise UserInputError(
+            "field teacher.arch: transformer takes token ids; an image task's built-in teacher "
+            "is arch: resnet"
+        )
+    given = Candidate.parse(spec.encoder, "field teacher.encoder")
+    knobs = {**given.knobs, "v": data.vocabulary.size, "p": data.vocabulary.pad_id}
+    return parse_student(Candidate(given.family, knobs).spec, "field teacher.encoder")
+
+
+@TEACHER_ARCHES.register("transformer")
+def _transformer(spec: TeacherSpec, data: TaskData, num_classes: int) -> nn.Module:
+    return build_student(encoder_candidate(spec, data), data.input_shape, num_classes)
+
+
 def _cache_key(recipe: TaskRecipe, data: TaskData, seed: int) -> str:
     import torch
 
@@ -109,7 +146,15 @@ class BuiltinPrepared:
 
     def architecture(self) -> nn.Module:
         """The untrained architecture (for layer checks before any training)."""
-        return build_resnet(self.recipe.teacher, self.data.input_shape[0], len(self.recipe.labels))
+        build = TEACHER_ARCHES.get(self.recipe.teacher.arch)
+        return build(self.recipe.teacher, self.data, len(self.recipe.labels))
+
+    def cost(self):
+        """Params and MACs of the architecture (a transformer's counted from its shape)."""
+        if self.recipe.teacher.arch == "transformer":
+            spec = encoder_candidate(self.recipe.teacher, self.data).spec
+            return candidate_cost(spec, tuple(self.data.input_shape), len(self.recipe.labels))
+        return model_cost(self.architecture(), self.data.input_shape)
 
     def needs_training(self, seed: int = 0) -> bool:
         path = self.weights_path(seed)
@@ -132,7 +177,7 @@ class BuiltinPrepared:
         model.eval()
         meta = json.loads(path.with_suffix(".json").read_text())
         log.info("teacher loaded from cache %s", path)
-        cost = model_cost(model, self.data.input_shape)
+        cost = self.cost()
         return Teacher(
             name="task",
             model=model,

@@ -8,6 +8,7 @@ learns from the crippled teacher. So:
 - a recipe that names its teacher and states its preprocessing: that preprocessing;
 - the built-in teacher: trained here on the task's preprocessing, nothing to choose;
 - data that a Python dataset hands over as model inputs: nothing to choose;
+- text: the teacher is fed the ids of its own tokenizer (the task tokenizes with it);
 - otherwise (your teacher, no declaration): evaluated under every preset on up to
   DETECT_SAMPLES val samples; the best is used, `unit` when it is within noise of the best
   (a paired sign test on the samples the two presets disagree on).
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
+from edgedistill.inputs import takes_tokens
 from edgedistill.records.feeding import TeacherFeeding
 from edgedistill.tasks.conventions import preset_preprocessing, teacher_preprocessing
 from edgedistill.tasks.data import all_labels
@@ -50,6 +52,14 @@ def feed_teacher(task: Task) -> FedTeacher:
     """The task's teacher prepared on the data as it must be fed, and the task to match."""
     spec, names, facts = task.recipe.teacher, task.teacher_names, task.data.facts
     declared = spec.preprocess
+    if takes_tokens(task.data.input_shape):
+        if declared is not None:
+            raise UserInputError(
+                f"{names.preprocess}: pixel conventions are for image teachers; a text teacher "
+                "is fed the ids of its own tokenizer"
+            )
+        feeding = TeacherFeeding(how="trained-here" if spec.source is None else "tokenizer")
+        return FedTeacher(task, prepare_teacher(task.recipe, task.data, names), feeding)
     layout = declared.layout if declared is not None else "nchw"
     ready = facts is None or facts.kind == "ready"
     if declared is not None:

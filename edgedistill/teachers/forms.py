@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from edgedistill.errors import UserInputError
+from edgedistill.inputs import shape_words
 from edgedistill.latency.costs import model_cost
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.registry import Registry
@@ -66,7 +67,7 @@ def prepare_teacher(
     if len(claiming) != 1:
         raise UserInputError(
             f"{names.source}: cannot tell the teacher form of {recipe.teacher.source!r}; use "
-            "FILE.py:FN, package.module:FN or FILE.onnx"
+            "FILE.py:FN, package.module:FN, FILE.onnx or hf:DIR"
         )
     return claiming[0].prepare(recipe, data, names)
 
@@ -128,8 +129,9 @@ def check_logits(model, data: TaskData, num_classes: int, what: str) -> None:
         raise
     except Exception as exc:
         raise UserInputError(
-            f"{what}: running the teacher on a batch of the data ({tuple(x.shape)}, N x C x H "
-            f"x W) failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"{what}: running the teacher on a batch of the data ({tuple(x.shape)}, N x "
+            f"{shape_words(data.input_shape)}) failed: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
     if not isinstance(output, torch.Tensor):
         raise UserInputError(

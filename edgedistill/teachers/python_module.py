@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING
 
+from edgedistill.tasks.tokenizer import is_hf_source
 from edgedistill.tasks.user_code import build_module, load_callable
 from edgedistill.teachers.forms import (
     TEACHER_FORMS,
@@ -40,7 +41,10 @@ def _arguments(function, recipe: TaskRecipe, data: TaskData) -> dict:
 @TEACHER_FORMS.register("python")
 class PythonModuleForm:
     def claims(self, spec: TeacherSpec) -> bool:
-        return spec.source is not None and not spec.source.lower().endswith(".onnx")
+        source = spec.source
+        return (
+            source is not None and not source.lower().endswith(".onnx") and not is_hf_source(source)
+        )
 
     def prepare(self, recipe: TaskRecipe, data: TaskData, names: TeacherNames) -> ReadyTeacher:
 
