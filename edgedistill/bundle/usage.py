@@ -169,8 +169,74 @@ context->enqueueV3(stream);""",
 )
 
 
+# A text model's snippets: the bundle's tokenizer makes the ids (tokenizer/, as preprocessing.json
+# says), padded or cut to the input's length. Formats without one here name the input only.
+TOKENIZE = """from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("tokenizer")  # the bundle's tokenizer/ folder
+ids = tokenizer(["your text"], padding="max_length", truncation=True,
+                max_length={{length}}, return_tensors="np")["input_ids"]  # int64, 1 x {{length}}"""
+TEXT_SNIPPETS: Registry[tuple[tuple[str, str], ...]] = Registry("bundle format (text)")
+TEXT_SNIPPETS.register("onnx")(
+    (
+        (
+            "python",
+            TOKENIZE
+            + """
+import onnxruntime as ort
+
+session = ort.InferenceSession("{file}", providers=["CPUExecutionProvider"])
+logits = session.run(["{output}"], {{"{input}": ids}})[0]
+print(logits.argmax(axis=1))""",
+        ),
+    )
+)
+TEXT_SNIPPETS.register("tflite")(
+    (
+        (
+            "python",
+            TOKENIZE
+            + """
+from ai_edge_litert.interpreter import Interpreter
+
+interpreter = Interpreter(model_path="{file}")
+interpreter.allocate_tensors()
+inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+interpreter.set_tensor(inp["index"], ids.astype(inp["dtype"]))
+interpreter.invoke()
+print(interpreter.get_tensor(out["index"]).argmax(axis=1))""",
+        ),
+    )
+)
+TEXT_SNIPPETS.register("coreml")(
+    (
+        (
+            "swift",
+            """import CoreML
+
+let model = try MLModel(contentsOf: compiledURL)  // {file}, compiled with MLModel.compileModel
+let ids = try MLMultiArray(shape: {shape_list}, dataType: .int32)
+// fill `ids` with the tokenizer's ids (bundle tokenizer/), padded or cut to {{length}}
+let input = try MLDictionaryFeatureProvider(dictionary: ["input": ids])
+let logits = try model.prediction(from: input).featureValue(for: "logits")!.multiArrayValue!""",
+        ),
+    )
+)
+
+
 def render_usage(
     format: str, file: str, artifact: dict[str, Any], classes: int = 0
 ) -> tuple[FormatUsage, list[tuple[str, str]]]:
+    """The format's usage and its code for this artifact; a text model's (token ids N x L)
+    code tokenizes first."""
     usage = USAGE.get(format)
-    return usage, usage.render(file, artifact, classes)
+    shape = list(artifact.get("input_shape") or [])
+    if len(shape) != 2:
+        return usage, usage.render(file, artifact, classes)
+    snippets = TEXT_SNIPPETS.get(format) if format in TEXT_SNIPPETS else ()
+    text = FormatUsage(usage.runtime, usage.minimum, snippets)
+    rendered = text.render(file, artifact, classes)
+    rendered = [(language, code.replace("{length}", str(shape[1]))) for language, code in rendered]
+    if not rendered:
+        rendered = [("text", f"input: int64 token ids {shape[0]} x {shape[1]} (tokenizer/)")]
+    return text, rendered

@@ -1,4 +1,5 @@
-"""Write the bundle a device team ships: labels, preprocessing, model card (README.md), manifest."""
+"""Write the bundle a device team ships: labels, preprocessing, model card (README.md), manifest;
+for a text model also its tokenizer's files (tokenizer/, named by preprocessing.json)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from edgedistill import atomic
 from edgedistill.bundle.card import render_model_card
 from edgedistill.bundle.manifest import write_manifest
 from edgedistill.bundle.usage import USAGE
+from edgedistill.inputs import takes_tokens
 from edgedistill.profiles import DeviceProfile
 from edgedistill.records.summary import RunSummary
+from edgedistill.tasks.text_task import tokenizer_files
 
 CARD_NAME = "README.md"
+TOKENIZER_FOLDER = "tokenizer"
 
 
 def write_bundle(
@@ -25,8 +29,9 @@ def write_bundle(
     hash everything into manifest.json."""
     task = summary.task
     document = summary.model_dump(mode="json")
+    preprocessing = _ship_tokenizer(bundle, task.preprocessing)
     atomic.write_text(bundle / "labels.txt", "\n".join(task.labels) + "\n")
-    atomic.write_json(bundle / "preprocessing.json", task.preprocessing)
+    atomic.write_json(bundle / "preprocessing.json", preprocessing)
     atomic.write_text(bundle / CARD_NAME, render_model_card(document))
     artifacts = [_artifact_entry(a) for a in document["artifacts"]]
     student, teacher = document["student"], document["teacher"]
@@ -35,8 +40,12 @@ def write_bundle(
         device=summary.device,
         budget_ms=summary.budget_ms,
         precision=summary.student.precision,
-        input={"name": task.input_name, "shape": task.input_shape, "dtype": "float32"},
-        preprocessing=task.preprocessing,
+        input={
+            "name": task.input_name,
+            "shape": task.input_shape,
+            "dtype": "int64" if takes_tokens(task.input_shape[1:]) else "float32",
+        },
+        preprocessing=preprocessing,
         labels=task.labels,
         artifacts=artifacts,
         measured={
@@ -84,6 +93,17 @@ def write_bundle(
         evaluation=document.get("evaluation"),
         validation_sample=validation_sample,
     )
+
+
+def _ship_tokenizer(bundle: Path, preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """A text model's tokenizer files copied into bundle/tokenizer/; the preprocessing then
+    names that folder (relative to the bundle). Image preprocessing is returned as it is."""
+    source = preprocessing.get("tokenizer")
+    if not isinstance(source, str):
+        return preprocessing
+    for path in tokenizer_files(Path(source)):
+        atomic.write_bytes(bundle / TOKENIZER_FOLDER / path.name, path.read_bytes())
+    return {**preprocessing, "tokenizer": f"{TOKENIZER_FOLDER}/"}
 
 
 def _artifact_entry(artifact: dict[str, Any]) -> dict[str, Any]:

@@ -96,8 +96,9 @@ def resolve_text(document: RecipeDocument, where: str) -> tuple[TaskRecipe, Task
         name: Split(tokenized.input_ids[rows].contiguous(), labels[rows].clone())
         for name, rows in parts.items()
     }
+    learned = given.tokenizer is None and not is_hf_source(document.teacher.source)
     tokenization = Tokenization(
-        description=given.description or _description(folder, length, vocabulary),
+        description=given.description or _description(learned, length, vocabulary),
         tokenizer=str(folder),
         vocab_size=given.vocab_size,
         max_length=length,
@@ -181,10 +182,11 @@ def tokenizer_files(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.name in names and path.is_file())
 
 
-def _description(folder: Path, length: int, vocabulary: Vocabulary) -> str:
+def _description(learned: bool, length: int, vocabulary: Vocabulary) -> str:
+    origin = "a WordPiece vocabulary learned from the train split" if learned else "the tokenizer"
     return (
-        f"the tokenizer in {folder.name}/ ({vocabulary.size} ids), each text padded with id "
-        f"{vocabulary.pad_id} or cut to {length} tokens"
+        f"{origin} ({vocabulary.size} ids, lowercased as the tokenizer says), each text padded "
+        f"with id {vocabulary.pad_id} or cut to {length} tokens"
     )
 
 

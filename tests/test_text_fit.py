@@ -1,0 +1,113 @@
+"""`fit` on text, as a user runs it: the built-in fortunes task (a WordPiece vocabulary learned
+from its train split, a transformer teacher trained here) and a Hugging Face classifier teacher
+given as hf:DIR with jsonl data, each from the data to a bundle whose ONNX file, tokenizer and
+model-card code work outside edgedistill."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import TESTS, run_cli
+
+pytest.importorskip("transformers", reason="text tasks need the text extra")
+
+TINY_TEXT_RECIPE = TESTS / "data" / "tiny_fortunes.yaml"
+CLASSES = 4  # computers, love, men-women, politics
+MAJORITY_SHARE = 0.39  # of the test split (politics)
+
+
+@pytest.fixture(scope="module")
+def text_budget_ms(isolated_dirs) -> float:
+    """Calibrate this host on text students of the task's input (12 measured candidates, kept
+    for the fit to reuse), and a budget that leaves the fastest students room on any host."""
+    from edgedistill.fit.calibrate import calibrate_on_host
+    from edgedistill.profiles import load_profile
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.select import candidate_cost
+    from edgedistill.tasks.task import load_task
+
+    data = load_task(str(TINY_TEXT_RECIPE)).data
+    space = enumerate_space(data.input_shape, vocabulary=data.vocabulary)
+    profile = load_profile("host-cpu")
+    model = calibrate_on_host(profile, space, data.input_shape, CLASSES, samples=12)
+    fastest = min(model.predict(candidate_cost(c.spec, data.input_shape, CLASSES)) for c in space)
+    return round(fastest / (1 - model.margin()) * 1.3, 3)
+
+
+@pytest.fixture(scope="module")
+def fortunes_run(tmp_path_factory, text_budget_ms):
+    out = tmp_path_factory.mktemp("text") / "run"
+    result = run_cli(
+        "fit", "--device", "host-cpu", "--budget", f"{text_budget_ms:g}ms",
+        "--task", str(TINY_TEXT_RECIPE), "--epochs", "6", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr  # 1: the measured p90 missed the budget
+    return result, out, json.loads(result.stdout)
+
+
+def test_fortunes_fit_distills_a_transformer_student_over_token_ids(fortunes_run):
+    _, out, summary = fortunes_run
+    student, teacher = summary["student"], summary["teacher"]
+    assert student["family"] == "tfm" and teacher["form"] == "builtin"
+    vocabulary = summary["task"]["preprocessing"]["vocabulary"]
+    assert student["arch"]["v"] == vocabulary and student["arch"]["p"] == 0
+    assert summary["task"]["input_shape"] == [1, 32]
+    assert teacher["accuracy"] > MAJORITY_SHARE + 0.2, "the teacher learned the categories"
+    assert student["accuracy"] > MAJORITY_SHARE + 0.1, "the student learned from it"
+    assert summary["retention"] == pytest.approx(student["accuracy"] / teacher["accuracy"])
+    (onnx,) = [a for a in summary["artifacts"] if a["format"] == "onnx"]
+    assert onnx["argmax_agreement"] == 1.0 and onnx["max_abs_diff"] < 1e-4
+    assert onnx["accuracy"] == pytest.approx(student["accuracy"])
+    search = json.loads((out / "search.json").read_text())
+    assert all(c["family"] == "tfm" for c in search["candidates"])
+    assert len(search["candidates"]) >= 24
+
+
+def test_text_bundle_ships_its_tokenizer_and_verifies(fortunes_run):
+    _, out, _ = fortunes_run
+    bundle = out / "bundle"
+    preprocessing = json.loads((bundle / "preprocessing.json").read_text())
+    assert preprocessing["tokenizer"] == "tokenizer/" and preprocessing["max_length"] == 32
+    assert (bundle / "tokenizer" / "tokenizer.json").is_file()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["input"]["dtype"] == "int64" and manifest["input"]["shape"] == [1, 32]
+    assert "tokenizer/tokenizer.json" in {entry["path"] for entry in manifest["files"]}
+    verified = run_cli("bundle", "verify", str(bundle), "--run")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_model_cards_python_code_tokenizes_and_runs_the_onnx(fortunes_run):
+    _, out, _ = fortunes_run
+    bundle = out / "bundle"
+    card = (bundle / "README.md").read_text()
+    code = next(
+        block
+        for block in re.findall(r"```python\n(.*?)```", card, flags=re.S)
+        if "onnxruntime" in block
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=bundle, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"\[[0-3]\]", result.stdout.strip()), result.stdout
+
+
+def test_text_tasks_refuse_int8_and_image_settings(tmp_path):
+    result = run_cli(
+        "fit", "--device", "host-cpu", "--budget", "1ms", "--task", str(TINY_TEXT_RECIPE),
+        "--precision", "int8", "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--precision int8" in result.stderr and "text" in result.stderr
+    assert not (tmp_path / "run").exists()
+    result = run_cli(
+        "fit", "--device", "host-cpu", "--budget", "1ms", "--task", str(TINY_TEXT_RECIPE),
+        "--teacher-preprocess", "unit", "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--teacher-preprocess" in result.stderr and "tokenizer" in result.stderr
