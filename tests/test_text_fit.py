@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,119 @@ def test_text_tasks_refuse_int8_and_image_settings(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--teacher-preprocess" in result.stderr and "tokenizer" in result.stderr
+
+
+# A Hugging Face classifier trained in the test on texts whose label is told by one word, and
+# jsonl data of the same kind: `fit --teacher hf:DIR --data jsonl:FILE` tokenizes with the
+# teacher's own tokenizer and distills it.
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+CUES = {"negative": "awful", "neutral": "fine", "positive": "great"}
+FILLER = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "tree", "today", "very"]
+
+
+def _texts(count: int, seed: int) -> list[dict]:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        label = list(CUES)[index % len(CUES)]
+        words = rng.choices(FILLER, k=rng.randint(3, 9))
+        words.insert(rng.randint(0, len(words)), CUES[label])
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def hf_teacher(tmp_path_factory) -> Path:
+    import torch
+    import transformers
+
+    root = tmp_path_factory.mktemp("hf-teacher")
+    (root / "vocab.txt").write_text("\n".join(SPECIAL + FILLER + list(CUES.values())) + "\n")
+    config = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}
+    (root / "tokenizer_config.json").write_text(json.dumps(config))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(root), local_files_only=True)
+    labels = list(CUES)
+    model = transformers.BertForSequenceClassification(
+        transformers.BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+        )
+    )
+    rows = _texts(300, seed=1)
+    batch = tokenizer([r["text"] for r in rows], padding=True, return_tensors="pt")
+    targets = torch.tensor([labels.index(r["label"]) for r in rows])
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(60):
+        loss = model(**batch, labels=targets).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    folder = root / "classifier"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_hf_teacher_fit_uses_the_teachers_tokenizer_and_distills_it(
+    hf_teacher, tmp_path, text_budget_ms
+):
+    """A recipe naming the jsonl data and the hf:DIR teacher (at the suite's text input length,
+    so that the host's text calibration is reused)."""
+    data = tmp_path / "reviews.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in _texts(240, seed=2)))
+    recipe = tmp_path / "reviews.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "name": "reviews",
+                "data": {"source": "jsonl:reviews.jsonl"},
+                "preprocessing": {"max_length": 32},
+                "teacher": {"source": f"hf:{hf_teacher}"},
+            }
+        )
+    )
+    out = tmp_path / "run"
+    result = run_cli(
+        "fit", "--device", "host-cpu", "--budget", f"{text_budget_ms:g}ms", "--task", str(recipe),
+        "--epochs", "4", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["teacher"]["form"] == "hf" and summary["teacher"]["source"] == f"hf:{hf_teacher}"
+    assert summary["teacher"]["feeding"]["how"] == "tokenizer"
+    assert summary["task"]["labels"] == ["negative", "neutral", "positive"]
+    assert summary["task"]["preprocessing"]["tokenizer"] == str(hf_teacher)
+    assert summary["teacher"]["accuracy"] > 0.9, "the teacher, fed its own ids, knows the cue"
+    assert summary["student"]["family"] == "tfm" and summary["student"]["accuracy"] > 0.6
+    assert (out / "bundle" / "tokenizer" / "tokenizer_config.json").is_file()
+    assert not (out / "bundle" / "tokenizer" / "model.safetensors").exists()
+
+
+def test_hf_teacher_on_images_or_with_other_labels_is_refused(hf_teacher, tmp_path):
+    result = run_cli(
+        "fit", "--device", "host-cpu", "--budget", "5ms", "--teacher", f"hf:{hf_teacher}",
+        "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "images" in result.stderr
+    data = tmp_path / "other.jsonl"
+    data.write_text(
+        "".join(json.dumps({"text": f"text {i}", "label": f"k{i % 2}"}) + "\n" for i in range(40))
+    )
+    result = run_cli(
+        "fit", "--device", "host-cpu", "--budget", "5ms", "--teacher", f"hf:{hf_teacher}",
+        "--data", f"jsonl:{data}", "--out", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "3 classes" in result.stderr and "k0" in result.stderr

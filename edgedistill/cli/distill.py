@@ -57,7 +57,8 @@ def distill(
         str | None,
         typer.Option(
             help="Your data: imagefolder:DIR, npz:FILE, or FILE.py:FN / package.module:FN "
-            "(returns torch Datasets)."
+            "(returns torch Datasets); texts: text:FILE, jsonl:FILE or csv:FILE (a text "
+            "column, an optional label column)."
         ),
     ] = None,
     teacher: Annotated[

@@ -65,8 +65,9 @@ def fit(
     teacher: Annotated[
         str | None,
         typer.Option(
-            help="Your teacher: FILE.py:FN or package.module:FN (returns an nn.Module), or "
-            "FILE.onnx (run with onnxruntime; logits only)."
+            help="Your teacher: FILE.py:FN or package.module:FN (returns an nn.Module), "
+            "FILE.onnx (run with onnxruntime; logits only), or hf:DIR (a Hugging Face text "
+            "classifier on this disk, with its tokenizer; never downloaded)."
         ),
     ] = None,
     teacher_weights: Annotated[
@@ -78,7 +79,8 @@ def fit(
         str | None,
         typer.Option(
             help="Your data: imagefolder:DIR, npz:FILE, or FILE.py:FN / package.module:FN "
-            "(returns torch Datasets)."
+            "(returns torch Datasets); texts: text:FILE, jsonl:FILE or csv:FILE (a text "
+            "column, an optional label column)."
         ),
     ] = None,
     workers: Annotated[

@@ -61,10 +61,10 @@ class FitOptions:
     threads: int = 1
     calibration_samples: int = DEFAULT_SAMPLES
     verify_on_device: int = 0  # measure the top K before training
-    teacher: str | None = None  # FILE.py:FN, package.module:FN or FILE.onnx
+    teacher: str | None = None  # FILE.py:FN, package.module:FN, FILE.onnx or hf:DIR
     teacher_weights: str | None = None
     teacher_preprocess: str | None = None  # a preset or fields; None: detected / the task's
-    data: str | None = None  # imagefolder:DIR, npz:FILE, FILE.py:FN, package.module:FN
+    data: str | None = None  # imagefolder:DIR, npz:FILE, FILE.py:FN, ...; text:, jsonl:, csv:
     workers: int = 0  # loader processes for data decoded lazily
     lab: Path | None = None  # devices.yaml: measure on its --target devices
     target: str | None = None  # NAME[,NAME...] in the lab file

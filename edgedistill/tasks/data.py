@@ -120,8 +120,9 @@ def parse_source(source: str, what: str) -> tuple[str, str]:
     if looks_like_callable(source):
         return "python", source
     raise UserInputError(
-        f"{what}: cannot read {source!r}; expected imagefolder:DIR, npz:FILE, FILE.py:FN, "
-        f"package.module:FN or builtin:digits ({DATA_SOURCES.unknown_message(scheme)})"
+        f"{what}: cannot read {source!r}; expected images (imagefolder:DIR, npz:FILE, "
+        "FILE.py:FN, package.module:FN, builtin:digits) or texts (text:FILE, jsonl:FILE, "
+        f"csv:FILE, builtin:fortunes) ({DATA_SOURCES.unknown_message(scheme)})"
     )
 
 

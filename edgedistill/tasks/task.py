@@ -163,6 +163,8 @@ def _resolve(document: RecipeDocument, where: str, workers: int):
 def _name_for(data: str) -> str:
     """A task name from a data spec: the folder or file name, or the function name."""
 
+    if is_text_source(data):
+        return Path(data.partition(":")[2].rstrip("/")).stem or "text"
     scheme, argument = parse_source(data, "--data")
     if scheme == "python":
         return argument.rpartition(":")[2]
