@@ -54,16 +54,17 @@ def tiny_fit_args(budget_ms: float) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def budget_with_room(calibration, wanted_ms: float) -> float:
+def budget_with_room(
+    calibration, wanted_ms: float, shape: tuple[int, ...] = (1, 32, 32), classes: int = 10
+) -> float:
     """`wanted_ms` where `calibration` (of any precision: the search scores every candidate
-    from its fp32 cost, as here) predicts a digits student within it with room, else the
-    fastest prediction over the space with the search margin and 30 % room."""
+    from its fp32 cost, as here) predicts a student (of digits by default) within it with
+    room, else the fastest prediction over the space with the search margin and 30 % room."""
     from edgedistill.students import enumerate_space
     from edgedistill.students.select import candidate_cost
 
-    shape = (1, 32, 32)
     fastest = min(
-        calibration.predict(candidate_cost(c.spec, shape, 10)) for c in enumerate_space(shape)
+        calibration.predict(candidate_cost(c.spec, shape, classes)) for c in enumerate_space(shape)
     )
     needed = fastest / (1 - calibration.margin()) * 1.3
     return max(wanted_ms, round(needed, 3))

@@ -38,6 +38,7 @@ def fleet_fit(tmp_path_factory, host_calibration):
     return result, out
 
 
+@pytest.mark.slow  # distills the space's largest student (minutes on 2 cores); refusals stay in CI
 def test_three_device_fit_writes_three_validated_runs_and_an_index(fleet_fit):
     from edgedistill.bundle import verify_bundle
 
@@ -58,6 +59,7 @@ def test_three_device_fit_writes_three_validated_runs_and_an_index(fleet_fit):
     assert measured == {"host-cpu": True, "jetson-orin-nano": False, "iphone-15-pro": False}
 
 
+@pytest.mark.slow
 def test_a_student_chosen_by_several_devices_is_distilled_once(fleet_fit):
     result, out = fleet_fit
     index = json.loads((out / "summary.json").read_text())
