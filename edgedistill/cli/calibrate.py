@@ -28,6 +28,7 @@ from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host, calibr
 from edgedistill.fit.probe import runtime_of, timed_format
 from edgedistill.fit.profile_check import load_device
 from edgedistill.fit.search import resolve_precision
+from edgedistill.inputs import input_kind
 from edgedistill.lab.host_bench import BenchProtocol
 from edgedistill.lab.inventory import resolve_targets
 from edgedistill.lab.measure import measure_artifact
@@ -106,7 +107,7 @@ def calibrate(
     if export_profile is not None and export_profile.is_dir():
         raise UserInputError(f"--export-profile {export_profile}: is a directory")
     shape = recipe.input.shape
-    space = enumerate_space(shape)
+    space = enumerate_space(shape, vocabulary=recipe.vocabulary)
     with progress_bars() as progress:
         if measure is None:
             model = calibrate_on_host(
@@ -125,7 +126,7 @@ def calibrate(
                 measured,
                 fmt,
             )
-    path = calibration_path(profile, model.precision, fmt, runtime_of(fmt))
+    path = calibration_path(profile, model.precision, fmt, runtime_of(fmt), input_kind(shape))
     if export_profile is not None:
         header = f"# {profile.name} with a latency model fitted on {samples} measurements\n"
         text = yaml.safe_dump(overlay_profile(profile, model, fmt), sort_keys=False)

@@ -66,10 +66,17 @@ def search(
             f"--samples: the {precision} latency model needs at least {needed}, got {samples}"
         )
     input_shape = recipe.input.shape
-    candidates = enumerate_space(input_shape)
+    candidates = enumerate_space(input_shape, vocabulary=recipe.vocabulary)
     with progress_bars() as progress:
         model = latency_model(
-            profile, precision, input_shape, len(recipe.labels), threads, samples, progress
+            profile,
+            precision,
+            input_shape,
+            len(recipe.labels),
+            threads,
+            samples,
+            progress,
+            recipe.vocabulary,
         )
         scored = score(candidates, model, input_shape, len(recipe.labels), budget_ms, progress)
     chosen = pick(scored)

@@ -20,7 +20,7 @@ from edgedistill.distill.losses import LOSSES, check_losses, loss_names, loss_pa
 from edgedistill.distill.objective import build_terms
 from edgedistill.errors import UserInputError
 from edgedistill.paths import check_new_out
-from edgedistill.students import FAMILIES, Candidate
+from edgedistill.students import FAMILIES, Candidate, with_task_knobs
 from edgedistill.tasks.recipe import LossSpec
 from edgedistill.tasks.task import load_task
 from edgedistill.teachers import PreparedTeacher, Teacher, feed_teacher
@@ -113,7 +113,7 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
     if options.student is None:
         raise UserInputError("--student: required (a spec as printed by `edgedistill search`)")
     candidate = Candidate.parse(options.student)
-    FAMILIES.get(candidate.family).validate(candidate)
+    FAMILIES.get(candidate.family)  # an unknown family is refused before the data is read
     if options.epochs is not None and options.epochs < 1:
         raise UserInputError(f"--epochs: must be at least 1, got {options.epochs}")
     fraction = options.labels_fraction
@@ -137,6 +137,8 @@ def plan_distill(options: DistillOptions) -> DistillPlan:
         options.workers or 0,
         options.teacher_preprocess,
     )
+    candidate = with_task_knobs(candidate, task.data.vocabulary)
+    FAMILIES.get(candidate.family).validate(candidate)
     return build_plan(options, task, candidate, user_source)
 
 

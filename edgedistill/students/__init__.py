@@ -31,6 +31,17 @@ def parse_student(spec: str, flag: str = "--student") -> Candidate:
     return canonical(Candidate.parse(spec, flag))
 
 
+def with_task_knobs(candidate: Candidate, vocabulary: Vocabulary | None) -> Candidate:
+    """The candidate with the knobs its family takes from the task filled in where the spec
+    leaves them out (a text student's vocabulary size v and padding id p)."""
+    wanted = FAMILIES.get(candidate.family).task_knobs
+    if vocabulary is None or not wanted:
+        return candidate
+    values = {"v": vocabulary.size, "p": vocabulary.pad_id}
+    filled = {knob: values[knob] for knob in wanted if knob not in candidate.knobs}
+    return Candidate(candidate.family, {**candidate.knobs, **filled})
+
+
 def enumerate_space(
     input_shape: tuple[int, ...],
     families: list[str] | None = None,
@@ -49,4 +60,5 @@ __all__ = [
     "canonical",
     "enumerate_space",
     "parse_student",
+    "with_task_knobs",
 ]

@@ -25,6 +25,7 @@ class StudentFamily(Protocol):
     rebuilds it."""
 
     name: str
+    task_knobs: tuple[str, ...]  # knobs the task sets (v, p: a text task's vocabulary)
 
     def space(
         self, input_shape: tuple[int, ...], vocabulary: Vocabulary | None = None

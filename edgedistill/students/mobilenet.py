@@ -128,6 +128,7 @@ def _check(candidate: Candidate, knob: str, ok: bool, expected: str) -> None:
 @FAMILIES.register("mbv2")
 class MobileNetV2Family:
     name = "mbv2"
+    task_knobs: tuple[str, ...] = ()
 
     def space(self, input_shape: tuple[int, ...], vocabulary=None) -> Iterator[Candidate]:
         """Candidates for images (C, H, W); none for token ids."""

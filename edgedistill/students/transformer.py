@@ -89,6 +89,7 @@ class TransformerFamily:
     """The `tfm` student family (the StudentFamily protocol of students/_registry.py)."""
 
     name = FAMILY
+    task_knobs = ("v", "p")
 
     def space(
         self, input_shape: tuple[int, ...], vocabulary: Vocabulary | None = None

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from edgedistill.errors import UserInputError, describe_validation
+from edgedistill.inputs import Vocabulary
 from edgedistill.tasks.text import is_text_source
 
 
@@ -349,6 +350,14 @@ class TaskRecipe(_Strict):
     def _fits_the_task_type(self) -> TaskRecipe:
         _check_task_type(self.task_type, self.metrics, self.labels)
         return self
+
+    @property
+    def vocabulary(self) -> Vocabulary | None:
+        """A text task's token ids (its resolved tokenization); None for images."""
+        found = self.preprocessing
+        if isinstance(found, Tokenization) and found.vocabulary is not None:
+            return Vocabulary(found.vocabulary, found.pad_id or 0)
+        return None
 
 
 def _check_task_type(task_type: str, metrics: list[str] | None, labels: list[str] | None):
