@@ -23,7 +23,7 @@ from edgedistill.profiles import DeviceProfile
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.quant.scheme import scheme_for
 from edgedistill.students import Candidate
-from edgedistill.students.select import candidate_cost
+from edgedistill.students.cost_table import costs_for
 
 log = logging.getLogger(__name__)
 DEFAULT_SAMPLES = 24  # candidates timed by a calibration: over twice either model's coefficients
@@ -91,7 +91,7 @@ def calibrate(
     scheme = scheme_for([runtime_of(fmt)]) if precision == "int8" else None
     # fp32 costs at every precision, as the search scores them: the fitted coefficients of
     # each precision absorb its bytes per element
-    costs = {c.spec: candidate_cost(c.spec, tuple(input_shape), num_classes) for c in candidates}
+    costs = costs_for([c.spec for c in candidates], tuple(input_shape), num_classes)
     chosen = spread(candidates, {k: v.macs for k, v in costs.items()}, samples)
     measurements = []
     progress("calibrate", 0, len(chosen), "")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from edgedistill.latency.costs import ModelCost
 from edgedistill.latency.model import LatencyModel
 from edgedistill.progress import ProgressFn, no_progress
-from edgedistill.students import FAMILIES, Candidate
+from edgedistill.students import Candidate
+from edgedistill.students.cost_table import costs_for
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,12 @@ class ScoredCandidate:
         )
 
 
-@lru_cache(maxsize=4096)
 def candidate_cost(
     spec: str, input_shape: tuple[int, ...], num_classes: int, precision: str = "fp32"
 ) -> ModelCost:
-    """Per-layer cost of a candidate, from its family (memoised: costs depend on the
-    architecture only)."""
-    candidate = Candidate.parse(spec)
-    return FAMILIES.get(candidate.family).cost(candidate, input_shape, num_classes, precision)
+    """Per-layer cost of a candidate, from its family (kept on disk: costs depend on the
+    architecture only, students/cost_table.py)."""
+    return costs_for([spec], tuple(input_shape), num_classes, precision)[spec]
 
 
 def score(
@@ -66,8 +64,10 @@ def score(
     """Every candidate with its cost and predicted latency, most capable (most MACs) first."""
     limit = budget_ms * (1 - model.margin())
     scored = []
+    progress("search", 0, len(candidates), "pricing the candidates")
+    table = costs_for([c.spec for c in candidates], tuple(input_shape), num_classes, "fp32")
     for index, candidate in enumerate(candidates):
-        cost = candidate_cost(candidate.spec, tuple(input_shape), num_classes, "fp32")
+        cost = table[candidate.spec]
         predicted = float(model.predict(cost))
         scored.append(
             ScoredCandidate(
