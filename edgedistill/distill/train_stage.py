@@ -14,6 +14,7 @@ from typing import Any
 from edgedistill import atomic, ddp
 from edgedistill.distill.losses.ce import CrossEntropyTerm
 from edgedistill.distill.objective import WeightedTerm, build_objective
+from edgedistill.distill.teacher_init import initialise_from_teacher
 from edgedistill.distill.trainer import TrainOptions, train
 from edgedistill.records.distill import StageResult, TeacherOutputs
 from edgedistill.students import build_student
@@ -51,6 +52,9 @@ def run_stage(
     terms = stage_terms(plan, stage)
     where = f" (stage {stage.name})" if stage.name != "student" else ""
     teacher_model = stage_teachers[0].model if stage_teachers else None
+    init = None
+    if recipe.distill.init == "teacher":
+        init = initialise_from_teacher(student, teacher_model)
     objective = build_objective(terms, student, teacher_model, example, where)
     runner, outputs, mode = teacher_outputs_for(
         plan, objective, stage_teachers, data, train_split, device, context
@@ -97,6 +101,7 @@ def run_stage(
         teacher_outputs=TeacherOutputs(**mode),
         history=trained.history,
         resumed=trained.resumed,
+        init=init,
     )
     if ddp.is_main(context):
         save_weights(folder, student, {"spec": stage.candidate.spec, "stage": stage.name})

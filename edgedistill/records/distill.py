@@ -31,6 +31,7 @@ class StageResult(_Strict):
     teacher_outputs: TeacherOutputs
     history: list[dict[str, float]] = Field(default_factory=list)  # per epoch: loss, val acc
     resumed: bool = False
+    init: str | None = None  # distill.init teacher: what was copied from the teacher
 
 
 class TeacherRow(_Strict):

@@ -583,6 +583,29 @@ def init_from_teacher(
     return TeacherInit(tuple(chosen), copied, False, note)
 
 
+def as_bert_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A TransformerStudent's state dict in a transformers BertModel's naming (the built-in
+    transformer teacher is one), so that `init_from_teacher` reads either teacher."""
+    renamed = {
+        "embeddings.word.weight": "embeddings.word_embeddings.weight",
+        "embeddings.position.weight": "embeddings.position_embeddings.weight",
+        "embeddings.norm.weight": "embeddings.LayerNorm.weight",
+        "embeddings.norm.bias": "embeddings.LayerNorm.bias",
+    }
+    for mine, theirs in HEAD_KEYS.items():
+        for part in ("weight", "bias"):
+            renamed[f"{mine}.{part}"] = f"{theirs}.{part}"
+    out = {}
+    for name, value in state.items():
+        layer = re.match(r"^layers\.(\d+)\.(.+)\.(weight|bias)$", name)
+        if layer is not None and layer.group(2) in LAYER_KEYS:
+            index, key, part = layer.groups()
+            out[f"encoder.layer.{index}.{LAYER_KEYS[key]}.{part}"] = value
+        elif name in renamed:
+            out[renamed[name]] = value
+    return out
+
+
 def _embedding_copies(state: dict[str, Any], student: nn.Module) -> list[tuple[str, Any]]:
     positions = state["embeddings.position_embeddings.weight"]
     if positions.shape[0] < student.max_len:

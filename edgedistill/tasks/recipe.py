@@ -293,6 +293,11 @@ class DistillSpec(_Strict):
     )
     train: TrainSpec
     qat: QatSpec = QatSpec()
+    init: Literal["fresh", "teacher"] = Field(
+        "fresh",
+        description="text students: teacher copies the teacher's embeddings and every k-th "
+        "layer into the student where the widths match (DistilBERT); fresh starts at random",
+    )
 
     @model_validator(mode="before")
     @classmethod
