@@ -45,7 +45,8 @@ class DistilledStudent:
     @property
     def notes(self) -> list[str]:
         stages = self.result.stages
-        notes = list(self.quantization.notes) if self.quantization else []
+        notes = [f"student initialised: {s.init}" for s in stages if s.init]
+        notes += list(self.quantization.notes) if self.quantization else []
         if len(stages) < 2:
             return notes
         trained = ", ".join(f"{s.name} ({s.student}, accuracy {s.accuracy:.4f})" for s in stages)
