@@ -14,7 +14,8 @@ def test_costs_are_stored_and_read_back_equal_to_tracing_the_module(isolated_dir
     for spec in SPECS:
         traced = model_cost(build_student(parse_student(spec), SHAPE, 7), SHAPE)
         assert first[spec] == traced
-    (path,) = [p for p in (isolated_dirs / "cache" / "costs").iterdir() if p.suffix == ".json"]
+    path = cost_table._path(cost_table._key(SHAPE, 7, "fp32"))
+    assert path.parent == isolated_dirs / "cache" / "costs" and path.is_file()
     cost_table._TABLES.clear()  # as a new process: read from disk
     assert cost_table.costs_for(SPECS, SHAPE, 7) == first
     path.write_text("{not json")
