@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import TINY_RECIPE, invoke, run_cli
+from tests.conftest import TINY_RECIPE, budget_with_room, invoke, run_cli
 
 DEVICES = ("host-cpu", "jetson-orin-nano", "iphone-15-pro")
 
@@ -93,3 +93,40 @@ def test_bad_device_lists_are_refused_and_leave_nothing(tmp_path, devices, budge
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def small_fleet_fit(tmp_path_factory, tiny_budget_ms):
+    """The CI-sized fleet: two devices, one budget each that leaves only small students (this
+    host's from its calibration, the phone's from its own latency model), one epoch."""
+    from edgedistill.fit.calibrate import latency_model_for
+    from edgedistill.profiles import load_profile
+
+    phone = latency_model_for(load_profile("iphone-15-pro"), "fp32", 1, (1, 32, 32))
+    budgets = f"{tiny_budget_ms:g}ms,{budget_with_room(phone, 0.0):g}ms"
+    out = tmp_path_factory.mktemp("small-fleet") / "run"
+    result = run_cli(
+        "fit", "--device", "host-cpu,iphone-15-pro", "--budget", budgets,
+        "--task", str(TINY_RECIPE), "--epochs", "1", "--precision", "fp32", "--formats", "onnx",
+        "--out", str(out), "--json",
+    )  # fmt: skip
+    return result, out
+
+
+def test_a_two_device_fit_writes_a_validated_run_per_device_and_an_index(small_fleet_fit):
+    from edgedistill.bundle import verify_bundle
+
+    result, out = small_fleet_fit
+    assert result.returncode in (0, 1), result.stderr
+    index = json.loads(result.stdout)
+    assert index == json.loads((out / "summary.json").read_text()) and index["kind"] == "fleet"
+    assert [run["device"] for run in index["devices"]] == ["host-cpu", "iphone-15-pro"]
+    for run in index["devices"]:
+        summary = json.loads((out / run["run"] / "summary.json").read_text())
+        assert summary["device"] == run["device"] and summary["student"]["spec"] == run["student"]
+        assert summary["budget_ms"] == run["budget_ms"]
+        assert verify_bundle(out / run["run"]).ok
+    host, phone = index["devices"]
+    assert host["p90_ms"] is not None and phone["p90_ms"] is None  # only this host is measured
+    if phone["student"] == host["student"]:
+        assert phone["shared_student_with"] == "host-cpu"
