@@ -31,10 +31,10 @@ from edgedistill.tasks.text import (
 )
 from edgedistill.tasks.tokenizer import (
     VOCABULARIES,
+    encode,
     hf_folder,
     is_hf_source,
     load_tokenizer,
-    tokenize,
     vocabulary_of,
 )
 from edgedistill.tasks.wordpiece import train_wordpiece
@@ -80,11 +80,12 @@ def resolve_text(document: RecipeDocument, where: str) -> tuple[TaskRecipe, Task
         )
     given = document.preprocessing or Tokenization()
     parts, record = split_texts(table, document.data.split)
-    folder = _tokenizer_folder(document, given, table, parts["train"], where)
+    train_texts = [table.texts[int(row)] for row in parts["train"]]
+    folder = _tokenizer_folder(document, given, train_texts)
     tokenizer = load_tokenizer(folder, where)
     vocabulary = vocabulary_of(tokenizer)
-    length = _length(document, given, tokenizer, table, parts["train"])
-    tokenized = tokenize(table.texts, folder, length, where)
+    length = _length(document, given, tokenizer, train_texts)
+    tokenized = encode(tokenizer, table.texts, length, folder, where)
     notes = list(table.notes)
     if tokenized.truncated:
         notes.append(
@@ -142,16 +143,13 @@ def _labels(document: RecipeDocument, table: TextTable) -> list[str]:
     return list(table.class_names)
 
 
-def _tokenizer_folder(
-    document: RecipeDocument, given: Tokenization, table: TextTable, train_rows, where: str
-) -> Path:
+def _tokenizer_folder(document: RecipeDocument, given: Tokenization, texts: list[str]) -> Path:
     if given.tokenizer is not None:
         folder = Path(given.tokenizer).expanduser()
         return folder if folder.is_absolute() else document.data.base_dir / folder
     if is_hf_source(document.teacher.source):
         assert document.teacher.source is not None
         return hf_folder(document.teacher.source, document.teacher.base_dir)
-    texts = [table.texts[int(row)] for row in train_rows]
     digest = hashlib.sha256(json.dumps([given.vocab_size, texts]).encode()).hexdigest()[:16]
     folder = cache_dir() / "tokenizers" / f"wordpiece-{digest}"
     if not all((folder / name).is_file() for name in TOKENIZER_FILES):
@@ -160,7 +158,7 @@ def _tokenizer_folder(
     return folder
 
 
-def _length(document, given: Tokenization, tokenizer, table: TextTable, train_rows) -> int:
+def _length(document, given: Tokenization, tokenizer, texts: list[str]) -> int:
     if isinstance(document.input, TokenInput):
         if given.max_length is not None and given.max_length != document.input.length:
             raise UserInputError(
@@ -170,7 +168,6 @@ def _length(document, given: Tokenization, tokenizer, table: TextTable, train_ro
         return document.input.length
     if given.max_length is not None:
         return given.max_length
-    texts = [table.texts[int(row)] for row in train_rows]
     counts = sorted(len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"])
     quantile = counts[min(len(counts) - 1, math.ceil(LENGTH_QUANTILE * len(counts)) - 1)]
     return min(MAX_DEFAULT_LENGTH, max(LENGTH_STEP, -(-quantile // LENGTH_STEP) * LENGTH_STEP))

@@ -173,14 +173,21 @@ def vocabulary_of(tokenizer) -> Vocabulary:
 def tokenize(
     texts: Sequence[str], tokenizer_folder: str | Path, max_length: int, what: str = "--teacher"
 ) -> TokenizedTexts:
-    """Token ids of `texts`, each padded or cut to `max_length` (padding="max_length",
-    truncation=True), with the folder's tokenizer loaded offline; counts the texts cut."""
+    """Token ids of `texts`, each padded or cut to `max_length`, with the folder's tokenizer
+    loaded offline; counts the texts cut."""
+    folder = Path(tokenizer_folder).expanduser()
+    return encode(load_tokenizer(folder, what), texts, max_length, folder, what)
+
+
+def encode(
+    tokenizer, texts: Sequence[str], max_length: int, folder: Path, what: str = "--teacher"
+) -> TokenizedTexts:
+    """`tokenize` with a tokenizer loaded already (`load_tokenizer(folder)`): padding="max_length",
+    truncation=True; the texts longer than `max_length` are counted."""
     import torch
 
-    folder = Path(tokenizer_folder).expanduser()
     if max_length < 2:
         raise UserInputError(f"{what}: max_length {max_length}: at least 2 tokens are needed")
-    tokenizer = load_tokenizer(folder, what)
     declared = int(getattr(tokenizer, "model_max_length", NO_MODEL_LIMIT) or NO_MODEL_LIMIT)
     if declared < NO_MODEL_LIMIT and max_length > declared:
         raise UserInputError(

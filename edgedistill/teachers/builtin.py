@@ -24,7 +24,7 @@ from edgedistill.latency.costs import model_cost
 from edgedistill.paths import cache_dir
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.registry import Registry
-from edgedistill.students import Candidate, build_student, parse_student
+from edgedistill.students import Candidate, build_student, parse_student, with_task_knobs
 from edgedistill.students.select import candidate_cost
 from edgedistill.teachers.forms import TEACHER_FORMS, TeacherNames
 from edgedistill.teachers.record import Teacher
@@ -106,8 +106,7 @@ def encoder_candidate(spec: TeacherSpec, data: TaskData) -> Candidate:
             "is arch: resnet"
         )
     given = Candidate.parse(spec.encoder, "field teacher.encoder")
-    knobs = {**given.knobs, "v": data.vocabulary.size, "p": data.vocabulary.pad_id}
-    return parse_student(Candidate(given.family, knobs).spec, "field teacher.encoder")
+    return parse_student(with_task_knobs(given, data.vocabulary).spec, "field teacher.encoder")
 
 
 @TEACHER_ARCHES.register("transformer")
