@@ -16,10 +16,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The token ids a text task feeds: ids in [0, size), `pad_id` fills short texts."""
+    """The token ids a text task feeds: ids in [0, size), `pad_id` fills short texts; and
+    what its students make of them: class logits, or (`embedding`) a sentence embedding.
+    These are the task's facts a text student takes as knobs (students/transformer.py)."""
 
     size: int
     pad_id: int = 0
+    embedding: bool = False
 
 
 def takes_tokens(shape: tuple[int, ...] | list[int]) -> bool:

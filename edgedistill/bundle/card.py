@@ -31,6 +31,10 @@ def _fraction(value: Any) -> str:
     return f"{value * 100:.2f} %" if 0 <= value <= 1 else f"{value:g}"
 
 
+def _decimal(value: Any) -> str:
+    return f"{value:.4f}" if _is_number(value) else NOT_MEASURED
+
+
 def _count(value: Any) -> str:
     if not _is_number(value):
         return "unknown"
@@ -118,7 +122,12 @@ def _input_section(task: dict[str, Any], feeding: Any = None) -> list[str]:
     else:
         lines.append("- Preprocessing: not recorded")
     labels = task.get("labels")
-    if isinstance(labels, list) and labels:
+    if task.get("task_type") == "embedding" and isinstance(labels, list):
+        lines.append(
+            f"- Output: a sentence embedding of {len(labels)} values (compare embeddings by "
+            "cosine similarity, as the student was distilled to match the teacher's)"
+        )
+    elif isinstance(labels, list) and labels:
         shown = ", ".join(str(label) for label in labels[:_MAX_LABELS_SHOWN])
         more = f", … ({len(labels)} in all)" if len(labels) > _MAX_LABELS_SHOWN else ""
         named = "Outputs (regression)" if task.get("task_type") == "regression" else "Labels"
@@ -169,7 +178,12 @@ def _quantization_lines(quantization: dict[str, Any]) -> list[str]:
     ]
 
 
-_SCORE_NAMES = {"accuracy": "Accuracy", "r2": "R²"}
+_METRIC_LABELS = {"neighbour_agreement": "Nearest-neighbour agreement with the teacher"}
+_SCORE_NAMES = {
+    "accuracy": "Accuracy",
+    "r2": "R²",
+    "cosine": "Mean cosine to the teacher's embedding",
+}
 
 
 def _measured_figures(summary: dict[str, Any]) -> list[str]:
@@ -185,18 +199,24 @@ def _measured_figures(summary: dict[str, Any]) -> list[str]:
         (f"Latency {key}", _ms(latency.get(key)), source if _is_number(latency.get(key)) else "")
         for key in ("p50", "p90", "p99")
     ]
-    score = _SCORE_NAMES.get(student.get("metric", "accuracy"), "Score")
+    metric = student.get("metric", "accuracy")
+    score = _SCORE_NAMES.get(metric, "Score")
+    shown = _fraction if metric == "accuracy" else _decimal  # R² and cosines as numbers
     rows += [
         ("Latency (predicted)", _ms(latency.get("predicted")), "predicted by the latency model"),
-        (f"{score}, deployed artifact", _fraction(student.get("accuracy")), "held-out split"),
-        (f"{score}, fp32 student", _fraction(student.get("accuracy_fp32")), "held-out split"),
-        (f"{score}, teacher", _fraction(teacher.get("accuracy")), "held-out split"),
+        (f"{score}, deployed artifact", shown(student.get("accuracy")), "held-out split"),
+        (f"{score}, fp32 student", shown(student.get("accuracy_fp32")), "held-out split"),
+        (f"{score}, teacher", shown(teacher.get("accuracy")), "held-out split"),
         ("Retention (student / teacher)", _fraction(summary.get("retention")), "held-out split"),
     ]
     for name, value in (student.get("metrics") or {}).items():
         if name != student.get("metric"):
             rows.append(
-                (f"{name.upper()}, shipped student (PyTorch)", f"{value:.4g}", "held-out split")
+                (
+                    f"{_METRIC_LABELS.get(name, name.upper())}, shipped student (PyTorch)",
+                    f"{value:.4g}",
+                    "held-out split",
+                )  # fmt: skip
             )
     lines = ["## Measured figures", "", "| Figure | Value | Source |", "|---|---|---|"]
     lines.extend(f"| {name} | {_cell(value)} | {_cell(src)} |" for name, value, src in rows)

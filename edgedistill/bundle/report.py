@@ -145,8 +145,11 @@ def _score(value: float | None, metric: str) -> str:
     return f"{value * 100:.2f} %" if metric == "accuracy" else f"{value:.4f}"
 
 
+OUTPUT_WORDS = {"regression": "outputs", "embedding": "embedding values"}
+
+
 def _metric_name(metric: str) -> str:
-    return {"accuracy": "accuracy", "r2": "R²"}.get(metric, metric)
+    return {"accuracy": "accuracy", "r2": "R²", "cosine": "mean cosine"}.get(metric, metric)
 
 
 def _count(value: float | None) -> str:
@@ -260,7 +263,7 @@ def _header(summary: RunSummary) -> str:
         ("device", summary.device),
         ("latency budget", f"{summary.budget_ms:g} ms per inference (batch 1)"),
         ("task", f"{summary.task.name} ({summary.task.task_type}, {len(summary.task.labels)} "
-                 f"{'outputs' if summary.task.task_type == 'regression' else 'classes'})"),
+                 f"{OUTPUT_WORDS.get(summary.task.task_type, 'classes')})"),
         ("shipped", "; ".join(shipped) or "no artifact was written"),
         ("precision", student.precision),
         ("student", f"{student.spec}: {_count(student.params)} params, "
@@ -440,8 +443,8 @@ def _ratio(student: float | None, teacher: float | None) -> str:
 
 
 def _evaluation_missing(summary: RunSummary, what: str) -> str:
-    if summary.task.task_type == "regression":
-        return _what(f"A regression run: {what} apply to classification tasks only.")
+    if summary.task.task_type != "classification":
+        return _what(f"A {summary.task.task_type} run: {what} apply to classification tasks only.")
     return _what(f"This run's summary has no evaluation section, so {what} are not shown.")
 
 

@@ -24,9 +24,8 @@ from edgedistill.distill.objective import Objective, WeightedTerm
 from edgedistill.distill.schedule import learning_rate, make_optimizer, set_learning_rate
 from edgedistill.distill.train_state import LoopState, load_train_state, save_train_state
 from edgedistill.progress import ProgressFn, no_progress
-from edgedistill.tasks.data import all_labels, loader_workers
+from edgedistill.tasks.data import loader_workers, task_kind
 from edgedistill.tasks.evaluate import score
-from edgedistill.tasks.kinds import kind_of
 
 if TYPE_CHECKING:
     import torch
@@ -208,7 +207,7 @@ def _run_epochs(run: _Loop) -> None:
         loop.finished = early or epoch == spec.epochs
         loop.seconds = time.perf_counter() - started
         _checkpoint(run)
-        metric = kind_of(all_labels(run.val_split)).metric
+        metric = task_kind(run.val_split).metric
         run.progress(run.stage, epoch, spec.epochs, f"val {metric} {val_accuracy:.3f}")
         log.debug(
             "%s epoch %d loss %.4f val %.4f",

@@ -2,7 +2,8 @@
 
 Every artifact that can run here is run by its own runtime on a fixed validation sample (the
 first COMPARE_SAMPLES samples of the val split) and compared with the student (max abs logit
-difference, argmax agreement), then scored on the test split (accuracy; R² for regression).
+difference, argmax agreement; for sentence embeddings the lowest cosine to the student's), then
+scored on the test split (accuracy; R² for regression; mean cosine to the teacher's embedding).
 What "close enough" means depends on the precision: fp32 differs only by summation order; fp16
 and int8 are judged by argmax agreement and accuracy, or for regression by the largest output
 difference relative to the outputs' spread and by R². An int8 artifact is compared with the
@@ -23,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from edgedistill.inputs import as_array, random_input
 from edgedistill.ort import onnx_session
 from edgedistill.quant.fake import is_quantized, output_step
-from edgedistill.tasks.data import all_labels, iter_batches
-from edgedistill.tasks.kinds import TASK_KINDS, TaskKind, kind_of
+from edgedistill.tasks.data import iter_batches, task_kind
+from edgedistill.tasks.kinds import TASK_KINDS, TaskKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +46,8 @@ INT8_MAX_ACCURACY_DROP = 0.02
 TIE_STEPS = 4  # int8 kernels' requantization differs from fake quantization by up to ~3 steps
 # Regression outputs: largest difference allowed, as a share of the outputs' standard deviation
 REGRESSION_SPREAD_SHARE = {"fp16": 0.02, "int8": 0.15}
+# Sentence embeddings: the lowest cosine to the student's embedding, per sample
+EMBEDDING_MIN_COSINE = {"fp16": 0.999, "int8": 0.98}
 
 # N x C x H x W float32 (or N x L int64 token ids) -> N x K logits
 Predict = Callable[["np.ndarray"], "np.ndarray"]
@@ -58,6 +61,7 @@ class Validation:
     runtime: str
     max_abs_diff: float | None = None
     argmax_agreement: float | None = None
+    min_cosine: float | None = None  # sentence embeddings: the lowest cosine to the student's
     # int8: agreement on the samples whose reference top-2 margin exceeds TIE_STEPS steps
     decisive_agreement: float | None = None
     decisive_samples: int | None = None
@@ -86,6 +90,10 @@ class Reference:
         return self.kind.name == "regression"
 
     @property
+    def embedding(self) -> bool:
+        return self.kind.name == "embedding"
+
+    @property
     def output_spread(self) -> float:
         """Standard deviation of the student's outputs on the compared sample (all outputs)."""
         return float(self.logits.std()) if self.logits.size else 0.0
@@ -96,7 +104,7 @@ class Reference:
 
         compare_x = torch.cat([x for x, _ in iter_batches(compare, limit=COMPARE_SAMPLES)])
         origin = f"the first {len(compare_x)} samples of the val split"
-        return cls._build(student, compare_x, test, origin, kind=kind_of(all_labels(compare)))
+        return cls._build(student, compare_x, test, origin, kind=task_kind(compare))
 
     @classmethod
     def from_random(
@@ -195,6 +203,16 @@ def compare_predictions(predict: Predict, reference: Reference, runtime: str) ->
             samples_compared=len(exported),
             notes=(*notes, f"outputs' spread (std) {reference.output_spread:.4g}"),
         )
+    if reference.embedding:
+        return Validation(
+            "outputs",
+            runtime,
+            max_abs_diff=float(np.abs(exported - reference.logits).max()),
+            min_cosine=_min_cosine(exported, reference.logits),
+            accuracy=accuracy,
+            samples_compared=len(exported),
+            notes=tuple(notes),
+        )
     if decisive is not None:
         notes.append(
             f"argmax agreement {agrees[decisive].mean() if decisive.any() else 1.0:.3f} on the "
@@ -218,6 +236,14 @@ def compare_predictions(predict: Predict, reference: Reference, runtime: str) ->
     )
 
 
+def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    import numpy as np
+
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(((a * b).sum(axis=1) / np.maximum(norms, 1e-12)).min())
+
+
 def _decisive(reference: Reference):
     """Mask of compared samples whose reference top-2 margin exceeds TIE_STEPS output steps;
     None for a float student."""
@@ -233,6 +259,13 @@ def tolerance_for(precision: str, reference: Reference) -> dict[str, Any]:
     """What the figures of an artifact at `precision` must meet."""
     if precision == "fp32":
         return {"max_abs_diff": FP32_TOLERANCE * max(1.0, reference.largest_logit)}
+    if reference.embedding:  # no classes: each embedding points where the student's does
+        return {
+            "min_cosine": EMBEDDING_MIN_COSINE.get(precision, EMBEDDING_MIN_COSINE["int8"]),
+            "max_accuracy_drop": FP16_MAX_ACCURACY_DROP
+            if precision == "fp16"
+            else INT8_MAX_ACCURACY_DROP,
+        }
     if reference.regression:  # no classes to agree on: outputs within a share of their spread
         share = REGRESSION_SPREAD_SHARE.get(precision, REGRESSION_SPREAD_SHARE["int8"])
         return {
@@ -263,6 +296,9 @@ def judge(validation: Validation, tolerance: dict[str, Any], reference: Referenc
     diff = validation.max_abs_diff
     if limit is not None and diff is not None and diff > limit:
         problems.append(f"max abs output difference {diff:.3g} > {limit:.3g}")
+    cosine = tolerance.get("min_cosine")
+    if cosine is not None and validation.min_cosine is not None and validation.min_cosine < cosine:
+        problems.append(f"lowest cosine to the student {validation.min_cosine:.4f} < {cosine}")
     agreement = tolerance.get("min_argmax_agreement")
     found = validation.argmax_agreement
     where = ""
@@ -291,6 +327,7 @@ def record(artifact: Artifact, validation: Validation, tolerance: dict[str, Any]
     artifact.validated_with = validation.runtime
     artifact.max_abs_diff = validation.max_abs_diff
     artifact.argmax_agreement = validation.argmax_agreement
+    artifact.min_cosine = validation.min_cosine
     artifact.samples_compared = validation.samples_compared
     artifact.accuracy = validation.accuracy
     artifact.tolerance = tolerance if validation.kind == "outputs" else None

@@ -26,6 +26,8 @@ class Artifact(BaseModel):
     validation: Literal["outputs", "structural"] | None = None
     max_abs_diff: float | None = None  # vs the PyTorch student on the validation sample
     argmax_agreement: float | None = None
+    # sentence embeddings: the lowest cosine between its output and the student's, per sample
+    min_cosine: float | None = None
     samples_compared: int | None = None
     accuracy: float | None = None  # on the test split, run by the artifact's runtime
     tolerance: dict[str, Any] | None = None  # what the figures had to meet for this precision

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from edgedistill.students import mobilenet, transformer  # noqa: F401  (register mbv2, tfm)
 from edgedistill.students._registry import FAMILIES, StudentFamily
 from edgedistill.students.candidate import Candidate
+from edgedistill.students.transformer import text_task_knobs
 
 if TYPE_CHECKING:
     from torch import nn
@@ -33,12 +34,14 @@ def parse_student(spec: str, flag: str = "--student") -> Candidate:
 
 def with_task_knobs(candidate: Candidate, vocabulary: Vocabulary | None) -> Candidate:
     """The candidate with the knobs its family takes from the task filled in where the spec
-    leaves them out (a text student's vocabulary size v and padding id p)."""
+    leaves them out (a text student's vocabulary size v, padding id p and output e)."""
     wanted = FAMILIES.get(candidate.family).task_knobs
     if vocabulary is None or not wanted:
         return candidate
-    values = {"v": vocabulary.size, "p": vocabulary.pad_id}
-    filled = {knob: values[knob] for knob in wanted if knob not in candidate.knobs}
+    values = text_task_knobs(vocabulary)
+    filled = {
+        knob: values[knob] for knob in wanted if knob not in candidate.knobs and knob in values
+    }
     return Candidate(candidate.family, {**candidate.knobs, **filled})
 
 

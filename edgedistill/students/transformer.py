@@ -9,6 +9,9 @@ Knobs (spec `tfm:a=4,h=256,i=1024,l=4,p=0,v=3157`):
   i  MLP intermediate size (default 4h)
   v  vocabulary size (the task's tokenizer: set by the search, not searched)
   p  padding token id (default 0)
+  e  1: the output is a sentence embedding (the mask-aware mean of the last layer's states,
+     projected to the task's width: the teacher's embedding size); left out: class logits
+     (first token -> pooler -> classifier). Set from the task, as v and p are.
 The sequence length comes from the task, as an image's shape does: the family takes
 input_shape = (L,); the vocabulary is a knob so that the spec alone rebuilds the student.
 
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 FAMILY = "tfm"
-KNOBS = ("l", "h", "a", "i", "v", "p")
+KNOBS = ("l", "h", "a", "i", "v", "p", "e")
 SPACE_LAYERS = (1, 2, 4, 6)
 SPACE_HIDDEN = (64, 128, 192, 256, 384)
 SPACE_INTERMEDIATE_RATIOS = (2, 4)
@@ -56,7 +59,7 @@ def enumerate_text_space(seq_len: int, vocabulary: Vocabulary) -> list[Candidate
     if seq_len < 1:
         raise UserInputError(f"text students need a sequence length of at least 1, got {seq_len}")
     grid = itertools.product(SPACE_LAYERS, SPACE_HIDDEN, SPACE_INTERMEDIATE_RATIOS)
-    task = {"v": vocabulary.size, "p": vocabulary.pad_id}
+    task = text_task_knobs(vocabulary)
     return [
         Candidate(
             FAMILY,
@@ -64,6 +67,15 @@ def enumerate_text_space(seq_len: int, vocabulary: Vocabulary) -> list[Candidate
         )
         for layers, hidden, ratio in grid
     ]
+
+
+def text_task_knobs(vocabulary: Vocabulary) -> dict[str, int]:
+    """The knobs a text task sets: its vocabulary, padding id and (embedding tasks) e=1."""
+    return {
+        "v": vocabulary.size,
+        "p": vocabulary.pad_id,
+        **({"e": 1} if vocabulary.embedding else {}),
+    }
 
 
 def spread_layers(student_layers: int, teacher_layers: int) -> list[int]:
@@ -89,7 +101,7 @@ class TransformerFamily:
     """The `tfm` student family (the StudentFamily protocol of students/_registry.py)."""
 
     name = FAMILY
-    task_knobs = ("v", "p")
+    task_knobs = ("v", "p", "e")
 
     def space(
         self, input_shape: tuple[int, ...], vocabulary: Vocabulary | None = None
@@ -107,7 +119,8 @@ class TransformerFamily:
         if missing or unknown:
             raise UserInputError(
                 f"student {candidate.spec}: tfm takes knobs l (layers), h (hidden size), "
-                "a (attention heads), i (intermediate size), v (vocabulary size), p (padding id)"
+                "a (attention heads), i (intermediate size), v (vocabulary size), p (padding id), "
+                "e (1: a sentence embedding)"
                 + (f"; missing {', '.join(sorted(missing))}" if missing else "")
                 + (f"; unknown {', '.join(sorted(unknown))}" if unknown else "")
             )
@@ -128,6 +141,10 @@ class TransformerFamily:
         _check(full, "i", _is_int(knobs["i"], 8, 16384), "an integer in [8, 16384]")
         _check(full, "v", _is_int(knobs["v"], 2, 10_000_000), "an integer in [2, 10000000]")
         _check(full, "p", _is_int(knobs["p"], 0, knobs["v"] - 1), f"an id below v={knobs['v']}")
+        _check(full, "e", knobs.get("e", 0) in (0, 1), "0 (class logits) or 1 (an embedding)")
+        if knobs.get("e") == 0:  # the default is left out, so that each student has one spec
+            del knobs["e"]
+            full = Candidate(self.name, knobs)
         return full
 
     def validate(self, candidate: Candidate) -> None:
@@ -144,9 +161,12 @@ class TransformerFamily:
         normalize: bool = False,
         embed_dim: int | None = None,
     ) -> nn.Module:
-        """The student for token ids of shape (L,) from the vocabulary of its knob v."""
+        """The student for token ids of shape (L,) from the vocabulary of its knob v; with e=1
+        a sentence embedding of `num_classes` values (the teacher's width)."""
         knobs = self.canonical(candidate).knobs
         seq_len = _seq_len(candidate, input_shape)
+        if knobs.get("e"):
+            head, embed_dim = "embed", num_classes
         return _student_class()(
             knobs["v"],
             seq_len,
@@ -175,6 +195,8 @@ class TransformerFamily:
     ) -> ModelCost:
         """The candidate's per-layer cost at the task's sequence length, without building it."""
         knobs = self.canonical(candidate).knobs
+        if knobs.get("e"):
+            head, embed_dim = "embed", num_classes
         shape = EncoderShape(
             layers=knobs["l"],
             hidden=knobs["h"],

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgedistill.errors import UserInputError
 from edgedistill.inputs import Vocabulary
+from edgedistill.tasks.kinds import TASK_KINDS, TaskKind, kind_of
 from edgedistill.tasks.preprocess import Preprocessor
 from edgedistill.tasks.sources import DATA_SOURCES, SourceContext
 from edgedistill.tasks.splits import split_indices
@@ -43,13 +44,25 @@ class Split:
     """
 
     x: torch.Tensor  # float32, N x C x H x W, preprocessed (text: int64 token ids, N x L)
-    y: torch.Tensor  # int64, N
+    y: torch.Tensor  # int64, N (regression, embedding: float32, N x outputs)
+    kind: str | None = None  # the task kind when the targets do not tell it (embedding)
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, index: int):
         return self.x[index], self.y[index]
+
+
+def task_kind(dataset, targets: torch.Tensor | None = None) -> TaskKind:
+    """The kind of task a dataset's targets belong to: the one its split names (through Subset
+    and other wrappers), else the one its targets tell (tasks/kinds.py: `kind_of`)."""
+    inner = dataset
+    while not isinstance(inner, Split) and hasattr(inner, "dataset"):
+        inner = inner.dataset
+    if isinstance(inner, Split) and inner.kind is not None:
+        return TASK_KINDS.get(inner.kind)
+    return kind_of(all_labels(dataset) if targets is None else targets)
 
 
 def loader_workers(dataset) -> int:

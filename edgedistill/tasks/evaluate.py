@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edgedistill.tasks.data import all_labels, iter_batches
-from edgedistill.tasks.kinds import kind_of
+from edgedistill.tasks.data import all_labels, iter_batches, task_kind
 
 if TYPE_CHECKING:
     import torch
@@ -31,15 +30,17 @@ def predict_logits(model: nn.Module, dataset, batch_size: int = 256) -> torch.Te
 
 
 def score(model: nn.Module, dataset) -> float:
-    """The task's score on the dataset: accuracy, or R² for regression targets."""
+    """The task's score on the dataset: accuracy, R² for regression targets, or the mean cosine
+    to the teacher's embeddings."""
     targets = all_labels(dataset)
-    return kind_of(targets).score(predict_logits(model, dataset), targets)
+    return task_kind(dataset, targets).score(predict_logits(model, dataset), targets)
 
 
 def metrics(model: nn.Module, dataset) -> dict[str, float]:
-    """Every figure of the task's kind: accuracy; or mae, rmse and r2."""
+    """Every figure of the task's kind: accuracy; mae, rmse and r2; or cosine and
+    neighbour_agreement."""
     targets = all_labels(dataset)
-    return kind_of(targets).metrics(predict_logits(model, dataset), targets)
+    return task_kind(dataset, targets).metrics(predict_logits(model, dataset), targets)
 
 
 def accuracy(model: nn.Module, dataset) -> float:

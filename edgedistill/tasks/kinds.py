@@ -1,10 +1,14 @@
-"""What a task predicts and how it is scored: classification (class logits, accuracy) or
-regression (float outputs; MAE, RMSE and R²).
+"""What a task predicts and how it is scored: classification (class logits, accuracy),
+regression (float outputs; MAE, RMSE and R²) or sentence embeddings (the teacher's embedding is
+the target; mean cosine and nearest-neighbour agreement).
 
 Each kind gives the figures a run reports and the one score that stands for them (higher is
-better): accuracy, or R² averaged over the outputs (as scikit-learn's `r2_score` does).
-Retention is student score / teacher score in both. The kind of a split is told by its
-targets: int64 class indices (-1: unlabeled) or float32 rows of outputs (NaN: unlabeled).
+better): accuracy, R² averaged over the outputs (as scikit-learn's `r2_score` does), or the
+mean cosine to the teacher's embedding. Retention is student score / teacher score in all
+three (the teacher's own cosine is 1, so an embedding student's retention is its mean cosine).
+The kind of a split is told by its targets: int64 class indices (-1: unlabeled) or float32 rows
+of outputs (NaN: unlabeled); float targets that are a teacher's embeddings are marked by their
+split (`Split.kind`, tasks/data.py: `task_kind`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ if TYPE_CHECKING:
 
 class TaskKind(Protocol):
     name: str
-    metric: str  # the score's name: accuracy | r2
+    metric: str  # the score's name: accuracy | r2 | cosine
 
     def labeled(self, targets: torch.Tensor) -> torch.Tensor:
         """Boolean mask of the samples that carry a target."""
@@ -145,6 +149,61 @@ class Regression:
         import torch
 
         return torch.where(self.labeled(targets), 0, -1).to(torch.int64)
+
+
+NEIGHBOUR_LIMIT = 5000  # samples compared all-to-all for nearest-neighbour agreement
+
+
+@TASK_KINDS.register("embedding")
+class Embedding(Regression):
+    """Targets are the teacher's sentence embeddings (float rows, NaN: none); outputs are
+    compared by direction, as retrieval compares embeddings."""
+
+    name = "embedding"
+    metric = "cosine"
+
+    def score(self, outputs, targets) -> float:
+        predicted, truth = self._pairs(outputs, targets)
+        return float(_cosines(predicted, truth).mean()) if len(truth) else 0.0
+
+    def metrics(self, outputs, targets) -> dict[str, float]:
+        predicted, truth = self._pairs(outputs, targets)
+        if len(truth) == 0:
+            return {"cosine": 0.0, "neighbour_agreement": 0.0}
+        return {
+            "cosine": float(_cosines(predicted, truth).mean()),
+            "neighbour_agreement": neighbour_agreement(predicted, truth),
+        }
+
+    def hard_loss(self, outputs, targets, label_smoothing: float = 0.0, huber_delta=None):
+        mask = self.labeled(targets)
+        safe = targets.nan_to_num(0.0).reshape(outputs.shape)
+        return _masked_mean(1 - _cosines(outputs, safe), mask)
+
+
+def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    return F.cosine_similarity(a.reshape(len(a), -1), b.reshape(len(b), -1), dim=1, eps=1e-8)
+
+
+def neighbour_agreement(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """The share of samples whose nearest other sample (by cosine) is the same one under
+    `outputs` as under `targets` (the first NEIGHBOUR_LIMIT samples; 0 for fewer than 2)."""
+    import torch
+    import torch.nn.functional as F
+
+    count = min(len(outputs), NEIGHBOUR_LIMIT)
+    if count < 2:
+        return 0.0
+
+    def nearest(rows: torch.Tensor) -> torch.Tensor:
+        unit = F.normalize(rows[:count].reshape(count, -1).double(), dim=1)
+        similarity = unit @ unit.T
+        similarity.fill_diagonal_(-torch.inf)
+        return similarity.argmax(dim=1)
+
+    return float((nearest(outputs) == nearest(targets)).double().mean())
 
 
 def kind_of(targets: torch.Tensor) -> TaskKind:

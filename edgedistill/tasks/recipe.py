@@ -322,23 +322,33 @@ class DistillSpec(_Strict):
         return self
 
 
-METRICS = {"classification": ("accuracy",), "regression": ("mae", "rmse", "r2")}
+METRICS = {
+    "classification": ("accuracy",),
+    "regression": ("mae", "rmse", "r2"),
+    "embedding": ("cosine", "neighbour_agreement"),
+}
+TaskType = Literal["classification", "regression", "embedding"]
 
 
 class TaskRecipe(_Strict):
     schema_version: Literal[1] = 1
     name: str
-    task_type: Literal["classification", "regression"] = "classification"
-    metrics: list[Literal["accuracy", "mae", "rmse", "r2"]] = Field(
-        None,  # type: ignore[assignment]
-        min_length=1,
-        description="figures reported (default: accuracy; mae, rmse and r2 for regression)",
+    task_type: TaskType = "classification"
+    metrics: list[Literal["accuracy", "mae", "rmse", "r2", "cosine", "neighbour_agreement"]] = (
+        Field(
+            None,  # type: ignore[assignment]
+            min_length=1,
+            description="figures reported (default: accuracy; mae, rmse and r2 for regression; "
+            "cosine and neighbour_agreement for sentence embeddings)",
+        )
     )
     data: DataSpec
     input: InputSpec | TokenInput
     preprocessing: Preprocessing | Tokenization
     labels: list[str] = Field(
-        min_length=1, description="class names; for regression, the outputs' names"
+        min_length=1,
+        description="class names; for regression, the outputs' names; for sentence embeddings, "
+        "the embedding's dimensions (filled in from the teacher)",
     )
     teacher: TeacherSpec
     distill: DistillSpec
@@ -361,7 +371,8 @@ class TaskRecipe(_Strict):
         """A text task's token ids (its resolved tokenization); None for images."""
         found = self.preprocessing
         if isinstance(found, Tokenization) and found.vocabulary is not None:
-            return Vocabulary(found.vocabulary, found.pad_id or 0)
+            embedding = self.task_type == "embedding"
+            return Vocabulary(found.vocabulary, found.pad_id or 0, embedding)
         return None
 
 
@@ -382,7 +393,7 @@ class RecipeDocument(TaskRecipe):
     input: InputSpec | TokenInput | None = None  # type: ignore[assignment]
     preprocessing: Preprocessing | Tokenization | None = None  # type: ignore[assignment]
     labels: list[str] | None = Field(None, min_length=1)  # type: ignore[assignment]
-    task_type: Literal["classification", "regression"] | None = None  # type: ignore[assignment]
+    task_type: TaskType | None = None  # type: ignore[assignment]
 
     @model_validator(mode="before")
     @classmethod
@@ -401,6 +412,8 @@ class RecipeDocument(TaskRecipe):
         becomes the defaults of that type."""
         update: dict[str, Any] = {"task_type": task_type}
         if self.distill == default_distill("classification") and task_type == "regression":
+            update["distill"] = default_distill(task_type)
+        if self.distill == default_distill("text") and task_type == "embedding":
             update["distill"] = default_distill(task_type)
         _check_task_type(task_type, self.metrics, self.labels)
         return self.model_copy(update=update)
@@ -443,10 +456,18 @@ def _defaults() -> dict:
     return yaml.safe_load(DEFAULTS.read_text(encoding="utf-8"))
 
 
+# defaults.yaml's distill section per task type ("text": a text classification task's)
+DEFAULT_DISTILL = {
+    "regression": "regression_distill",
+    "text": "text_distill",
+    "embedding": "embedding_distill",
+}
+
+
 def default_distill(task_type: str) -> DistillSpec:
     """The distill section a recipe of this task type gets when it leaves it out."""
     defaults = _defaults()
-    key = "regression_distill" if task_type == "regression" else "distill"
+    key = DEFAULT_DISTILL.get(task_type, "distill")
     return DistillSpec.model_validate(defaults[key])
 
 
@@ -458,7 +479,7 @@ def _validate(data: dict, where: str) -> RecipeDocument:
     if isinstance(source, str) and is_text_source(source):
         defaults["teacher"], defaults["distill"] = (
             defaults["text_teacher"],
-            defaults["text_distill"],
+            defaults[DEFAULT_DISTILL.get(data.get("task_type"), "text_distill")],
         )
     for section in ("teacher", "distill"):
         data.setdefault(section, defaults[section])

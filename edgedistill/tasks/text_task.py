@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 LENGTH_QUANTILE = 0.95  # of the train texts' token counts, when max_length is not given
 LENGTH_STEP = 8
 MAX_DEFAULT_LENGTH = 512
+# An embedding task's one output name until its teacher tells the embedding's width
+EMBEDDING_LABEL = "embedding"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -57,16 +60,17 @@ def resolve_text(document: RecipeDocument, where: str) -> tuple[TaskRecipe, Task
     import torch
 
     table = read_text_source(document.data.source, document.data.base_dir, where)
-    if not table.labeled:
+    task_type = document.task_type or ("classification" if table.labeled else "embedding")
+    if task_type == "regression":
         raise UserInputError(
-            f"{where}: {table.source} has no labels; texts without labels are for distilling a "
-            "sentence-embedding teacher, which edgedistill does not do yet: give a `label` "
-            "column (jsonl:, csv:)"
+            f"task {document.name}: field task_type is regression, but text tasks are "
+            "classification (a label per text) or embedding (the teacher's sentence embeddings)"
         )
-    if document.task_type not in (None, "classification"):
+    if task_type == "classification" and not table.labeled:
         raise UserInputError(
-            f"task {document.name}: field task_type is {document.task_type}, but text tasks "
-            "are classification (labels per text)"
+            f"{where}: {table.source} has no labels, and a classification task learns them; "
+            "give a `label` column (jsonl:, csv:), or distill a sentence-embedding teacher "
+            "(task_type: embedding, --teacher hf:DIR), which needs none"
         )
     if document.input is not None and not isinstance(document.input, TokenInput):
         raise UserInputError(
@@ -92,9 +96,19 @@ def resolve_text(document: RecipeDocument, where: str) -> tuple[TaskRecipe, Task
             f"{tokenized.truncated} of {len(table)} texts are longer than {length} tokens and "
             "were cut (preprocessing.max_length)"
         )
-    labels = torch.from_numpy(table.labels)
+    embedding = task_type == "embedding"
+    if embedding:  # the teacher's embeddings become the targets (teachers/embedding_targets.py)
+        if table.labeled:
+            notes.append(f"{table.source}: its labels are not used (a sentence-embedding task)")
+        targets = torch.full((len(table), 1), float("nan"))
+    else:
+        targets = torch.from_numpy(table.labels)
     splits = {
-        name: Split(tokenized.input_ids[rows].contiguous(), labels[rows].clone())
+        name: Split(
+            tokenized.input_ids[rows].contiguous(),
+            targets[rows].clone(),
+            "embedding" if embedding else None,
+        )
         for name, rows in parts.items()
     }
     learned = given.tokenizer is None and not is_hf_source(document.teacher.source)
@@ -106,10 +120,10 @@ def resolve_text(document: RecipeDocument, where: str) -> tuple[TaskRecipe, Task
         vocabulary=vocabulary.size,
         pad_id=vocabulary.pad_id,
     )
-    recipe = document.for_task_type("classification").resolved(
+    recipe = document.for_task_type(task_type).resolved(
         input=TokenInput(name=_input_name(document), length=length),
         preprocessing=tokenization,
-        labels=_labels(document, table),
+        labels=[EMBEDDING_LABEL] if embedding else _labels(document, table),
     )
     record = {**record, "in_memory": True, "truncated": tokenized.truncated}
     data = TaskData(
@@ -121,7 +135,7 @@ def resolve_text(document: RecipeDocument, where: str) -> tuple[TaskRecipe, Task
         split=record,
         source=document.data.source,
         notes=tuple(notes),
-        vocabulary=vocabulary,
+        vocabulary=replace(vocabulary, embedding=embedding),
     )
     return recipe, data
 

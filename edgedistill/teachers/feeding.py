@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
@@ -29,6 +29,8 @@ from edgedistill.tasks.data import all_labels
 from edgedistill.tasks.evaluate import predict_logits
 from edgedistill.tasks.kinds import kind_of
 from edgedistill.tasks.recipe import PRESETS
+from edgedistill.tasks.tokenizer import is_hf_source
+from edgedistill.teachers.embedding_targets import with_teacher_embeddings
 from edgedistill.teachers.forms import PreparedTeacher, prepare_teacher
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ def feed_teacher(task: Task) -> FedTeacher:
                 "is fed the ids of its own tokenizer"
             )
         feeding = TeacherFeeding(how="trained-here" if spec.source is None else "tokenizer")
+        if task.recipe.task_type == "embedding":
+            return _embedding_teacher(task, feeding)
         return FedTeacher(task, prepare_teacher(task.recipe, task.data, names), feeding)
     layout = declared.layout if declared is not None else "nchw"
     ready = facts is None or facts.kind == "ready"
@@ -89,6 +93,21 @@ def feed_teacher(task: Task) -> FedTeacher:
         feeding = TeacherFeeding(how="recipe")
         return FedTeacher(task, prepare_teacher(task.recipe, task.data, names), feeding)
     return _detect(task)
+
+
+def _embedding_teacher(task: Task, feeding: TeacherFeeding) -> FedTeacher:
+    """A sentence-embedding task: its teacher's embeddings become the targets."""
+    spec, names = task.recipe.teacher, task.teacher_names
+    if not is_hf_source(spec.source):
+        given = f"{names.source} {spec.source}" if spec.source else "the built-in teacher"
+        raise UserInputError(
+            f"{given}: a sentence-embedding task (texts without labels) learns a teacher's "
+            f"embeddings; give {names.source} hf:DIR, a Hugging Face encoder or "
+            "sentence-transformers folder on this disk"
+        )
+    prepared = prepare_teacher(task.recipe, task.data, names)
+    task = with_teacher_embeddings(task, prepared.architecture())
+    return FedTeacher(task, replace(prepared, data=task.data), feeding)
 
 
 def _detect(task: Task) -> FedTeacher:

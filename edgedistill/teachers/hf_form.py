@@ -1,5 +1,6 @@
-"""The `hf` teacher form: `--teacher hf:DIR`, a Hugging Face classifier on this disk (hf.py reads
-and loads it), checked against the text task before anything is trained: its labels, its
+"""The `hf` teacher form: `--teacher hf:DIR`, a Hugging Face classifier or sentence encoder on
+this disk (hf.py reads and loads it), checked against the text task before anything is trained:
+its kind (a classifier for labeled texts, an encoder for embeddings), its labels, its
 vocabulary and the length of the task's inputs. The task tokenizes with the teacher's own
 tokenizer (tasks/text_task.py), so the teacher is fed the ids it was trained on."""
 
@@ -39,15 +40,13 @@ class HFForm:
                 f"({data.source}) is images (give text:, jsonl: or csv: data)"
             )
         info = inspect_hf_folder(hf_folder(spec.source, spec.base_dir), what)
-        if info.task_type != "classification":
-            raise UserInputError(
-                f"{what}: {info.architecture} gives sentence embeddings; distilling embedding "
-                "teachers is not built yet: give a *ForSequenceClassification model"
-            )
-        notes = [*info.notes, *_check_labels(info, recipe.labels, what)]
+        _check_task_type(info, recipe.task_type, what)
+        notes = list(info.notes)
+        if info.task_type == "classification":
+            notes.extend(_check_labels(info, recipe.labels, what))
         _check_inputs(info, data, what)
         model = load_hf_teacher(info.path, what, info)
-        check_logits(model, data, len(recipe.labels), what)
+        check_logits(model, data, info.output_size, what)
         cost = transformer_cost(_shape(info, data), "fp32")
         return ReadyTeacher(
             model,
@@ -59,6 +58,24 @@ class HFForm:
             macs=cost.macs,
             notes=notes,
         )
+
+
+def _check_task_type(info: HFTeacherInfo, task_type: str, what: str) -> None:
+    """The task type follows the teacher: a classifier for labeled texts, an encoder (or a
+    sentence-transformers folder) for sentence embeddings."""
+    if info.task_type == task_type:
+        return
+    if info.task_type == "embedding":
+        raise UserInputError(
+            f"{what}: {info.architecture} gives sentence embeddings, but the task is "
+            f"{task_type}; distill it on texts without labels (--data text:FILE) or set "
+            "task_type: embedding in the recipe"
+        )
+    raise UserInputError(
+        f"{what}: {info.architecture} is a classifier, but the task is {task_type} (texts "
+        "without labels); give labeled texts (jsonl:, csv: with a label column), or an encoder "
+        "or sentence-transformers folder as the teacher"
+    )
 
 
 def _check_labels(info: HFTeacherInfo, labels: list[str], what: str) -> list[str]:
