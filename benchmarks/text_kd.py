@@ -4,9 +4,16 @@ matching through a learned projection (kd+hidden), over several seeds; test accu
 std), retention (student / teacher accuracy) and the onnxruntime latency of each ONNX file at
 batch 1 and the task's sequence length, measured side by side on this host (1 thread).
 
-Run: .venv/bin/python benchmarks/text_kd.py [--seeds 3] [--students tfm:l=2,h=128 tfm:l=1,h=64]
-Target (issue 13, classification): retention >= 0.97 at >= 4x lower latency than the teacher.
-Sentence-embedding teachers are not built yet, so their half of the benchmark is not here.
+Sentence embeddings (`--part embeddings`): the same trained teacher's encoder is written as a
+sentence-transformers folder (a transformers BertModel, mean pooling, L2-normalised: the
+embedding teacher built here), and students learn its embeddings of the fortunes texts, labels
+unused (`task_type: embedding`, the default cosine + MSE terms); mean cosine to the teacher's
+embedding and nearest-neighbour agreement on the test texts, against the latency ratio.
+
+Run: .venv/bin/python benchmarks/text_kd.py [--part both|classification|embeddings] [--seeds 3]
+     [--students tfm:l=2,h=128 tfm:l=1,h=64]
+Targets (issue 13): classification: retention >= 0.97 at >= 4x lower latency than the teacher;
+embeddings: mean cosine >= 0.9 at >= 4x lower latency.
 """
 
 from __future__ import annotations
@@ -83,8 +90,129 @@ def latencies(students: list[str]) -> tuple[dict[str, float], dict[str, int], fl
     return measured, params, teacher.test_accuracy, shape[0]
 
 
+def embedding_teacher(folder: Path) -> tuple[Path, int]:
+    """The fortunes teacher's encoder as a sentence-transformers folder (BertModel + the task's
+    tokenizer, mean pooling, Normalize); checked to compute the teacher's hidden states.
+    Returns (the folder, the task's sequence length)."""
+    import json
+    import shutil
+
+    import torch
+    import transformers
+
+    from edgedistill.distill.teacher_training import load_teacher
+    from edgedistill.students.transformer import as_bert_state
+    from edgedistill.tasks.task import load_task
+    from edgedistill.tasks.text_task import tokenizer_files
+    from edgedistill.teachers import feed_teacher
+
+    task = load_task(TASK)
+    teacher = load_teacher(feed_teacher(task).teacher).model.eval()
+    config = transformers.BertConfig(
+        vocab_size=teacher.vocab_size,
+        hidden_size=teacher.hidden,
+        num_hidden_layers=teacher.num_layers,
+        num_attention_heads=teacher.heads,
+        intermediate_size=teacher.intermediate,
+        max_position_embeddings=teacher.max_len,
+        type_vocab_size=1,
+        pad_token_id=teacher.pad_id,
+        layer_norm_eps=1e-12,
+    )
+    encoder = transformers.BertModel(config, add_pooling_layer=False).eval()
+    state = as_bert_state(teacher.state_dict())
+    state["embeddings.token_type_embeddings.weight"] = torch.zeros(1, teacher.hidden)
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    assert not unexpected and all("position_ids" in k for k in missing), (missing, unexpected)
+    ids = task.data.test.x[:8]
+    with torch.no_grad():
+        ours = teacher.features(ids)["hidden_states"][-1]
+        theirs = encoder(input_ids=ids, attention_mask=(ids != teacher.pad_id).long())
+    mask = (ids != teacher.pad_id).unsqueeze(-1)
+    gap = float(((ours - theirs.last_hidden_state).abs() * mask).max())
+    assert gap < 1e-4, f"the BertModel does not compute the teacher's states ({gap})"
+    encoder.save_pretrained(folder)
+    for path in tokenizer_files(Path(task.recipe.preprocessing.tokenizer)):
+        shutil.copy(path, folder / path.name)
+    models = "sentence_transformers.models."
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": models + "Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": models + "Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": models + "Normalize"},
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir()
+    (folder / "2_Normalize").mkdir()
+    pooling = {"word_embedding_dimension": teacher.hidden, "pooling_mode_mean_tokens": True}
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    return folder, task.data.input_shape[0]
+
+
+def embedding_recipe(folder: Path, teacher: Path, length: int) -> Path:
+    """The fortunes texts as a sentence-embedding task taught by `teacher` (labels unused)."""
+    import json
+
+    recipe = folder / "fortunes-embeddings.yaml"
+    document = {
+        "name": "fortunes-embeddings",
+        "task_type": "embedding",
+        "data": {"source": "builtin:fortunes", "split": {"train": 0.7, "val": 0.15, "seed": 0}},
+        "preprocessing": {"max_length": length},
+        "teacher": {"source": f"hf:{teacher}"},
+    }
+    recipe.write_text(json.dumps(document))
+    return recipe
+
+
+def embeddings(args, ms: dict[str, float], params: dict[str, int]) -> None:
+    from edgedistill.distill.plan import DistillOptions, plan_distill
+    from edgedistill.distill.run import run_distill
+    from edgedistill.tasks.evaluate import metrics
+
+    print("\nsentence embeddings: the teacher's encoder, mean-pooled and normalised")
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "teacher").mkdir()
+        teacher, length = embedding_teacher(root / "teacher")
+        recipe = embedding_recipe(root, teacher, length)
+        for student in args.students:
+            figures = []
+            for seed in range(args.seeds):
+                out = root / f"{student.replace(':', '-').replace(',', '_')}-{seed}"
+                options = DistillOptions(task=str(recipe), student=student, seed=seed, out=out)
+                plan = plan_distill(options)
+                model, _ = run_distill(plan)
+                figures.append(metrics(model, plan.task.data.test))
+            rows.append((student, figures))
+            print(
+                f"  {student}: "
+                + ", ".join(f"{f['cosine']:.4f}/{f['neighbour_agreement']:.3f}" for f in figures),
+                flush=True,
+            )
+    print(f"\n{args.seeds} seeds; mean cosine to the teacher's embedding (its own: 1)")
+    header = ("student", "params", "cosine", "std", "nn-agree", "p50 ms", "faster")
+    print("{:<16} {:>9} {:>7} {:>7} {:>9} {:>7} {:>7}".format(*header))
+    met = []
+    for student, figures in rows:
+        cosines = [f["cosine"] for f in figures]
+        mean = statistics.mean(cosines)
+        std = statistics.stdev(cosines) if len(cosines) > 1 else 0.0
+        agreement = statistics.mean(f["neighbour_agreement"] for f in figures)
+        faster = ms["teacher"] / ms[student]
+        print(
+            f"{student:<16} {params[student]:>9,} {mean:>7.4f} {std:>7.4f} {agreement:>9.3f} "
+            f"{ms[student]:>7.3f} {faster:>6.1f}x"
+        )
+        met.append(mean >= 0.9 and faster >= 4)
+    print(
+        "target (mean cosine >= 0.9 at >= 4x lower latency): " + ("met" if any(met) else "MISSED")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("both", "classification", "embeddings"), default="both")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--students", nargs="+", default=["tfm:l=2,h=128", "tfm:l=1,h=64"])
     args = parser.parse_args()
@@ -93,6 +221,13 @@ def main() -> None:
     torch.set_num_threads(1)
     print(host_line())
     ms, params, teacher_accuracy, length = latencies(args.students)
+    if args.part != "embeddings":
+        classification(args, ms, params, teacher_accuracy, length)
+    if args.part != "classification":
+        embeddings(args, ms, params)
+
+
+def classification(args, ms, params, teacher_accuracy: float, length: int) -> None:
     teacher_layers = 4  # fortunes.yaml: tfm:l=4,h=256
     print(
         f"teacher tfm:l=4,h=256 ({params['teacher']:,} params): test accuracy "
