@@ -120,7 +120,10 @@ def embedding_teacher(folder: Path) -> tuple[Path, int]:
         layer_norm_eps=1e-12,
     )
     encoder = transformers.BertModel(config, add_pooling_layer=False).eval()
-    state = as_bert_state(teacher.state_dict())
+    heads = ("pooler.", "classifier.")  # the classifier's head: the embedding does not use it
+    state = {
+        k: v for k, v in as_bert_state(teacher.state_dict()).items() if not k.startswith(heads)
+    }
     state["embeddings.token_type_embeddings.weight"] = torch.zeros(1, teacher.hidden)
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     assert not unexpected and all("position_ids" in k for k in missing), (missing, unexpected)
