@@ -75,6 +75,31 @@ def tiny_budget_ms(host_calibration) -> float:
     return budget_with_room(host_calibration, TINY_BUDGET_MS)
 
 
+# The text tests' fits share one host calibration on text students of this recipe's input
+# (32 token ids); a budget from it leaves their fastest students room on any host.
+TINY_TEXT_RECIPE = TESTS / "data" / "tiny_fortunes.yaml"
+TEXT_CLASSES = 4
+
+
+@pytest.fixture(scope="session")
+def text_budget_ms(isolated_dirs) -> float:
+    """Calibrate this host on text students of the task's input (12 measured candidates, kept
+    for the fit to reuse), and a budget that leaves the fastest students room on any host."""
+    from edgedistill.fit.calibrate import calibrate_on_host
+    from edgedistill.profiles import load_profile
+    from edgedistill.students import enumerate_space
+    from edgedistill.students.select import candidate_cost
+    from edgedistill.tasks.task import load_task
+
+    data = load_task(str(TINY_TEXT_RECIPE)).data
+    space = enumerate_space(data.input_shape, vocabulary=data.vocabulary)
+    profile = load_profile("host-cpu")
+    model = calibrate_on_host(profile, space, data.input_shape, TEXT_CLASSES, samples=12)
+    shape = data.input_shape
+    fastest = min(model.predict(candidate_cost(c.spec, shape, TEXT_CLASSES)) for c in space)
+    return round(fastest / (1 - model.margin()) * 1.3, 3)
+
+
 @pytest.fixture(scope="session")
 def tiny_fit(tmp_path_factory, tiny_budget_ms):
     """(result, out, budget_ms) of `edgedistill fit ... --out OUT --json`, in a real process."""

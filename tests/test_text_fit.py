@@ -13,31 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TESTS, run_cli
+from tests.conftest import TINY_TEXT_RECIPE, run_cli
+from tests.text_fixtures import CUES, cue_texts, cue_word_tokenizer
 
 pytest.importorskip("transformers", reason="text tasks need the text extra")
 
-TINY_TEXT_RECIPE = TESTS / "data" / "tiny_fortunes.yaml"
-CLASSES = 4  # computers, love, men-women, politics
 MAJORITY_SHARE = 0.39  # of the test split (politics)
-
-
-@pytest.fixture(scope="module")
-def text_budget_ms(isolated_dirs) -> float:
-    """Calibrate this host on text students of the task's input (12 measured candidates, kept
-    for the fit to reuse), and a budget that leaves the fastest students room on any host."""
-    from edgedistill.fit.calibrate import calibrate_on_host
-    from edgedistill.profiles import load_profile
-    from edgedistill.students import enumerate_space
-    from edgedistill.students.select import candidate_cost
-    from edgedistill.tasks.task import load_task
-
-    data = load_task(str(TINY_TEXT_RECIPE)).data
-    space = enumerate_space(data.input_shape, vocabulary=data.vocabulary)
-    profile = load_profile("host-cpu")
-    model = calibrate_on_host(profile, space, data.input_shape, CLASSES, samples=12)
-    fastest = min(model.predict(candidate_cost(c.spec, data.input_shape, CLASSES)) for c in space)
-    return round(fastest / (1 - model.margin()) * 1.3, 3)
 
 
 @pytest.fixture(scope="module")
@@ -117,22 +98,6 @@ def test_text_tasks_refuse_int8_and_image_settings(tmp_path):
 # A Hugging Face classifier trained in the test on texts whose label is told by one word, and
 # jsonl data of the same kind: `fit --teacher hf:DIR --data jsonl:FILE` tokenizes with the
 # teacher's own tokenizer and distills it.
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-CUES = {"negative": "awful", "neutral": "fine", "positive": "great"}
-FILLER = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "tree", "today", "very"]
-
-
-def _texts(count: int, seed: int) -> list[dict]:
-    import random
-
-    rng = random.Random(seed)
-    rows = []
-    for index in range(count):
-        label = list(CUES)[index % len(CUES)]
-        words = rng.choices(FILLER, k=rng.randint(3, 9))
-        words.insert(rng.randint(0, len(words)), CUES[label])
-        rows.append({"text": " ".join(words), "label": label})
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -141,10 +106,7 @@ def hf_teacher(tmp_path_factory) -> Path:
     import transformers
 
     root = tmp_path_factory.mktemp("hf-teacher")
-    (root / "vocab.txt").write_text("\n".join(SPECIAL + FILLER + list(CUES.values())) + "\n")
-    config = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 64}
-    (root / "tokenizer_config.json").write_text(json.dumps(config))
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(root), local_files_only=True)
+    tokenizer = cue_word_tokenizer(root)
     labels = list(CUES)
     torch.manual_seed(0)  # the initial weights too: the teacher is the same in every run
     model = transformers.BertForSequenceClassification(
@@ -159,7 +121,7 @@ def hf_teacher(tmp_path_factory) -> Path:
             label2id={name: i for i, name in enumerate(labels)},
         )
     )
-    rows = _texts(300, seed=1)
+    rows = cue_texts(300, seed=1)
     batch = tokenizer([r["text"] for r in rows], padding=True, return_tensors="pt")
     targets = torch.tensor([labels.index(r["label"]) for r in rows])
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -182,7 +144,7 @@ def test_hf_teacher_fit_uses_the_teachers_tokenizer_and_distills_it(
     """A recipe naming the jsonl data and the hf:DIR teacher (at the suite's text input length,
     so that the host's text calibration is reused)."""
     data = tmp_path / "reviews.jsonl"
-    data.write_text("".join(json.dumps(row) + "\n" for row in _texts(600, seed=2)))
+    data.write_text("".join(json.dumps(row) + "\n" for row in cue_texts(600, seed=2)))
     recipe = tmp_path / "reviews.yaml"
     recipe.write_text(
         json.dumps(

@@ -1,0 +1,198 @@
+"""Sentence-embedding distillation as a user runs it: texts without labels (`text:FILE`) and a
+Hugging Face encoder saved as a sentence-transformers folder (`--teacher hf:DIR`); the student
+learns the teacher's embeddings and is scored by its mean cosine to them and by how often its
+nearest neighbour among the test texts is the teacher's. Plus the figures computed by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests.conftest import invoke, run_cli
+from tests.text_fixtures import cue_texts, sentence_encoder
+
+pytest.importorskip("transformers", reason="text tasks need the text extra")
+
+
+# ---- the figures -----------------------------------------------------------------------------
+
+
+def test_embedding_figures_match_a_hand_computation():
+    import torch
+
+    from edgedistill.tasks.kinds import TASK_KINDS
+
+    kind = TASK_KINDS.get("embedding")
+    targets = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    outputs = torch.tensor([[2.0, 0.0], [1.0, 1.0], [0.0, 3.0]])
+    # cosines: 1, 1/sqrt(2), 1/sqrt(2)
+    expected = (1 + 2 / math.sqrt(2)) / 3
+    assert kind.score(outputs, targets) == pytest.approx(expected)
+    # nearest other row by cosine (a tie goes to the first): targets 0->2, 1->2, 2->0;
+    # outputs 0->1, 1->0, 2->1: no sample keeps its neighbour
+    figures = kind.metrics(outputs, targets)
+    assert figures["cosine"] == pytest.approx(expected)
+    assert figures["neighbour_agreement"] == pytest.approx(0.0)
+    assert kind.metrics(targets, targets)["neighbour_agreement"] == 1.0
+    # the hard loss is 1 - cosine over the rows that carry a target
+    partly = torch.tensor([[1.0, 0.0], [float("nan"), float("nan")], [1.0, 1.0]])
+    loss = kind.hard_loss(outputs, partly)
+    assert float(loss) == pytest.approx(((1 - 1) + (1 - 1 / math.sqrt(2))) / 2)
+
+
+def test_a_split_marked_embedding_is_scored_by_cosine_not_r2():
+    import torch
+
+    from edgedistill.tasks.data import Split, task_kind
+    from edgedistill.tasks.evaluate import metrics
+
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    assert task_kind(Split(x, x.clone())).name == "regression"
+    split = Split(x, x.clone(), "embedding")
+    assert task_kind(torch.utils.data.Subset(split, [0, 1])).name == "embedding"
+    assert metrics(torch.nn.Identity(), split) == {"cosine": 1.0, "neighbour_agreement": 1.0}
+
+
+def test_the_e_knob_gives_an_embedding_head_at_the_tasks_width():
+    import torch
+
+    from edgedistill.inputs import Vocabulary
+    from edgedistill.students import (
+        FAMILIES,
+        Candidate,
+        build_student,
+        enumerate_space,
+        parse_student,
+        with_task_knobs,
+    )
+
+    vocabulary = Vocabulary(40, 0, embedding=True)
+    filled = with_task_knobs(Candidate.parse("tfm:l=1,h=64"), vocabulary)
+    assert filled.knobs["e"] == 1
+    spec = parse_student(filled.spec).spec
+    assert spec == "tfm:a=1,e=1,h=64,i=256,l=1,p=0,v=40"
+    assert parse_student("tfm:l=1,h=64,v=40,e=0").spec == "tfm:a=1,h=64,i=256,l=1,p=0,v=40"
+    student = build_student(parse_student(spec), (16,), 24).eval()
+    assert student.head == "embed" and student(torch.randint(1, 40, (3, 16))).shape == (3, 24)
+    assert all("e=1" in c.spec for c in enumerate_space((16,), vocabulary=vocabulary))
+    cost = FAMILIES.get("tfm").cost(parse_student(spec), (16,), 24)
+    assert cost.params == sum(p.numel() for p in student.parameters())
+    with pytest.raises(Exception, match="e must be"):
+        parse_student("tfm:l=1,h=64,v=40,e=2")
+
+
+def test_an_export_is_judged_by_its_lowest_cosine_to_the_student():
+    import numpy as np
+    import torch
+
+    from edgedistill.export.validate import Reference, compare_predictions, judge, tolerance_for
+    from edgedistill.tasks.data import Split
+
+    torch.manual_seed(0)
+    student = torch.nn.Linear(4, 3).eval()
+    x = torch.randn(20, 4)
+    with torch.no_grad():
+        teacher_embeddings = student(x) + 0.1 * torch.randn(20, 3)
+    split = Split(x, teacher_embeddings, "embedding")
+    reference = Reference.from_data(student, split, split)
+    assert reference.embedding and tolerance_for("fp16", reference)["min_cosine"] == 0.999
+    exact = compare_predictions(
+        lambda a: student(torch.from_numpy(a)).detach().numpy(), reference, "t"
+    )
+    assert exact.min_cosine == pytest.approx(1.0) and exact.argmax_agreement is None
+    assert exact.accuracy == pytest.approx(reference.student_accuracy, abs=1e-6)
+    assert judge(exact, tolerance_for("fp16", reference), reference) == []
+    rotated = compare_predictions(
+        lambda a: np.roll(student(torch.from_numpy(a)).detach().numpy(), 1, axis=1), reference, "t"
+    )
+    problems = judge(rotated, tolerance_for("fp16", reference), reference)
+    assert any("lowest cosine" in p for p in problems)
+
+
+# ---- fit, end to end ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def encoder_folder(tmp_path_factory):
+    return sentence_encoder(tmp_path_factory.mktemp("st") / "encoder")
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory):
+    path = tmp_path_factory.mktemp("texts") / "texts.txt"
+    path.write_text("".join(row["text"] + "\n" for row in cue_texts(500, seed=3)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def embedding_run(tmp_path_factory, encoder_folder, texts, text_budget_ms):
+    """`fit --teacher hf:DIR --data text:FILE` (via a recipe at the suite's text length)."""
+    root = tmp_path_factory.mktemp("embedding")
+    recipe = root / "sentences.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "name": "sentences",
+                "data": {"source": f"text:{texts}"},
+                "preprocessing": {"max_length": 32},
+                "teacher": {"source": f"hf:{encoder_folder}"},
+            }
+        )
+    )
+    out = root / "run"
+    result = run_cli(
+        "fit", "--device", "host-cpu", "--budget", f"{text_budget_ms:g}ms", "--task", str(recipe),
+        "--epochs", "4", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr  # 1: the measured p90 missed the budget
+    return result, out, json.loads(result.stdout)
+
+
+def test_fit_distills_a_sentence_encoder_into_a_student_that_outputs_its_embedding(embedding_run):
+    result, out, summary = embedding_run
+    assert "Traceback" not in result.stderr
+    assert summary["task"]["task_type"] == "embedding"
+    assert summary["task"]["labels"] == [f"e{i}" for i in range(32)]  # the teacher's width
+    student, teacher = summary["student"], summary["teacher"]
+    assert student["metric"] == teacher["metric"] == "cosine"
+    assert set(student["metrics"]) == {"cosine", "neighbour_agreement"}
+    assert teacher["metrics"] == {"cosine": 1.0, "neighbour_agreement": 1.0}
+    assert student["family"] == "tfm" and "e=1" in student["spec"]
+    assert student["accuracy"] > 0.8, "the student points where the teacher's embeddings do"
+    assert summary["retention"] == pytest.approx(student["accuracy"], abs=1e-6)
+    assert teacher["form"] == "hf" and teacher["feeding"]["how"] == "tokenizer"
+    assert any("sentence embeddings" in note for note in summary["notes"])
+    onnx = next(a for a in summary["artifacts"] if a["format"] == "onnx")
+    assert onnx["min_cosine"] > 0.9999 and onnx["argmax_agreement"] is None
+    assert onnx["accuracy"] == pytest.approx(student["accuracy"], abs=1e-4)
+
+
+def test_the_embedding_bundle_verifies_and_says_what_its_output_is(embedding_run):
+    _, out, _ = embedding_run
+    bundle = out / "bundle"
+    check = run_cli("bundle", "verify", str(bundle), "--run")
+    assert check.returncode == 0, check.stderr + check.stdout
+    card = (bundle / "README.md").read_text()
+    assert "a sentence embedding of 32 values" in card
+    assert "Mean cosine to the teacher's embedding" in card
+    assert (bundle / "tokenizer" / "tokenizer_config.json").is_file()
+    assert not (bundle / "tokenizer" / "model.safetensors").exists()
+
+
+def test_embedding_tasks_refuse_teachers_that_give_no_embeddings(encoder_folder, texts, tmp_path):
+    # no teacher: the built-in one learns labels, and these texts have none
+    result = invoke("fit", "--device", "host-cpu", "--budget", "5ms", "--data", f"text:{texts}",
+                    "--out", str(tmp_path / "a"))  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "hf:DIR" in result.stderr and "sentence-embedding" in result.stderr
+    # an encoder on labeled texts: the task type follows the teacher, so say how to get it
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text("".join(json.dumps(row) + "\n" for row in cue_texts(60, seed=4)))
+    result = invoke("fit", "--device", "host-cpu", "--budget", "5ms", "--data",
+                    f"jsonl:{labeled}", "--teacher", f"hf:{encoder_folder}",
+                    "--out", str(tmp_path / "b"))  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "sentence embeddings" in result.stderr and "task_type: embedding" in result.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
