@@ -111,6 +111,20 @@ def test_an_export_is_judged_by_its_lowest_cosine_to_the_student():
     assert any("lowest cosine" in p for p in problems)
 
 
+def test_a_sentence_transformers_folder_with_a_transformer_subfolder_gives_its_tokenizer(
+    tmp_path,
+):
+    from edgedistill.tasks.task import load_task
+
+    folder = sentence_encoder(tmp_path / "old-layout", sub="0_Transformer")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(row["text"] + "\n" for row in cue_texts(40, seed=5)))
+    task = load_task(None, f"text:{texts}", f"hf:{folder}")
+    assert task.recipe.task_type == "embedding"
+    assert task.recipe.preprocessing.tokenizer == str(folder / "0_Transformer")
+    assert task.data.vocabulary.size == 20 and task.data.vocabulary.embedding
+
+
 # ---- fit, end to end ---------------------------------------------------------------------------
 
 

@@ -36,9 +36,10 @@ def cue_word_tokenizer(folder: Path):
     return transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
-def sentence_encoder(folder: Path, normalize: bool = True, hidden: int = 32) -> Path:
+def sentence_encoder(folder: Path, normalize: bool = True, hidden: int = 32, sub: str = "") -> Path:
     """A tiny seeded BERT encoder (random weights) with the cue-word tokenizer, saved as
-    sentence-transformers saves one: modules.json, mean pooling, optionally Normalize."""
+    sentence-transformers saves one: modules.json, mean pooling, optionally Normalize; the
+    model and tokenizer in `sub` (older sentence-transformers: 0_Transformer)."""
     import torch
     import transformers
 
@@ -54,11 +55,11 @@ def sentence_encoder(folder: Path, normalize: bool = True, hidden: int = 32) -> 
             max_position_embeddings=64,
         )
     ).eval()
-    encoder.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    encoder.save_pretrained(folder / sub)
+    tokenizer.save_pretrained(folder / sub)
     models = "sentence_transformers.models."
     modules = [
-        {"idx": 0, "name": "0", "path": "", "type": models + "Transformer"},
+        {"idx": 0, "name": "0", "path": sub, "type": models + "Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": models + "Pooling"},
     ]
     if normalize:

@@ -34,6 +34,7 @@ from edgedistill.tasks.tokenizer import (
     VOCABULARIES,
     encode,
     hf_folder,
+    hf_model_folder,
     is_hf_source,
     load_tokenizer,
     vocabulary_of,
@@ -163,7 +164,7 @@ def _tokenizer_folder(document: RecipeDocument, given: Tokenization, texts: list
         return folder if folder.is_absolute() else document.data.base_dir / folder
     if is_hf_source(document.teacher.source):
         assert document.teacher.source is not None
-        return hf_folder(document.teacher.source, document.teacher.base_dir)
+        return hf_model_folder(hf_folder(document.teacher.source, document.teacher.base_dir))
     digest = hashlib.sha256(json.dumps([given.vocab_size, texts]).encode()).hexdigest()[:16]
     folder = cache_dir() / "tokenizers" / f"wordpiece-{digest}"
     if not all((folder / name).is_file() for name in TOKENIZER_FILES):

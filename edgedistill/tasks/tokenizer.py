@@ -42,6 +42,23 @@ def hf_folder(source: str, base_dir: Path) -> Path:
     return folder if folder.is_absolute() else base_dir / folder
 
 
+def hf_model_folder(folder: Path) -> Path:
+    """The folder holding a Hugging Face model's config and tokenizer: in a sentence-transformers
+    folder, its Transformer module's (modules.json's first entry, e.g. 0_Transformer, or the
+    folder itself); teachers/hf.py checks the rest of modules.json."""
+    modules = folder / "modules.json"
+    if not modules.is_file():
+        return folder
+    try:
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return folder  # refused by the teacher's check, with the file named
+    first = entries[0] if isinstance(entries, list) and entries else None
+    path = first.get("path") if isinstance(first, dict) else None
+    inner = folder / path if isinstance(path, str) and path else folder
+    return inner if inner.is_dir() else folder
+
+
 def check_tokenizer_folder(folder: Path, what: str = "--teacher") -> list[str]:
     """The tokenizer files of `folder`: tokenizer.json, or tokenizer_config.json with its
     vocabulary (vocab.txt, vocab.json + merges.txt, a sentencepiece model)."""
