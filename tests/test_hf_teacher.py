@@ -16,6 +16,7 @@ import pytest
 from edgedistill.errors import UserInputError
 from edgedistill.tasks.tokenizer import hf_folder, is_hf_source, tokenize
 from edgedistill.teachers.hf import inspect_hf_folder, load_hf_teacher
+from tests.text_fixtures import sentence_transformers_files
 
 # fmt: off
 WORDS = [
@@ -88,24 +89,7 @@ def sentence_transformers_folder(hf, folder: Path, pooling: str, normalize: bool
     hf.encoder.save_pretrained(folder / sub)
     hf.tokenizer.save_pretrained(folder / sub)
     (folder / sub / "sentence_bert_config.json").write_text('{"max_seq_length": 48}')
-    models = "sentence_transformers.models."
-    modules = [
-        {"idx": 0, "name": "0", "path": sub, "type": models + "Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": models + "Pooling"},
-    ]
-    if normalize:
-        (folder / "2_Normalize").mkdir()
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": models + "Normalize"})
-    (folder / "modules.json").write_text(json.dumps(modules))
-    flags = {
-        "word_embedding_dimension": 32,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
-        "pooling_mode_max_tokens": pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False,
-    }
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(flags))
+    sentence_transformers_files(folder, sub, pooling, normalize, 32)
     return folder
 
 

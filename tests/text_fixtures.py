@@ -57,6 +57,15 @@ def sentence_encoder(folder: Path, normalize: bool = True, hidden: int = 32, sub
     ).eval()
     encoder.save_pretrained(folder / sub)
     tokenizer.save_pretrained(folder / sub)
+    sentence_transformers_files(folder, sub, "mean", normalize, hidden)
+    return folder
+
+
+def sentence_transformers_files(
+    folder: Path, sub: str, pooling: str, normalize: bool, width: int
+) -> None:
+    """modules.json (Transformer in `sub`, Pooling, optionally Normalize) and the Pooling
+    module's config.json, as sentence-transformers writes them."""
     models = "sentence_transformers.models."
     modules = [
         {"idx": 0, "name": "0", "path": sub, "type": models + "Transformer"},
@@ -66,7 +75,12 @@ def sentence_encoder(folder: Path, normalize: bool = True, hidden: int = 32, sub
         (folder / "2_Normalize").mkdir()
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": models + "Normalize"})
     (folder / "modules.json").write_text(json.dumps(modules))
+    flags = {
+        "word_embedding_dimension": width,
+        "pooling_mode_cls_token": pooling == "cls",
+        "pooling_mode_mean_tokens": pooling == "mean",
+        "pooling_mode_max_tokens": pooling == "max",
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    }
     (folder / "1_Pooling").mkdir()
-    pooling = {"word_embedding_dimension": hidden, "pooling_mode_mean_tokens": True}
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
-    return folder
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(flags))
