@@ -210,3 +210,36 @@ def test_embedding_tasks_refuse_teachers_that_give_no_embeddings(encoder_folder,
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "sentence embeddings" in result.stderr and "task_type: embedding" in result.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_an_hf_teachers_layers_are_matched_by_name_and_a_missing_one_is_listed(
+    encoder_folder, texts, tmp_path
+):
+    """`distill` with the hidden-state term on a transformers encoder's own layer names."""
+    recipe = tmp_path / "sentences.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "name": "sentences",
+                "data": {"source": f"text:{texts}"},
+                "preprocessing": {"max_length": 16},
+                "teacher": {"source": f"hf:{encoder_folder}"},
+            }
+        )
+    )
+    args = ("distill", "--task", str(recipe), "--student", "tfm:l=1,h=64",
+            "--loss", "cosine-embedding,hidden-mse", "--epochs", "1")  # fmt: skip
+    result = invoke(
+        *args, "--layers", "layers.0=model.encoder.layer.1", "--out", str(tmp_path / "a")
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert [term["name"] for term in document["losses"]] == ["cosine-embedding", "hidden-mse"]
+    missing = invoke(
+        *args, "--layers", "layers.0=model.encoder.layer.7", "--out", str(tmp_path / "b")
+    )
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert (
+        "model.encoder.layer.7" in missing.stderr
+        and "model.encoder.layer.1 [16, 32]" in missing.stderr
+    )
