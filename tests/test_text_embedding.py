@@ -243,3 +243,37 @@ def test_an_hf_teachers_layers_are_matched_by_name_and_a_missing_one_is_listed(
         "model.encoder.layer.7" in missing.stderr
         and "model.encoder.layer.1 [16, 32]" in missing.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("formats", "precision"),
+    [(["onnx"], "fp16"), (["tflite"], "fp32"), (["tflite"], "fp16"), (["coreml"], "fp16")],
+)
+def test_an_embedding_student_exports_and_is_judged_by_cosine(formats, precision, tmp_path):
+    """Each format an embedding student ships in, validated against the student's embeddings
+    of texts whose targets are a teacher's embeddings (here: a fixed random projection)."""
+    import torch
+
+    from edgedistill.export.chain import export_chain
+    from edgedistill.export.validate import Reference
+    from edgedistill.inputs import example_input, random_input
+    from edgedistill.students import build_student, parse_student
+    from edgedistill.tasks.data import Split
+
+    torch.manual_seed(0)
+    student = build_student(parse_student("tfm:l=1,h=32,v=40,e=1"), (16,), 24).eval()
+    ids = random_input((16,), 40, torch.Generator().manual_seed(1), vocab_size=40)
+    with torch.no_grad():
+        targets = student(ids) + 0.05 * torch.randn(40, 24)
+    split = Split(ids, targets, "embedding")
+    reference = Reference.from_data(student, split, split)
+    artifacts = export_chain(
+        formats, precision, student, example_input((16,)), tmp_path, None, reference=reference
+    )
+    artifact = artifacts[-1]
+    assert artifact.format == formats[-1] and artifact.argmax_agreement is None
+    if artifact.validation == "outputs":
+        assert artifact.min_cosine >= artifact.tolerance.get("min_cosine", 0.9999)
+        assert artifact.accuracy == pytest.approx(reference.student_accuracy, abs=0.01)
+    else:  # Core ML off macOS: loads, with the declared int32 ids and output
+        assert artifact.validation == "structural"
