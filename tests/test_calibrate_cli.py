@@ -16,6 +16,7 @@ def sshd(tmp_path_factory):
     yield from running_sshd(tmp_path_factory)
 
 
+@pytest.mark.slow  # 11 candidates timed over ssh (~90 s); CI times over ssh in the lab fits
 def test_calibrate_over_ssh_stores_provenance_and_exports_a_profile(sshd, tmp_path):
     lab = sshd.write_lab(tmp_path / "devices.yaml", sshd.device("loopback"))
     overlay = tmp_path / "host-lab.yaml"

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import TINY_RECIPE
 
 
@@ -29,6 +31,7 @@ def test_torchrun_two_processes_train_one_model_and_only_rank_0_writes(tmp_path)
     assert not list(tmp_path.glob("**/*.tmp")), "no half-written files"
 
 
+@pytest.mark.slow  # a whole fit on two ranks (~40 s); the torchrun distill above covers DDP in CI
 def test_torchrun_fit_trains_on_two_ranks_and_rank_0_writes_the_run(tmp_path, tiny_budget_ms):
     out = tmp_path / "fit"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
