@@ -215,7 +215,8 @@ def test_embedding_tasks_refuse_teachers_that_give_no_embeddings(encoder_folder,
 def test_an_hf_teachers_layers_are_matched_by_name_and_a_missing_one_is_listed(
     encoder_folder, texts, tmp_path
 ):
-    """`distill` with the hidden-state term on a transformers encoder's own layer names."""
+    """`distill` with the hidden-state term on a transformers encoder's own layer names (the
+    losses given by repeating --loss, as well as comma-separated)."""
     recipe = tmp_path / "sentences.yaml"
     recipe.write_text(
         json.dumps(
@@ -228,7 +229,7 @@ def test_an_hf_teachers_layers_are_matched_by_name_and_a_missing_one_is_listed(
         )
     )
     args = ("distill", "--task", str(recipe), "--student", "tfm:l=1,h=64",
-            "--loss", "cosine-embedding,hidden-mse", "--epochs", "1")  # fmt: skip
+            "--loss", "cosine-embedding", "--loss", "hidden-mse", "--epochs", "1")  # fmt: skip
     result = invoke(
         *args, "--layers", "layers.0=model.encoder.layer.1", "--out", str(tmp_path / "a")
     )

@@ -38,10 +38,11 @@ _LOSS_HELP = (
 )
 
 
-def _names(value: str | None) -> list[str] | None:
-    if value is None:
+def _names(values: list[str] | None) -> list[str] | None:
+    """Names given comma-separated, by repeating the flag, or both (None: not given)."""
+    if not values:
         return None
-    return [part.strip() for part in value.split(",") if part.strip()]
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 @handle_errors
@@ -76,12 +77,15 @@ def distill(
     ] = None,
     teacher_preprocess: TeacherPreprocessOpt = None,
     loss: Annotated[
-        str | None,
-        typer.Option(help=_LOSS_HELP),
+        list[str] | None,
+        typer.Option(help=_LOSS_HELP + " The flag may also be repeated."),
     ] = None,
     layers: Annotated[
-        str | None,
-        typer.Option(help="Layer pairs for fitnet / at: STUDENT_LAYER=TEACHER_LAYER[,...]."),
+        list[str] | None,
+        typer.Option(
+            help="Layer pairs for the layer terms (fitnet, at, hidden-mse, ...): "
+            "STUDENT_LAYER=TEACHER_LAYER[,...]; the flag may be repeated."
+        ),
     ] = None,
     labels_fraction: Annotated[
         float | None,
