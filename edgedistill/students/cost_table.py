@@ -9,6 +9,7 @@ plain JSON in the cache folder, written whole to a temporary name and renamed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -51,9 +52,17 @@ def _key(input_shape: tuple[int, ...], num_classes: int, precision: str) -> str:
     digest = hashlib.sha256(
         json.dumps([TABLE_VERSION, input_shape, num_classes, precision]).encode()
     )
+    digest.update(_source_digest())
+    return digest.hexdigest()[:24]
+
+
+@functools.cache
+def _source_digest() -> bytes:
+    """The code that makes the numbers, read once per process (a key is made per lookup)."""
+    digest = hashlib.sha256()
     for module in _SOURCES:
         digest.update(Path(module.__file__ or "").read_bytes())
-    return digest.hexdigest()[:24]
+    return digest.digest()
 
 
 def _path(key: str) -> Path:

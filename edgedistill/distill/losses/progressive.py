@@ -18,6 +18,7 @@ from edgedistill.distill.losses._registry import LOSSES, LossParams
 from edgedistill.distill.stages import Stage, StageContext
 from edgedistill.errors import UserInputError
 from edgedistill.students import Candidate, canonical, enumerate_space
+from edgedistill.students.cost_table import costs_for
 from edgedistill.students.select import candidate_cost
 
 
@@ -48,9 +49,11 @@ def choose_intermediate(context: StageContext) -> Candidate:
             Candidate(student.family, {**fixed, **dict(zip(SIZE_KNOBS, values, strict=True))})
             for values in itertools.product(*sizes)
         ]
+    # priced in one batch: the sizes between the space's may not be in the stored cost table
+    priced = costs_for([c.spec for c in space], context.input_shape, context.num_classes)
     between = []
     for candidate in space:
-        size = macs(candidate)
+        size = priced[candidate.spec].macs
         if student_macs < size < teacher_macs:
             between.append((abs(math.log(size) - middle), candidate))
     if not between:
