@@ -444,7 +444,9 @@ def _ratio(student: float | None, teacher: float | None) -> str:
 
 def _evaluation_missing(summary: RunSummary, what: str) -> str:
     if summary.task.task_type != "classification":
-        return _what(f"A {summary.task.task_type} run: {what} apply to classification tasks only.")
+        kind = summary.task.task_type
+        article = "An" if kind[:1] in "aeiou" else "A"
+        return _what(f"{article} {kind} run: {what} apply to classification tasks only.")
     return _what(f"This run's summary has no evaluation section, so {what} are not shown.")
 
 
