@@ -22,9 +22,15 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml | $(BIN)/activate
 
 venv: $(VENV)/.installed-$(EXTRAS)
 
+# fit exits 1 when the student's measured p90 misses the budget (a busy or noisy host): the
+# run is complete and says so, so the demo reports it instead of failing.
 demo: venv
 	rm -rf $(DEMO_OUT)
-	$(BIN)/edgedistill fit --device $(DEMO_DEVICE) --budget $(DEMO_BUDGET) --task digits --out $(DEMO_OUT)
+	@$(BIN)/edgedistill fit --device $(DEMO_DEVICE) --budget $(DEMO_BUDGET) --task digits \
+		--out $(DEMO_OUT); status=$$?; \
+	if [ $$status -eq 1 ]; then \
+		echo "demo: the measured p90 missed $(DEMO_BUDGET) on this host just now (see the latency line above); the run is complete"; \
+	elif [ $$status -ne 0 ]; then exit $$status; fi
 	@echo "report: $(DEMO_OUT)/report.html  bundle: $(DEMO_OUT)/bundle  (summary: $(DEMO_OUT)/summary.json)"
 
 lint: venv
