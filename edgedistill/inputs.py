@@ -30,9 +30,11 @@ def takes_tokens(shape: tuple[int, ...] | list[int]) -> bool:
     return len(shape) == 1
 
 
-def input_kind(shape: tuple[int, ...] | list[int]) -> str:
-    """`tokens` or `image`: what a sample of this shape is (calibrations are kept apart)."""
-    return "tokens" if takes_tokens(shape) else "image"
+def input_tag(shape: tuple[int, ...] | list[int]) -> str:
+    """A sample shape as a file-name part: `1x32x32` for an image, `tokens-40` for token ids."""
+    if takes_tokens(shape):
+        return f"tokens-{shape[0]}"
+    return "x".join(str(side) for side in shape)
 
 
 def shape_words(shape: tuple[int, ...] | list[int]) -> str:

@@ -61,32 +61,23 @@ def example(tmp_path_factory, host_calibration):
         "--epochs",
         "5",
     )
-    budget = _calibrate_for_16px(root / "data")
+    budget = _calibrate_for_16px()
     return {"root": root, "shapes": shapes, "teacher": root / "teacher", "budget": budget}
 
 
-def _calibrate_for_16px(data_dir: Path) -> str:
+def _calibrate_for_16px() -> str:
     """Calibrate host-cpu for 3x16x16 students once, in process, on 12 candidates (as the
-    session's own calibration does), so the byo fits below do not calibrate on 24."""
-    import os
-
+    session's own calibration does), so the byo fits below do not calibrate on 24; stored in
+    a file of its own beside the session's 1x32x32 one."""
     from edgedistill.fit.calibrate import calibrate_on_host
     from edgedistill.profiles import load_profile
     from edgedistill.students import enumerate_space
 
-    saved = os.environ.get("EDGEDISTILL_DATA_DIR")
-    os.environ["EDGEDISTILL_DATA_DIR"] = str(data_dir)
-    try:
-        shape = (3, 16, 16)
-        model = calibrate_on_host(
-            load_profile("host-cpu"), enumerate_space(shape), shape, 4, samples=12
-        )
-        return f"{budget_with_room(model, BUDGET_MS, shape, 4):g}ms"
-    finally:
-        if saved is None:
-            os.environ.pop("EDGEDISTILL_DATA_DIR")
-        else:
-            os.environ["EDGEDISTILL_DATA_DIR"] = saved
+    shape = (3, 16, 16)
+    model = calibrate_on_host(
+        load_profile("host-cpu"), enumerate_space(shape), shape, 4, samples=12
+    )
+    return f"{budget_with_room(model, BUDGET_MS, shape, 4):g}ms"
 
 
 def fit(out: Path, *args: str, runner=invoke, env: dict | None = None, budget: str = "2ms"):
@@ -110,12 +101,6 @@ def fit(out: Path, *args: str, runner=invoke, env: dict | None = None, budget: s
     return result
 
 
-def own_calibration(example) -> dict:
-    """The host calibration is kept per input shape; these 3x16x16 fits keep theirs apart so
-    they do not replace the session's 1x32x32 one (other tests would calibrate again)."""
-    return {"EDGEDISTILL_DATA_DIR": str(example["root"] / "data")}
-
-
 @pytest.fixture(scope="module")
 def python_run(example):
     out = example["root"] / "run-python"
@@ -128,7 +113,6 @@ def python_run(example):
         "--data",
         f"imagefolder:{example['shapes']}",
         runner=run_cli,  # a real process, as a user runs it
-        env=own_calibration(example),
         budget=example["budget"],
     )
     return result, out
@@ -143,7 +127,6 @@ def onnx_run(example):
         str(example["teacher"] / "teacher.onnx"),
         "--data",
         f"imagefolder:{example['shapes']}",
-        env=own_calibration(example),
         budget=example["budget"],
     )
     return result, out

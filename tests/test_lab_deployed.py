@@ -64,7 +64,7 @@ def test_calibrate_on_a_lab_board_times_tflite_int8_as_the_board_runs_it(calibra
     assert provenance["measured_on"] == f"ssh://{sshd_no_sftp.user}@127.0.0.1:{sshd_no_sftp.port}"
     assert provenance["lab_target"] == "pi-minimal" and provenance["format"] == "tflite"
     assert provenance["runtime"].startswith("tflite ")
-    assert calibrated["path"].endswith("rpi5.tflite.tflite.int8.json")
+    assert calibrated["path"].endswith("rpi5.tflite.tflite.int8.1x32x32.json")
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def _stored_model(precision: str, truth: list[float], fingerprint: dict) -> Late
         latency = sum(c * f for c, f in zip(truth, values, strict=True))
         measurements.append(calibration.measurement(spec, cost, latency, latency, precision))
     model = calibration.model_from_cost_fit(profile, precision, measurements, fingerprint)
-    calibration.save(model, measurements)
+    calibration.save(model, measurements, input_shape=SHAPE)
     return model
 
 
@@ -53,42 +53,38 @@ FP32_TRUTH = [0.01, 0.002, 0.001, 1e-8, 5e-8, 4e-8, 3e-9, 0.004, 2e-9, 5e-9]
 INT8_TRUTH = [6e-3, 7e-4, 8e-4, 3e-9, 8e-7, 1.2e-8, 2.5e-8, 8e-7, 1.4e-6, 1.5e-7, 1.7e-5]
 
 
-def test_int8_calibration_is_stored_apart_from_fp32_and_reloaded_for_int8_only(isolated_dirs):
+def test_int8_calibration_is_stored_apart_from_fp32_and_reloaded_for_int8_only(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("EDGEDISTILL_DATA_DIR", str(tmp_path / "data"))  # not the session's
     profile = load_profile("host-cpu")
     fingerprint = calibration.host_fingerprint(1, SHAPE)
-    fp32_path = calibration.calibration_path(profile, "fp32")
-    int8_path = calibration.calibration_path(profile, "int8")
-    saved = {p: p.read_bytes() for p in (fp32_path, int8_path) if p.is_file()}
-    try:
-        for path in (fp32_path, int8_path):
-            path.unlink(missing_ok=True)
-        stored = _stored_model("int8", INT8_TRUTH, fingerprint)
-        assert int8_path.is_file() and not fp32_path.exists()
-        assert ".onnxruntime.onnx.int8." in int8_path.name
-        document = json.loads(int8_path.read_text())
-        assert (document["precision"], document["format"]) == ("int8", "onnx")
-        assert document["runtime"] == "onnxruntime"
-        assert document["features"] == list(INT8_FEATURES)
+    fp32_path = calibration.calibration_path(profile, "fp32", input_shape=SHAPE)
+    int8_path = calibration.calibration_path(profile, "int8", input_shape=SHAPE)
+    stored = _stored_model("int8", INT8_TRUTH, fingerprint)
+    assert int8_path.is_file() and not fp32_path.exists()
+    assert int8_path.name == "host-cpu.onnxruntime.onnx.int8.1x32x32.json"
+    document = json.loads(int8_path.read_text())
+    assert (document["precision"], document["format"]) == ("int8", "onnx")
+    assert document["runtime"] == "onnxruntime"
+    assert document["features"] == list(INT8_FEATURES)
 
-        int8 = latency_model_for(profile, "int8", 1, SHAPE)
-        assert int8.calibrated and int8.precision == "int8"
-        assert int8.coefficients == stored.coefficients
-        assert int8.channel_block == stored.channel_block
-        assert not latency_model_for(profile, "fp32", 1, SHAPE).calibrated  # no fp32 one yet
+    int8 = latency_model_for(profile, "int8", 1, SHAPE)
+    assert int8.calibrated and int8.precision == "int8"
+    assert int8.coefficients == stored.coefficients
+    assert int8.channel_block == stored.channel_block
+    assert not latency_model_for(profile, "fp32", 1, SHAPE).calibrated  # no fp32 one yet
 
-        _stored_model("fp32", FP32_TRUTH, fingerprint)
-        fp32 = latency_model_for(profile, "fp32", 1, SHAPE)
-        assert len(fp32.coefficients) == len(FEATURES)
-        assert latency_model_for(profile, "int8", 1, SHAPE).coefficients == int8.coefficients
-        # host-cpu deploys fp16 runs as fp32 ONNX: the fp32 calibration predicts them
-        assert latency_model_for(profile, "fp16", 1, SHAPE).precision == "fp32"
-        # another input shape is another calibration
-        assert not latency_model_for(profile, "int8", 1, (1, 64, 64)).calibrated
-    finally:
-        for path in (fp32_path, int8_path):
-            path.unlink(missing_ok=True)
-        for path, content in saved.items():
-            path.write_bytes(content)
+    _stored_model("fp32", FP32_TRUTH, fingerprint)
+    fp32 = latency_model_for(profile, "fp32", 1, SHAPE)
+    assert len(fp32.coefficients) == len(FEATURES)
+    assert latency_model_for(profile, "int8", 1, SHAPE).coefficients == int8.coefficients
+    # host-cpu deploys fp16 runs as fp32 ONNX: the fp32 calibration predicts them
+    assert latency_model_for(profile, "fp16", 1, SHAPE).precision == "fp32"
+    # another input shape is another calibration, in a file of its own: both stay
+    assert not latency_model_for(profile, "int8", 1, (1, 64, 64)).calibrated
+    assert not calibration.calibration_path(profile, "int8", input_shape=(1, 64, 64)).exists()
+    assert int8_path.is_file()
 
 
 def test_fp16_tensorrt_is_not_predicted_by_an_onnx_calibration():
@@ -131,28 +127,21 @@ def test_int8_probe_artifact_is_qdq_with_uint8_activations(tmp_path):
     assert cost.macs == candidate_cost(SPECS[0], SHAPE, 10).macs
 
 
-def test_search_int8_json_on_host_cpu_uses_the_int8_calibration(isolated_dirs):
-    profile = load_profile("host-cpu")
+def test_search_int8_json_on_host_cpu_uses_the_int8_calibration(monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGEDISTILL_DATA_DIR", str(tmp_path / "data"))  # not the session's
     fingerprint = calibration.host_fingerprint(1, SHAPE)
-    path = calibration.calibration_path(profile, "int8")
-    saved = path.read_bytes() if path.is_file() else None
-    try:
-        stored = _stored_model("int8", INT8_TRUTH, fingerprint)
-        result = invoke(
-            "search", "--device", "host-cpu", "--budget", "1ms", "--precision", "int8",
-            "--samples", "12", "--top", "5", "--json",
-        )  # fmt: skip
-        assert result.returncode in (0, 1), result.stderr
-        document = json.loads(result.stdout)
-        assert document["precision"] == "int8" and document["latency_model_precision"] == "int8"
-        assert document["calibrated"] is True
-        first = document["candidates"][0]
-        cost = candidate_cost(Candidate.parse(first["spec"]).spec, SHAPE, 10)
-        assert first["predicted_ms"] == pytest.approx(stored.predict(cost), abs=1e-5)
-    finally:
-        path.unlink(missing_ok=True)
-        if saved is not None:
-            path.write_bytes(saved)
+    stored = _stored_model("int8", INT8_TRUTH, fingerprint)
+    result = invoke(
+        "search", "--device", "host-cpu", "--budget", "1ms", "--precision", "int8",
+        "--samples", "12", "--top", "5", "--json",
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    document = json.loads(result.stdout)
+    assert document["precision"] == "int8" and document["latency_model_precision"] == "int8"
+    assert document["calibrated"] is True
+    first = document["candidates"][0]
+    cost = candidate_cost(Candidate.parse(first["spec"]).spec, SHAPE, 10)
+    assert first["predicted_ms"] == pytest.approx(stored.predict(cost), abs=1e-5)
 
 
 def test_search_refuses_an_unknown_precision_and_too_few_int8_samples():
@@ -179,6 +168,6 @@ def test_search_int8_calibrates_host_cpu_with_int8_artifacts_on_first_use(tmp_pa
     assert result.returncode in (0, 1), result.stderr
     document = json.loads(result.stdout)
     assert document["calibrated"] is True and document["latency_model_precision"] == "int8"
-    stored = tmp_path / "data" / "calibration" / "host-cpu.onnxruntime.onnx.int8.json"
+    stored = tmp_path / "data" / "calibration" / "host-cpu.onnxruntime.onnx.int8.1x32x32.json"
     assert json.loads(stored.read_text())["provenance"]["samples"] == "12"
-    assert not (tmp_path / "data" / "calibration" / "host-cpu.onnxruntime.onnx.fp32.json").exists()
+    assert not list((tmp_path / "data" / "calibration").glob("*.fp32.*"))

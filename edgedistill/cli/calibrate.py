@@ -28,7 +28,6 @@ from edgedistill.fit.calibrate import DEFAULT_SAMPLES, calibrate_on_host, calibr
 from edgedistill.fit.probe import runtime_of, timed_format
 from edgedistill.fit.profile_check import load_device
 from edgedistill.fit.search import resolve_precision
-from edgedistill.inputs import input_kind
 from edgedistill.lab.host_bench import BenchProtocol
 from edgedistill.lab.inventory import resolve_targets
 from edgedistill.lab.measure import measure_artifact
@@ -126,7 +125,7 @@ def calibrate(
                 measured,
                 fmt,
             )
-    path = calibration_path(profile, model.precision, fmt, runtime_of(fmt), input_kind(shape))
+    path = calibration_path(profile, model.precision, fmt, runtime_of(fmt), tuple(shape))
     if export_profile is not None:
         header = f"# {profile.name} with a latency model fitted on {samples} measurements\n"
         text = yaml.safe_dump(overlay_profile(profile, model, fmt), sort_keys=False)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from edgedistill.export import EXPORTERS
 from edgedistill.export._registry import artifact_precision
 from edgedistill.fit.probe import probe_artifact, probe_precision, runtime_of, timed_format
-from edgedistill.inputs import input_kind
+from edgedistill.inputs import takes_tokens
 from edgedistill.lab.host_bench import BenchProtocol, LatencyResult, measure_onnx
 from edgedistill.lab.timing import TimedArtifact
 from edgedistill.latency import calibration
@@ -117,7 +117,7 @@ def calibrate(
         log.debug("calibrate %s p90 %.4f ms", candidate.spec, p90)
     assert fingerprint is not None
     model = calibration.model_from_cost_fit(profile, precision, measurements, fingerprint)
-    path = calibration.save(model, measurements, fmt, runtime_of(fmt), input_kind(input_shape))
+    path = calibration.save(model, measurements, fmt, runtime_of(fmt), tuple(input_shape))
     log.info(
         "calibrated %s %s on %d candidates: leave-one-out error %.1f %% (stored in %s)",
         profile.name,
@@ -156,9 +156,10 @@ def latency_model_for(
         return LatencyModel(profile, precision)
     fmt = timed_format(profile)
     fingerprint = calibration.host_fingerprint(threads, input_shape) if profile.is_host else None
-    inputs = input_kind(input_shape) if input_shape is not None else "image"
-    stored = calibration.load(profile, measured, fingerprint, fmt, runtime_of(fmt), inputs)
-    if stored is None and inputs == "image":  # a profile's fitted models price image models
+    shape = tuple(input_shape) if input_shape is not None else None
+    stored = calibration.load(profile, measured, fingerprint, fmt, runtime_of(fmt), shape)
+    if stored is None and (shape is None or not takes_tokens(shape)):
+        # a profile's fitted models price image models
         stored = calibration.from_profile(profile, measured, fingerprint, fmt)
     return stored if stored is not None else LatencyModel(profile, precision)
 

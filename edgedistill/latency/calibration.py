@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgedistill import atomic
+from edgedistill.inputs import input_tag
 from edgedistill.latency.costs import ModelCost
 from edgedistill.latency.model import CHANNEL_BLOCKS, LatencyModel, feature_names, features
 from edgedistill.paths import data_dir
@@ -108,12 +109,13 @@ def calibration_path(
     precision: str,
     format: str = PROBE_FORMAT,
     runtime: str = PROBE_RUNTIME,
-    inputs: str = "image",
+    input_shape: tuple[int, ...] | None = None,
 ) -> Path:
-    """Where the calibration of (device, runtime, format, precision) is stored; models on token
-    ids (inputs="tokens": text students, priced by other layers) are calibrated apart."""
-    kind = "" if inputs == "image" else f".{inputs}"
-    return data_dir() / "calibration" / f"{profile.name}.{runtime}.{format}.{precision}{kind}.json"
+    """Where the calibration of (device, runtime, format, precision) for students of
+    `input_shape` is stored: one file per input (`...fp32.1x32x32.json`, text students
+    `...fp32.tokens-40.json`), so that calibrating for one task never replaces another's."""
+    tag = "" if input_shape is None else f".{input_tag(input_shape)}"
+    return data_dir() / "calibration" / f"{profile.name}.{runtime}.{format}.{precision}{tag}.json"
 
 
 def save(
@@ -121,9 +123,9 @@ def save(
     measurements: list[Measurement],
     format: str = PROBE_FORMAT,
     runtime: str = PROBE_RUNTIME,
-    inputs: str = "image",
+    input_shape: tuple[int, ...] | None = None,
 ) -> Path:
-    path = calibration_path(model.profile, model.precision, format, runtime, inputs)
+    path = calibration_path(model.profile, model.precision, format, runtime, input_shape)
     atomic.write_json(
         path,
         {
@@ -205,12 +207,12 @@ def load(
     fingerprint: dict | None,
     format: str = PROBE_FORMAT,
     runtime: str = PROBE_RUNTIME,
-    inputs: str = "image",
+    input_shape: tuple[int, ...] | None = None,
 ) -> LatencyModel | None:
-    """The stored calibration of (`runtime`, `format`, `precision`) for `inputs` (image or
-    tokens), or None when absent, unreadable, made with other features, or made on another
-    machine."""
-    path = calibration_path(profile, precision, format, runtime, inputs)
+    """The stored calibration of (`runtime`, `format`, `precision`) for students of
+    `input_shape`, or None when absent, unreadable, made with other features, or made on
+    another machine."""
+    path = calibration_path(profile, precision, format, runtime, input_shape)
     if not path.is_file():
         return None
     try:
