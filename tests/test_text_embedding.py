@@ -140,21 +140,24 @@ def texts(tmp_path_factory):
     return path
 
 
+def sentences_recipe(folder, texts, encoder_folder, length: int):
+    """A recipe: the unlabeled texts, the encoder as teacher, `length` tokens per text."""
+    recipe = folder / "sentences.yaml"
+    document = {
+        "name": "sentences",
+        "data": {"source": f"text:{texts}"},
+        "preprocessing": {"max_length": length},
+        "teacher": {"source": f"hf:{encoder_folder}"},
+    }
+    recipe.write_text(json.dumps(document))
+    return recipe
+
+
 @pytest.fixture(scope="module")
 def embedding_run(tmp_path_factory, encoder_folder, texts, text_budget_ms):
     """`fit --teacher hf:DIR --data text:FILE` (via a recipe at the suite's text length)."""
     root = tmp_path_factory.mktemp("embedding")
-    recipe = root / "sentences.yaml"
-    recipe.write_text(
-        json.dumps(
-            {
-                "name": "sentences",
-                "data": {"source": f"text:{texts}"},
-                "preprocessing": {"max_length": 32},
-                "teacher": {"source": f"hf:{encoder_folder}"},
-            }
-        )
-    )
+    recipe = sentences_recipe(root, texts, encoder_folder, 32)
     out = root / "run"
     result = run_cli(
         "fit", "--device", "host-cpu", "--budget", f"{text_budget_ms:g}ms", "--task", str(recipe),
@@ -217,17 +220,7 @@ def test_an_hf_teachers_layers_are_matched_by_name_and_a_missing_one_is_listed(
 ):
     """`distill` with the hidden-state term on a transformers encoder's own layer names (the
     losses given by repeating --loss, as well as comma-separated)."""
-    recipe = tmp_path / "sentences.yaml"
-    recipe.write_text(
-        json.dumps(
-            {
-                "name": "sentences",
-                "data": {"source": f"text:{texts}"},
-                "preprocessing": {"max_length": 16},
-                "teacher": {"source": f"hf:{encoder_folder}"},
-            }
-        )
-    )
+    recipe = sentences_recipe(tmp_path, texts, encoder_folder, 16)
     args = ("distill", "--task", str(recipe), "--student", "tfm:l=1,h=64",
             "--loss", "cosine-embedding", "--loss", "hidden-mse", "--epochs", "1")  # fmt: skip
     result = invoke(
