@@ -110,6 +110,14 @@ def test_regression_task_type_on_class_labels_is_refused(tmp_path):
         load_task(str(recipe))
 
 
+def test_embedding_task_type_on_images_is_refused(tmp_path):
+    root = image_folder(tmp_path / "emb", classes=2, per_class=6)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f'name: emb\ntask_type: embedding\ndata: {{source: "imagefolder:{root}"}}\n')
+    with pytest.raises(UserInputError, match="task_type is embedding but the data.*texts"):
+        load_task(str(recipe))
+
+
 def test_npz_with_object_arrays_is_refused_without_unpickling(tmp_path):
     path = tmp_path / "objects.npz"
     np.savez(path, x=np.array([{"a": 1}] * 4, dtype=object), y=np.arange(4))

@@ -249,6 +249,7 @@ def _complete(document: RecipeDocument, table: SampleTable, train_rows) -> TaskR
 _target_words = {
     "classification": "integer class labels",
     "regression": "float regression targets",
+    "embedding": "texts (text:, jsonl: or csv: data) for a sentence-embedding teacher",
 }
 
 
