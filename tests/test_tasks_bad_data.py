@@ -102,19 +102,20 @@ def test_recipe_labels_that_disagree_with_the_folders(tmp_path):
         load_task(str(recipe))
 
 
-def test_regression_task_type_on_class_labels_is_refused(tmp_path):
-    root = image_folder(tmp_path / "reg", classes=2, per_class=6)
+@pytest.mark.parametrize(
+    ("task_type", "match"),
+    [
+        ("regression", "field task_type is regression but the data"),
+        ("embedding", "task_type is embedding but the data.*texts"),
+    ],
+)
+def test_a_task_type_the_image_labels_do_not_fit_is_refused(task_type, match, tmp_path):
+    root = image_folder(tmp_path / "images", classes=2, per_class=6)
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f'name: reg\ntask_type: regression\ndata: {{source: "imagefolder:{root}"}}\n')
-    with pytest.raises(UserInputError, match="field task_type is regression but the data"):
-        load_task(str(recipe))
-
-
-def test_embedding_task_type_on_images_is_refused(tmp_path):
-    root = image_folder(tmp_path / "emb", classes=2, per_class=6)
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f'name: emb\ntask_type: embedding\ndata: {{source: "imagefolder:{root}"}}\n')
-    with pytest.raises(UserInputError, match="task_type is embedding but the data.*texts"):
+    recipe.write_text(
+        f'name: typed\ntask_type: {task_type}\ndata: {{source: "imagefolder:{root}"}}\n'
+    )
+    with pytest.raises(UserInputError, match=match):
         load_task(str(recipe))
 
 

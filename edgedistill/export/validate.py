@@ -25,7 +25,7 @@ from edgedistill.inputs import as_array, random_input
 from edgedistill.ort import onnx_session
 from edgedistill.quant.fake import is_quantized, output_step
 from edgedistill.tasks.data import iter_batches, task_kind
-from edgedistill.tasks.kinds import TASK_KINDS, TaskKind
+from edgedistill.tasks.kinds import TASK_KINDS, TaskKind, cosines
 
 if TYPE_CHECKING:
     import numpy as np
@@ -237,11 +237,9 @@ def compare_predictions(predict: Predict, reference: Reference, runtime: str) ->
 
 
 def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    import numpy as np
+    import torch
 
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(((a * b).sum(axis=1) / np.maximum(norms, 1e-12)).min())
+    return float(cosines(torch.from_numpy(a).double(), torch.from_numpy(b).double()).min())
 
 
 def _decisive(reference: Reference):

@@ -164,24 +164,25 @@ class Embedding(Regression):
 
     def score(self, outputs, targets) -> float:
         predicted, truth = self._pairs(outputs, targets)
-        return float(_cosines(predicted, truth).mean()) if len(truth) else 0.0
+        return float(cosines(predicted, truth).mean()) if len(truth) else 0.0
 
     def metrics(self, outputs, targets) -> dict[str, float]:
         predicted, truth = self._pairs(outputs, targets)
         if len(truth) == 0:
             return {"cosine": 0.0, "neighbour_agreement": 0.0}
         return {
-            "cosine": float(_cosines(predicted, truth).mean()),
+            "cosine": float(cosines(predicted, truth).mean()),
             "neighbour_agreement": neighbour_agreement(predicted, truth),
         }
 
     def hard_loss(self, outputs, targets, label_smoothing: float = 0.0, huber_delta=None):
         mask = self.labeled(targets)
         safe = targets.nan_to_num(0.0).reshape(outputs.shape)
-        return _masked_mean(1 - _cosines(outputs, safe), mask)
+        return _masked_mean(1 - cosines(outputs, safe), mask)
 
 
-def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine of two N x ... batches (flattened per row)."""
     import torch.nn.functional as F
 
     return F.cosine_similarity(a.reshape(len(a), -1), b.reshape(len(b), -1), dim=1, eps=1e-8)
