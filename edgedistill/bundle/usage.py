@@ -197,14 +197,19 @@ TEXT_SNIPPETS.register("tflite")(
             "python",
             TOKENIZE
             + """
+import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 interpreter = Interpreter(model_path="{file}")
 interpreter.allocate_tensors()
 inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-interpreter.set_tensor(inp["index"], ids.astype(inp["dtype"]))
+interpreter.set_tensor(inp["index"], ids.astype(inp["dtype"]))  # int32 ids
 interpreter.invoke()
-print(interpreter.get_tensor(out["index"]).argmax(axis=1))""",
+values = interpreter.get_tensor(out["index"]).astype(np.float32)
+if out["quantization"][0]:  # int8 file: int8 outputs, dequantized with their scale
+    scale, zero = out["quantization"]
+    values = (values - zero) * scale
+print(values.argmax(axis=1))""",
         ),
     )
 )

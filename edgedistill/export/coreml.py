@@ -202,20 +202,20 @@ def export_int4(student, example, out: Path, context: ExportContext | None = Non
 def _export(student, example, out: Path, precision: str, context: ExportContext) -> Artifact:
     name = target_name(context, precision)
     target = resolve_target(name, context.min_deployment_target_origin, precision)
+    shape = tuple(example.shape)
+    tokens = takes_tokens(shape[1:])
     recipe = None
     if precision in ("int8", "int4"):
         if not is_quantized(student):
             raise ValueError(
                 f"Core ML {precision} export takes a prepared, calibrated student (quant.prepare)"
             )
-        recipe = recipe_for(precision, target.value)
+        recipe = recipe_for(precision, target.value, tokens)
     elif is_quantized(student):
         raise ValueError(
             f"a Core ML {precision} export takes the float student, not a quantized one"
         )
     ct = _coremltools()
-    shape = tuple(example.shape)
-    tokens = takes_tokens(shape[1:])
     image = None if tokens else image_input_for(context.preprocessing, shape[1])
     if recipe is None:
         mlmodel = _convert(ct, student.eval(), example, image, target, precision)

@@ -47,8 +47,9 @@ class Recipe:
     notes: tuple[str, ...]
 
 
-def recipe_for(precision: str, spec_version: int) -> Recipe:
-    """The recipe for `precision` on a target reading `spec_version` (already checked)."""
+def recipe_for(precision: str, spec_version: int, tokens: bool = False) -> Recipe:
+    """The recipe for `precision` on a target reading `spec_version` (already checked);
+    `tokens`: the student reads token ids (a text student)."""
     if precision == "int4":
         return Recipe(
             "int4",
@@ -62,11 +63,17 @@ def recipe_for(precision: str, spec_version: int) -> Recipe:
             ),
         )
     if spec_version >= ACTIVATIONS_SPEC:
+        # A text student's embedding tables are float in the int8 student (quant/encoder_plan):
+        # coremltools stores them int8 (weights only), as the W8A16 route does every weight.
+        tables = (
+            "the token and position embedding tables: int8 per row, weights only, scales "
+            "chosen by coremltools (the linear layers' are edgedistill's)",
+        )
         return Recipe(
             "int8",
             "W8A8",
             "export",
-            None,
+            "int8" if tokens else None,
             (
                 "int8 weights and activations (W8A8): per-channel int8 weights and per-tensor "
                 "int8 activations with the scales of edgedistill's calibration and QAT, as MIL "
@@ -74,6 +81,7 @@ def recipe_for(precision: str, spec_version: int) -> Recipe:
                 "int8-int8 compute",
                 "coremltools' own activation calibration (linear_quantize_activations) needs "
                 "Core ML predictions (macOS) and was not used",
+                *(tables if tokens else ()),
             ),
         )
     return Recipe(

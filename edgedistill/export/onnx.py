@@ -19,6 +19,7 @@ from edgedistill.export.context import ExportContext
 from edgedistill.export.onnx_qdq import to_unsigned
 from edgedistill.export.validate import Reference, Validation, compare_predictions, onnx_predictions
 from edgedistill.quant.fake import exporting, is_quantized, is_symmetric
+from edgedistill.quant.prepare import plan_summary
 from edgedistill.records.artifact import Artifact
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class OnnxExporter:
             "int8",
             out,
             example.shape,
-            notes=[f"QDQ: {form}"],
+            notes=[f"QDQ: {form}", plan_summary(student)],
         )
 
     def _write(self, student, example, out: Path) -> None:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 from edgedistill.errors import EdgeDistillError, UserInputError
 from edgedistill.export._registry import EXPORTERS, artifact_precision
 from edgedistill.export.validate import Reference
+from edgedistill.inputs import random_input
 from edgedistill.progress import ProgressFn, no_progress
-from edgedistill.quant.fake import current_mode, is_quantized
+from edgedistill.quant.fake import current_mode, float_model, is_quantized
 from edgedistill.quant.prepare import calibrate, prepare
 from edgedistill.quant.scheme import QuantScheme
 
@@ -140,16 +141,18 @@ def preflight(
 
 def calibrated_copy(module: nn.Module, example: torch.Tensor, scheme: QuantScheme) -> nn.Module:
     """`module` prepared for int8 (UserInputError naming any layer with no int8 kernel) and
-    calibrated on seeded random inputs shaped like `example`; a calibrated one is reused, an
-    uncalibrated prepared one copied first (its own calibration data is still to come)."""
+    calibrated on seeded random inputs shaped like `example` (token ids over a text student's
+    vocabulary); a calibrated one is reused, an uncalibrated prepared one copied first (its own
+    calibration data is still to come)."""
     import torch
 
     if is_quantized(module) and current_mode(module) != "observe":
         return module
     prepared = copy.deepcopy(module) if is_quantized(module) else prepare(module, scheme)
     generator = torch.Generator().manual_seed(0)
-    shape = (CALIBRATION_SAMPLES, *example.shape[1:])
-    calibrate(prepared, [torch.randn(shape, generator=generator)])
+    vocab_size = getattr(float_model(prepared), "vocab_size", None)
+    batch = random_input(tuple(example.shape[1:]), CALIBRATION_SAMPLES, generator, vocab_size)
+    calibrate(prepared, [batch])
     return prepared
 
 

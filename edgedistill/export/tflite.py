@@ -4,9 +4,11 @@ fp16 is LiteRT's "float16 quantization": weights stored as fp16 and dequantized 
 the file is about half the size and a GPU / NPU delegate can compute in fp16; the CPU (XNNPACK)
 computes in fp32. fp32 and fp16 keep the student's NCHW float32 input and float32 logits.
 
-int8 is full-integer quantization (what the Edge TPU and integer-only NPUs need): int8 input,
-int8 logits and int8 kernels throughout, from the fake-quantized student (quant.prepare) with
-the scales it learned in calibration and QAT. litert-torch lowers its quantize / dequantize
+int8 is full-integer quantization for image students (what the Edge TPU and integer-only NPUs
+need): int8 input, int8 logits and int8 kernels throughout, from the fake-quantized student
+(quant.prepare) with the scales it learned in calibration and QAT. A text student's int8 file
+(quant/encoder_plan.py) has int8 fully connected layers, int32 token ids as input and the
+embeddings, LayerNorm and softmax in float. litert-torch lowers its quantize / dequantize
 pairs (weights as float values on the int8 grid) to int8 TFLite kernels; the PT2E quantizer
 handed to it only switches the converter to static Q/DQ lowering, it computes no scales. The
 caller quantizes inputs with the input tensor's (scale, zero point) and dequantizes the logits
@@ -105,7 +107,9 @@ class TfliteExporter:
     def validate(self, artifact: Artifact, reference: Reference) -> Validation:
         runner = TfliteRunner(Path(artifact.path))
         validation = compare_predictions(runner.predict, reference, runner.runtime)
-        if artifact.precision == "int8":
+        if artifact.precision == "int8" and runner.takes_token_ids:
+            problems = runner.int8_linear_problems()
+        elif artifact.precision == "int8":
             problems = runner.integer_only_problems()
         else:
             problems = runner.weight_precision_problems(artifact.precision)
@@ -191,16 +195,36 @@ class TfliteRunner:
             for name, detail in (("input", self._input), ("output", self._output))
         }
 
+    @property
+    def takes_token_ids(self) -> bool:
+        """An integer input with no quantization: token ids (a text student), fed as they are."""
+        import numpy as np
+
+        return (
+            np.issubdtype(self._input["dtype"], np.integer) and not self._input["quantization"][0]
+        )
+
     def integer_io_note(self) -> str:
         """How a caller feeds the int8 model and reads its logits, in one line."""
         (in_scale, in_zero), (out_scale, out_zero) = (
             self._input["quantization"],
             self._output["quantization"],
         )
+        if self.takes_token_ids:
+            fed = (
+                f"int8 linear layers: {_dtype_name(self._input['dtype'])} token ids fed as they "
+                "are; embeddings, LayerNorm and softmax in float"
+            )
+        else:
+            fed = (
+                f"full integer: int8 input (scale {in_scale:.6g}, zero point {in_zero}; feed "
+                "round(x / scale) + zero point)"
+            )
+        if not out_scale:
+            return f"{fed}; float32 outputs"
         return (
-            f"full integer: int8 input (scale {in_scale:.6g}, zero point {in_zero}; feed "
-            f"round(x / scale) + zero point) and int8 logits (scale {out_scale:.6g}, zero point "
-            f"{out_zero}; logits = (q - zero point) * scale)"
+            f"{fed}; int8 outputs (scale {out_scale:.6g}, zero point {out_zero}; "
+            "values = (q - zero point) * scale)"
         )
 
     def weight_precision_problems(self, precision: str) -> list[str]:
@@ -235,6 +259,34 @@ class TfliteRunner:
         except RuntimeError as exc:
             first_line = (str(exc).strip().splitlines() or ["failed"])[0][:300]
             problems.append(f"TFLite's built-in int8 kernels refuse the model: {first_line}")
+        return problems
+
+    def int8_linear_problems(self) -> list[str]:
+        """A text student's int8 file: every FULLY_CONNECTED op with stored weights (a linear
+        layer; the converter also writes a one-head attention matmul between activations as
+        one) takes an int8 input and int8 weights, the rest may compute in float, and TFLite's
+        own kernels prepare the file."""
+        builtin = self._builtin_interpreter()
+        ops = builtin._get_ops_details()
+        computed = {index for op in ops for index in op["outputs"]}
+        linear = [
+            op
+            for op in ops
+            if op["op_name"] == "FULLY_CONNECTED" and op["inputs"][1] not in computed
+        ]
+        problems = [] if linear else ["no FULLY_CONNECTED op: the linear layers were not kept"]
+        for op in linear:
+            operands = [_dtype_name(dtype) for dtype in op["operand_types"][:2]]
+            if operands != ["int8", "int8"]:
+                problems.append(
+                    f"op {op['index']} FULLY_CONNECTED takes {' and '.join(operands)} (input, "
+                    "weights), not int8"
+                )
+        try:
+            builtin.allocate_tensors()
+        except RuntimeError as exc:
+            first_line = (str(exc).strip().splitlines() or ["failed"])[0][:300]
+            problems.append(f"TFLite's built-in kernels refuse the model: {first_line}")
         return problems
 
     def _builtin_interpreter(self) -> Any:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edgedistill.inputs import as_array, random_input
 from edgedistill.ort import onnx_session
-from edgedistill.quant.fake import is_quantized, output_step
+from edgedistill.quant.fake import float_model, is_quantized, output_step
 from edgedistill.tasks.data import iter_batches, task_kind
 from edgedistill.tasks.kinds import TASK_KINDS, TaskKind, cosines
 
@@ -115,7 +115,7 @@ class Reference:
         import torch
 
         generator = torch.Generator().manual_seed(0)
-        vocab_size = getattr(student, "vocab_size", None)
+        vocab_size = getattr(float_model(student), "vocab_size", None)
         compare_x = random_input(input_shape, samples, generator, vocab_size)
         return cls._build(student, compare_x, None, f"{samples} seeded random inputs")
 

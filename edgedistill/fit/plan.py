@@ -30,6 +30,7 @@ from edgedistill.tasks.task import Task, load_task
 from edgedistill.teachers import PreparedTeacher, feed_teacher
 
 # Settings a resumed run must keep: they change what is searched, learned or exported.
+FULL_INTEGER_ONLY = ("edgetpu",)  # formats whose runtime has no float fallback
 LEARNING_FIELDS = (
     "device",
     "budget",
@@ -183,11 +184,7 @@ def plan_fit(options: FitOptions, inputs: FitInputs | None = None) -> FitPlan:
     inputs = inputs or load_inputs(options)
     task, teacher = inputs.task, inputs.teacher
     if precision == "int8" and takes_tokens(task.data.input_shape):
-        origin = "--precision" if options.precision else f"profile {profile.name}: deploy.precision"
-        raise UserInputError(
-            f"{origin} int8: int8 text students are not built yet; text tasks ship fp32 or fp16 "
-            "(give --precision fp16 or fp32)"
-        )
+        _refuse_full_integer_formats(chain, options, profile)
     notes.extend(inputs.notes)
     out = options.out or default_out(options.device)
     targets = plan_lab_targets(options.lab, options.target, profile, chain.formats)
@@ -208,6 +205,21 @@ def plan_fit(options: FitOptions, inputs: FitInputs | None = None) -> FitPlan:
         targets=targets,
         pending=list(chain.pending),
         notes=notes,
+    )
+
+
+def _refuse_full_integer_formats(chain, options: FitOptions, profile) -> None:
+    """A text student's int8 keeps LayerNorm, softmax and GELU in float (quant/encoder_plan.py):
+    formats that run full-integer models only cannot take it."""
+    formats = [*chain.formats, *_pending(chain)]
+    refused = [name for name in formats if name in FULL_INTEGER_ONLY]
+    if not refused:
+        return
+    origin = "--formats" if options.formats is not None else f"profile {profile.name}"
+    raise UserInputError(
+        f"{origin}: {', '.join(refused)} runs full-integer models only, and an int8 text student "
+        "keeps its embeddings, LayerNorm, softmax and GELU in float; give --formats without "
+        f"{', '.join(refused)}, --precision fp32, or another --device"
     )
 
 

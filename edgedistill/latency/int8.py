@@ -44,7 +44,20 @@ INT8_FEATURES = (
     "gated_pixels",
 )
 DENSE_OPS = ("conv", "pwconv")
-FLOAT_ISLAND_OPS = ("adaptiveavgpool", "avgpool")  # no int8 kernel: dequantized, run in float
+# no int8 kernel: dequantized, run in float (pooling in a CNN; in a text encoder, whose linear
+# layers alone are int8 (quant/encoder_plan.py), everything between them)
+FLOAT_ISLAND_OPS = (
+    "adaptiveavgpool",
+    "avgpool",
+    "embedding",
+    "layernorm",
+    "softmax",
+    "gelu",
+    "tanh",
+    "pool",
+    "normalize",
+)
+INT8_MATMUL_OPS = ("linear", "matmul")  # matmul: attention between two int8 activations
 GATE_OPS = ("mul",)
 
 
@@ -57,7 +70,7 @@ def int8_features(cost: ModelCost, channel_block: int) -> list[float]:
             blocks = padded(layer.channels_in, channel_block)
             dense_macs += layer.macs * blocks * padded(layer.channels_out, channel_block)
             unaligned_dense += layer.pixels * (layer.channels_out % channel_block)
-        elif layer.op == "linear":
+        elif layer.op in INT8_MATMUL_OPS:
             dense_macs += layer.macs
         elif layer.op == "dwconv":
             depthwise_macs += layer.macs * padded(layer.channels_out, channel_block)

@@ -126,15 +126,24 @@ def classes() -> dict[str, Any]:
 
     class QuantWeighted(nn.Module):
         """A convolution or linear layer (batch norm already folded in) with int8 per-channel
-        weights, its activation (ReLU / ReLU6 or none) and its output quantizer."""
+        weights, its activation (ReLU / ReLU6 or none) and its output quantizer;
+        `quantize_input`: an input quantizer too, for a layer whose input comes from a float
+        operation (LayerNorm, GELU in a text encoder) rather than from another quantizer."""
 
-        def __init__(self, layer, activation: str | None, scheme: QuantScheme) -> None:
+        def __init__(
+            self,
+            layer,
+            activation: str | None,
+            scheme: QuantScheme,
+            quantize_input: bool = False,
+        ) -> None:
             super().__init__()
             self.layer = layer
             self.activation = activation
             self.mode = "observe"
             self.frozen: tuple[Any, ...] | None = None  # export / weights: int8_weight()
             floor = CLAMPS[activation][0] if activation else None
+            self.input = ActQuant(scheme) if quantize_input else None
             self.out = ActQuant(scheme, floor)
 
         def quantized_weight(self):
@@ -172,6 +181,8 @@ def classes() -> dict[str, Any]:
                 return q.to(torch.int8), scales.float(), zeros
 
         def forward(self, x):
+            if self.input is not None:
+                x = self.input(x)
             weight = self.quantized_weight()
             if isinstance(self.layer, nn.Linear):
                 y = F.linear(x, weight, self.layer.bias)
@@ -199,15 +210,20 @@ def classes() -> dict[str, Any]:
             return self.out(self.inner(*args))
 
     class QuantizedModel(nn.Module):
-        """The student with its input quantized: what every int8 runtime is fed."""
+        """The student rewritten by a quantization plan (`plan`, quant/_registry.py), with its
+        input quantized when it is float (pixels: what every int8 runtime is fed; token ids
+        pass as they are)."""
 
-        def __init__(self, model, scheme: QuantScheme) -> None:
+        def __init__(
+            self, model, scheme: QuantScheme, quantize_input: bool = True, plan: str = "conv"
+        ) -> None:
             super().__init__()
-            self.input = ActQuant(scheme)
+            self.input = ActQuant(scheme) if quantize_input else None
             self.model = model
+            self.plan = plan
 
         def forward(self, x):
-            return self.model(self.input(x))
+            return self.model(x if self.input is None else self.input(x))
 
     return {
         "ActQuant": ActQuant,
@@ -262,6 +278,12 @@ def exporting(model, int8_weights: bool = True, mode: str = "export") -> Iterato
         yield model.eval()
     finally:
         set_mode(model, previous)
+
+
+def float_model(model):
+    """The student a prepared model was rewritten from (its attributes: a text student's
+    vocabulary); `model` itself when it is not prepared."""
+    return model.model if is_quantized(model) else model
 
 
 def is_symmetric(model) -> bool:
