@@ -1,5 +1,6 @@
-"""int8 on digits: fp32, post-training quantized (PTQ) and quantization-aware distilled (QAT+KD)
-students side by side — test accuracy run by each runtime, and batch-1 latency in onnxruntime
+"""int8 on digits (or another task, e.g. fortunes: text students, whose linear layers are int8):
+fp32, post-training quantized (PTQ) and quantization-aware distilled (QAT+KD) students side by
+side — test accuracy run by each runtime, and batch-1 latency in onnxruntime
 (1 and 2 threads) and in the LiteRT interpreter (fp32 vs full-integer int8).
 
 Each student is distilled in fp32 from the digits teacher (the recipe's KD), calibrated on 512
@@ -7,7 +8,8 @@ train samples (PTQ), then fine-tuned quantized with the same KD loss (the recipe
 settings). The exports come from the same scales: QDQ ONNX and full-int8 TFLite.
 Latencies are medians of interleaved rounds (fp32, int8, fp32, int8, ...) on this host.
 
-Run: .venv/bin/python benchmarks/int8.py [--students SPEC;SPEC] [--seeds 0,1] [--rounds 5]
+Run: .venv/bin/python benchmarks/int8.py [--task digits|fortunes|RECIPE] [--students SPEC;SPEC]
+     [--seeds 0,1] [--rounds 5]
 Targets (issue 11): QAT+KD within 0.5 points of fp32 and not below PTQ; int8 >= 1.6x faster
 than fp32 in onnxruntime on this host.
 """
@@ -26,18 +28,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import host_line  # noqa: E402
 
-DEFAULT_STUDENTS = "mbv2:d=1,e=6,k=3,r=32,se=0,w=1;mbv2:d=2,e=6,k=3,r=32,se=0,w=1.25"
+DEFAULT_STUDENTS = {
+    "digits": "mbv2:d=1,e=6,k=3,r=32,se=0,w=1;mbv2:d=2,e=6,k=3,r=32,se=0,w=1.25",
+    "fortunes": "tfm:l=2,h=128;tfm:l=4,h=256",
+}
 RUNS = 300  # timed runs per round
 
 
-def distill(spec: str, seed: int, scratch: Path):
+def distill(task: str, spec: str, seed: int, scratch: Path):
     from edgedistill.distill.plan import DistillOptions, plan_distill
     from edgedistill.distill.qat import QatRequest, run_qat
     from edgedistill.distill.run import run_distill
     from edgedistill.quant.scheme import QuantScheme
 
     out = scratch / f"{spec.replace(':', '_')}-{seed}"
-    plan = plan_distill(DistillOptions(task="digits", student=spec, seed=seed, out=out))
+    plan = plan_distill(DistillOptions(task=task, student=spec, seed=seed, out=out))
     model, result = run_distill(plan)
     quantized, quant = run_qat(
         plan, model, QatRequest(QuantScheme()), out / "quantized", result.accuracy
@@ -73,11 +78,10 @@ def tflite_latency(path: Path, threads: int) -> float:
 
 def export_all(model, quantized, data, folder: Path) -> dict:
     """{(format, precision): artifact} for ONNX and TFLite, each validated (accuracy set)."""
-    import torch
-
     from edgedistill.export.chain import export_chain
+    from edgedistill.inputs import example_input
 
-    example = torch.zeros((1, *data.input_shape))
+    example = example_input(data.input_shape)
     artifacts = {}
     for precision, student in (("fp32", model), ("int8", quantized)):
         for fmt in ("onnx", "tflite"):
@@ -103,21 +107,25 @@ def interleaved(measure, paths: dict, threads: int, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", default=DEFAULT_STUDENTS, help="';'-separated specs")
+    parser.add_argument("--task", default="digits", help="a built-in task or a recipe file")
+    parser.add_argument("--students", help="';'-separated specs (default: two per task)")
     parser.add_argument("--seeds", default="0", help="comma-separated")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     args = parser.parse_args()
     os.environ.setdefault("EDGEDISTILL_DATA_DIR", tempfile.mkdtemp(prefix="edgedistill-int8-"))
-    from edgedistill.latency.costs import model_cost
+    from edgedistill.students.select import candidate_cost
 
     print(f"host: {host_line()}")
     scratch = Path(tempfile.mkdtemp(prefix="edgedistill-int8-bench-"))
-    for spec in args.students.split(";"):
+    students = args.students or DEFAULT_STUDENTS.get(args.task, DEFAULT_STUDENTS["digits"])
+    for spec in students.split(";"):
         for seed in [int(s) for s in args.seeds.split(",")]:
             started = time.perf_counter()
-            plan, model, quantized, result, quant = distill(spec, seed, scratch)
+            plan, model, quantized, result, quant = distill(args.task, spec, seed, scratch)
             data = plan.task.data
-            macs = model_cost(model, data.input_shape).macs
+            labels = len(plan.recipe.labels)
+            cost = candidate_cost(plan.candidate.spec, tuple(data.input_shape), labels)
+            macs = cost.macs
             print(f"\n{spec} seed {seed}: {macs / 1e6:.2f}M MACs, {quant.scheme}")
             qat = quant.accuracy_qat if quant.accuracy_qat is not None else float("nan")
             print(

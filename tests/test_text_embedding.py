@@ -239,6 +239,40 @@ def test_an_hf_teachers_layers_are_matched_by_name_and_a_missing_one_is_listed(
     )
 
 
+def test_an_hf_teachers_attention_maps_are_taps_an_attention_term_learns_from(
+    encoder_folder, texts, tmp_path
+):
+    """Layer N's attention maps are `attentions.N` (transformers returns them in a tuple): the
+    same maps as its own output, each row a distribution over the unpadded tokens; `distill`
+    pairs a student layer's maps with them."""
+    import torch
+
+    from edgedistill.teachers.hf import load_hf_teacher
+    from edgedistill.teachers.taps import FeatureTaps
+
+    teacher = load_hf_teacher(encoder_folder)
+    ids = torch.tensor([[5, 6, 7, 8, 0, 0], [9, 10, 11, 0, 0, 0]])
+    taps = FeatureTaps(teacher, ["attentions.1"])
+    with torch.no_grad():
+        teacher(ids)
+        maps = taps.outputs["attentions.1"]
+        expected = teacher.features(ids)["attentions"][1]
+    taps.remove()
+    assert maps.shape == (2, teacher.info.num_heads, 6, 6) and torch.equal(maps, expected)
+    assert torch.allclose(maps.sum(dim=-1), torch.ones(2, teacher.info.num_heads, 6))
+    assert float(maps[1, :, :, 3:].abs().max()) < 1e-6, "no attention to padding"
+
+    recipe = sentences_recipe(tmp_path, texts, encoder_folder, 16)
+    result = invoke(
+        "distill", "--task", str(recipe), "--student", "tfm:l=1,h=64,a=2", "--loss",
+        "cosine-embedding", "--loss", "attention-kl", "--layers",
+        "layers.0.attention.probs=attentions.1", "--epochs", "1", "--out", str(tmp_path / "a"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert [term["name"] for term in document["losses"]] == ["cosine-embedding", "attention-kl"]
+
+
 @pytest.mark.parametrize(
     ("formats", "precision"),
     [(["onnx"], "fp16"), (["tflite"], "fp32"), (["tflite"], "fp16"), (["coreml"], "fp16")],

@@ -30,7 +30,7 @@ from edgedistill.distill.trainer import TrainOptions, train
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.quant.checkpoint import save_quantized
 from edgedistill.quant.fake import set_mode
-from edgedistill.quant.prepare import calibrate, prepare
+from edgedistill.quant.prepare import calibrate, plan_summary, prepare
 from edgedistill.quant.scheme import QuantScheme
 from edgedistill.records.quant import QuantResult
 from edgedistill.tasks.data import iter_batches
@@ -92,7 +92,7 @@ def run_qat(
     ptq_test = score(quantized, data.test)
     method, reason = _method(request, spec, len(data.train))
     result = QuantResult(
-        scheme=request.scheme.name,
+        scheme=f"{request.scheme.name}; {plan_summary(quantized)}",
         method="ptq",
         reason=reason,
         calibration_samples=seen,

@@ -52,10 +52,19 @@ def activation_params(low: float, high: float, symmetric: bool) -> tuple[float, 
 
 
 def _float32_within(scale: float, levels: int, high: float) -> float:
-    """`scale` as a float32, stepped down until `levels` steps of it stay within `high`."""
+    """`scale` as a float32, stepped down until `levels` steps of it stay within `high`.
+
+    A rounded zero point can leave `scale * levels` half a level above `high`: thousands of
+    float32 steps. The search starts two steps above high / levels instead (no larger scale
+    passes; the test is monotone in the scale), so it takes a few."""
     import numpy as np
 
     scale32 = np.float32(scale)
+    if levels > 0:
+        start = np.float32(high / levels)
+        for _ in range(2):
+            start = np.nextafter(start, np.float32(np.inf))
+        scale32 = min(scale32, start)
     while levels > 0 and np.float32(scale32 * np.float32(levels)) > np.float32(high):
         scale32 = np.nextafter(scale32, np.float32(0))
     return float(scale32)

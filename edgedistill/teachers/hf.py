@@ -417,12 +417,17 @@ def _module_class() -> type:
 
     class HFTeacherModule(nn.Module):
         """teacher(input_ids: int64 N x L) -> logits N x K (classification) or the pooled
-        sentence embedding N x H (embedding). The attention mask is input_ids != pad id."""
+        sentence embedding N x H (embedding). The attention mask is input_ids != pad id; layer
+        N's attention maps are the output of `attentions.N`."""
 
         def __init__(self, model: nn.Module, info: HFTeacherInfo) -> None:
             super().__init__()
             self.model = model
             self.info = info
+            # Each layer's attention maps (N x heads x L x L) pass through attentions.N, so
+            # that feature terms (attention-kl, attention-mse) name them as they name layers:
+            # transformers' attention modules return tuples, which a hook cannot pair.
+            self.attentions = nn.ModuleList(nn.Identity() for _ in range(info.num_layers))
 
         def attention_mask(self, input_ids: torch.Tensor) -> torch.Tensor:
             if input_ids.ndim != 2 or input_ids.dtype not in (torch.int64, torch.int32):
@@ -440,7 +445,10 @@ def _module_class() -> type:
 
         def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
             mask = self.attention_mask(input_ids)
-            outputs = self.model(input_ids=input_ids, attention_mask=mask)
+            # eager attention computes the maps in any case; returning them costs no compute
+            outputs = self.model(input_ids=input_ids, attention_mask=mask, output_attentions=True)
+            for tap, maps in zip(self.attentions, outputs.attentions or (), strict=False):
+                tap(maps)
             if self.info.task_type == "classification":
                 return outputs.logits
             return self.pool(outputs.last_hidden_state, mask)
