@@ -10,7 +10,7 @@ DEMO_DEVICE ?= host-cpu
 DEMO_BUDGET ?= 0.15ms
 DEMO_OUT ?= edgedistill-runs/demo
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean reliability
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: venv
 
 test: lint
 	$(BIN)/pytest -m "not slow and not device and not gpu" -q --durations=25
+
+# The reliability suite with its slow variants, its counts written to RELIABILITY.md.
+reliability: venv
+	$(BIN)/python benchmarks/reliability.py --slow --write RELIABILITY.md
 
 clean:
 	rm -rf $(VENV) edgedistill-runs .pytest_cache .ruff_cache
