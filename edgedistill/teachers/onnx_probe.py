@@ -24,9 +24,7 @@ def probe_onnx_teacher(path: Path, input_shape: tuple[int, ...], what: str) -> N
     check_external_data(path, what)
     with tempfile.TemporaryDirectory(prefix="edgedistill-probe-") as folder:
         timeout_s = model_timeout_s()
-        outcome = run_child(
-            __name__, [str(path), *map(str, input_shape)], timeout_s, Path(folder)
-        )
+        outcome = run_child(__name__, [str(path), *map(str, input_shape)], timeout_s, Path(folder))
     if outcome.failure is not None:
         raise UserInputError(f"{what}: {path}: onnxruntime {outcome.failure} loading it")
     assert outcome.result is not None
