@@ -66,7 +66,9 @@ def _location_problem(folder: str, location: str) -> str | None:
     if ".." in Path(location.replace("\\", "/")).parts:
         return "climbs out with '..'"
     resolved = os.path.realpath(os.path.join(folder, location))
-    if os.path.commonpath([folder, resolved]) != folder or resolved == folder:
+    if resolved == folder:
+        return "is the model's folder itself, not a file in it"
+    if os.path.commonpath([folder, resolved]) != folder:
         return f"resolves to {resolved}, outside {folder}"
     return None
 
