@@ -1,4 +1,5 @@
-"""onnxruntime sessions made one way everywhere: CPU provider, fixed threads, quiet logs.
+"""onnxruntime sessions made one way everywhere: CPU provider, fixed threads, quiet logs, and
+the file's external data checked first (onnx_external: nothing outside its folder is read).
 
 onnxruntime is a required dependency, but importing it costs time, so it is imported where a
 session is made (the CLI's --help stays instant).
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgedistill.onnx_external import check_external_data
+
 
 def onnx_session(path: Path, threads: int):
     """A CPU InferenceSession of the ONNX file at `path`, `threads` intra-op threads."""
     import onnxruntime as ort
 
+    check_external_data(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -229,7 +229,7 @@ def test_onnx_teacher_refuses_weights_and_broken_files(byo, onnx_teachers, tmp_p
     )
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"garbage")
-    refused(str(broken), "onnxruntime cannot load it", data=byo["data"], teacher=str(broken))
+    refused(str(broken), "not a readable ONNX model", data=byo["data"], teacher=str(broken))
 
 
 def test_builtin_teacher_trains_on_labeled_samples_only():

@@ -37,6 +37,7 @@ from edgedistill.bundle.sample import read_sample
 from edgedistill.bundle.verify import find_bundle_dir, load_manifest
 from edgedistill.errors import UserInputError, describe_validation
 from edgedistill.export import EXPORTERS
+from edgedistill.export.run_isolated import run_isolated
 
 if TYPE_CHECKING:
     import numpy as np
@@ -192,31 +193,16 @@ def _rerun_artifact(
     if result.format not in EXPORTERS:
         result.status, result.detail = "skipped", f"no exporter for format {result.format!r}"
         return result
-    exporter = EXPORTERS.get(result.format)
     file = bundle_dir / path
     if not file.is_file():
         result.status, result.detail = "fails", "the file is missing"
         return result
-    try:
-        runner = exporter.host_runner(file)
-    except UserInputError as exc:  # a missing extra: pip install 'edgedistill[x]'
-        result.status, result.runtime, result.detail = "skipped", exporter.runs_on, str(exc)
+    run = run_isolated(result.format, file, inputs)  # a crash or hang there is a record here
+    result.runtime = run.runtime
+    if run.status != "ran":
+        result.status, result.detail = run.status, run.detail
         return result
-    except Exception as exc:  # the runtime refuses the file: that is the finding
-        result.status, result.runtime = "fails", exporter.runs_on
-        result.detail = f"{exporter.runs_on} cannot load it ({_one_line(exc)})"
-        return result
-    if runner is None:
-        result.status, result.runtime = "skipped", exporter.runs_on
-        result.detail = f"needs {exporter.runs_on}, which does not run on this host"
-        return result
-    result.runtime = runner.runtime
-    try:
-        produced = runner.predict(inputs)
-    except Exception as exc:
-        result.status, result.detail = "fails", f"{runner.runtime} failed ({_one_line(exc)})"
-        return result
-    return _compare(result, produced, recorded[path])
+    return _compare(result, run.outputs, recorded[path])
 
 
 def _compare(result: ArtifactRerun, produced: Any, expected: np.ndarray) -> ArtifactRerun:
@@ -303,9 +289,3 @@ def _argmax_agreement(
     top_two = np.sort(rows_expected, axis=1)[:, -2:]
     clear = (top_two[:, 1] - top_two[:, 0]) > 2 * tolerance
     return float(same.mean()), int((~same & clear).sum())
-
-
-def _one_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    message = text[0] if text else type(exc).__name__
-    return message if len(message) <= 300 else message[:297] + "..."

@@ -24,7 +24,7 @@ def _dims(value_info) -> list[int] | None:
 def onnx_cost(path: Path, input_shape: tuple[int, ...]) -> tuple[int, int]:
     import onnx
 
-    model = onnx.load(str(path))
+    model = onnx.load(str(path), load_external_data=False)  # shapes only, no data
     graph = model.graph
     initializers = {init.name: list(init.dims) for init in graph.initializer}
     params = sum(

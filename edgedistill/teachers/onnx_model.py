@@ -24,6 +24,7 @@ from edgedistill.teachers.forms import (
     input_layout,
 )
 from edgedistill.teachers.onnx_cost import onnx_cost
+from edgedistill.teachers.onnx_probe import probe_onnx_teacher
 
 if TYPE_CHECKING:
     from edgedistill.tasks.data import TaskData
@@ -144,6 +145,9 @@ class OnnxForm:
         what = names.source
         if not path.is_file():
             raise UserInputError(f"{what}: no such file {path}")
+        channels_last = input_layout(spec) == "nhwc"
+        shape = channels_last_input(data.input_shape) if channels_last else data.input_shape
+        probe_onnx_teacher(path, shape, what)  # a crash or hang there is a refusal here
         session = _Session(str(path))
         try:
             loaded = session.get()
@@ -151,8 +155,6 @@ class OnnxForm:
             raise UserInputError(
                 f"{what}: {path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})"
             ) from None
-        channels_last = input_layout(spec) == "nhwc"
-        shape = channels_last_input(data.input_shape) if channels_last else data.input_shape
         fixed_batch = _check_signature(loaded, path, shape, what)
         digest = sha256_file(path)
         model = _module_class()(str(path), digest, fixed_batch)
