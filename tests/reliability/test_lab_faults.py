@@ -484,7 +484,7 @@ FRAGMENTS = [
 def _name_strategy() -> st.SearchStrategy[str]:
     piece = st.one_of(
         st.sampled_from(FRAGMENTS),
-        st.text(st.characters(exclude_characters="/\0"), min_size=1, max_size=4),
+        st.text(st.characters(codec="utf-8", exclude_characters="/\0"), min_size=1, max_size=4),
     )
     body = st.lists(piece, min_size=1, max_size=5).map("".join)
     return st.tuples(st.sampled_from(["", "-", "--", " "]), body).map("".join)
@@ -506,7 +506,9 @@ SERIALS = st.tuples(
         st.one_of(
             st.sampled_from(SERIAL_PIECES),
             st.text(
-                st.characters(exclude_characters="/\0", exclude_categories=["Z", "Cc"]),
+                st.characters(
+                    codec="utf-8", exclude_characters="/\0", exclude_categories=["Z", "Cc"]
+                ),
                 max_size=3,
             ),
         ),
