@@ -131,7 +131,9 @@ class Transport(ABC):
         return self
 
     def __enter__(self) -> Transport:
-        return self.open()
+        """`with open_transport(device) as t:` uses the run directory open_transport made (opening
+        again would leave that first directory behind on the device)."""
+        return self if self.session_dir is not None else self.open()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -5,6 +5,9 @@
 - `adb shell` may exit 0 when the command failed (before the shell protocol of Android 7, and
   some vendor builds still do), so every command prints a per-call marker with its exit status
   and the status is taken from there. A missing marker means the shell was cut off.
+- Without the shell protocol adb runs the command on a pty, which turns every \n into \r\n; that
+  is undone only when the marker's own newlines show it happened, so output (a file name holding
+  \r\n) otherwise arrives byte for byte.
 Commands are joined into one line for the device's shell (as adb does), each argument quoted.
 """
 
@@ -76,16 +79,22 @@ class AdbTransport(Transport):
                 "Android platform-tools or give the path to adb"
             )
         try:
-            return subprocess.run(
+            completed = subprocess.run(
                 [executable, "-s", self.device.serial, *args],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                text=True,
-                errors="replace",
                 timeout=timeout,
             )
         except subprocess.TimeoutExpired:
             raise TransientLabError(f"adb {args[0]} took longer than {timeout:g} s") from None
+        # Decoded by hand: text=True would also turn every \r and \r\n of the device's output
+        # into \n (universal newlines), changing what a command printed.
+        return subprocess.CompletedProcess(
+            completed.args,
+            completed.returncode,
+            completed.stdout.decode("utf-8", "replace"),
+            completed.stderr.decode("utf-8", "replace"),
+        )
 
     def state(self) -> str:
         """`device`, `offline`, `unauthorized`, `no permissions` or `missing`."""
@@ -124,11 +133,15 @@ class AdbTransport(Transport):
         line = f"{quote_command(argv)}; printf '\\n{marker}%d\\n' \"$?\""
         started = time.perf_counter()
         result = self._adb(["shell", line], timeout)
-        found = re.search(rf"\r?\n{marker}(\d+)\r?\n?\Z", result.stdout)
+        found = re.search(rf"\r?\n{marker}(\d+)(\r?\n)?\Z", result.stdout)
         if found is None:
             self._raise_link_error(result, f"running {argv[0]}")
             raise TransientLabError(f"adb shell ended without the exit marker running {argv[0]}")
-        stdout = result.stdout[: found.start()].replace("\r\n", "\n")
+        pty = found.group(2) == "\r\n"  # our own last \n came back as \r\n: a pty translated
+        end = found.start() + (0 if pty or found.group(0)[0] != "\r" else 1)
+        stdout = result.stdout[:end]
+        if pty:
+            stdout = stdout.replace("\r\n", "\n")
         return CommandResult(
             argv, int(found.group(1)), stdout, result.stderr, time.perf_counter() - started
         )

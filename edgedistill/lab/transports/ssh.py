@@ -48,6 +48,14 @@ class SshDevice(LinuxDevice):
         DEFAULT_KNOWN_HOSTS, validate_default=True, description="trusted host keys"
     )
     keepalive_s: float = Field(10.0, gt=0, le=600, description="keep-alive interval")
+    keepalive_count: int = Field(
+        4, ge=2, le=100, description="silent keep-alive intervals before the device counts as gone"
+    )
+
+    @property
+    def keepalive_window_s(self) -> float:
+        """A device that stops answering is declared gone at most this long after it last spoke."""
+        return self.keepalive_s * self.keepalive_count
 
     @field_validator("identity_file", "known_hosts", mode="after")
     @classmethod
@@ -84,6 +92,15 @@ def _quiet_asyncio_after_drops() -> None:
 class _DroppedLinkFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "socket.send() raised exception" not in record.getMessage()
+
+
+def _link_drop_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A dropped link fails asyncssh's helper tasks (parallel SFTP writes) that nobody awaits;
+    asyncio would print each one's traceback. The step that saw the drop already reports it."""
+    if isinstance(context.get("exception"), _transient_errors()):
+        log.debug("after a dropped link: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
 
 
 def quote_command(argv: list[str]) -> str:
@@ -145,6 +162,7 @@ class SshTransport(Transport):
             raise MissingExtraError("asyncssh", "ssh", "the ssh lab transport") from None
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
+            self._loop.set_exception_handler(_link_drop_handler)
             _quiet_asyncio_after_drops()
         device = self.device
         witnesses: list[Any] = []
@@ -161,7 +179,9 @@ class SshTransport(Transport):
             connect_timeout=device.connect_timeout_s,
             login_timeout=device.connect_timeout_s,
             keepalive_interval=device.keepalive_s,
-            keepalive_count_max=3,
+            # asyncssh drops the link when the (max + 1)th silent interval ends: so the device
+            # is gone `keepalive_count` intervals after it last spoke (keepalive_window_s).
+            keepalive_count_max=device.keepalive_count - 1,
             **keys,
         )
         try:
