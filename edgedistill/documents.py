@@ -79,11 +79,11 @@ def load_yaml(path: Path, where: str, what: str) -> Any:
 
 
 def load_json(path: Path, where: str, what: str) -> Any:
-    """The JSON document in `path`, every number finite (NaN and Infinity refused), each key
-    given once."""
+    """The JSON document in `path`, every number finite (NaN and Infinity, which Python's json
+    reads, are refused naming their field), each key given once."""
     text = read_text(path, where, what)
     try:
-        document = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+        document = json.loads(text, object_pairs_hook=_unique_pairs)
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{where}: not valid JSON ({exc})") from None
     except (ValueError, RecursionError) as exc:
@@ -117,10 +117,6 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"key {key!r} appears twice in one object")
         document[key] = value
     return document
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _parser_trouble(exc: BaseException) -> str:

@@ -51,7 +51,7 @@ def test_manifest_with_nan_or_a_duplicate_key_is_refused(tmp_path):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     for text, named in [
-        ('{"budget_ms": NaN}', "NaN"),
+        ('{"budget_ms": NaN}', "field budget_ms"),
         ('{"device": "a", "device": "b"}', "'device' appears twice"),
         ('{"budget_ms": 1e999}', "budget_ms"),
     ]:

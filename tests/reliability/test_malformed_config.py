@@ -245,7 +245,7 @@ def _manifests(manifest: dict) -> Kind:
             *[(f,) for f in ("preprocessing", "labels", "artifacts", "measured", "files")],
             *[(*file0, f) for f in ("path", "sha256", "bytes")],
         ],
-        mappings=[(), ("tool",), ("input",), ("measured",), file0],
+        mappings=[(), file0],  # tool, input, measured... are open sections
         numbers=[("budget_ms",), (*file0, "bytes")],
         strings=[("device",), ("created_utc",), ("precision",), (*file0, "path")],
         lists=[("labels",), ("artifacts",), ("files",)],
