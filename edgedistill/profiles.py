@@ -7,9 +7,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edgedistill.documents import load_yaml
 from edgedistill.errors import UserInputError, describe_validation
 
 SCHEMA_VERSION = 1
@@ -113,7 +113,7 @@ class LabAccess(_Strict):
 
 class DeviceProfile(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
     description: str
     compute: Compute
     runtimes: list[str] = Field(min_length=1)
@@ -155,14 +155,7 @@ def _format_validation_error(path: Path, error: ValidationError) -> str:
 
 def load_profile_file(path: Path) -> DeviceProfile:
     """Load and validate one profile file; errors name the file and the field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot read device profile ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserInputError(f"{path}: not valid YAML ({exc})") from None
+    data = load_yaml(path, str(path), "device profile")
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a device profile must be a YAML mapping")
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from edgedistill.bundle.manifest import (
     bundle_entries,
     sha256_file,
 )
+from edgedistill.documents import load_json
 from edgedistill.errors import UserInputError, describe_validation
 
 
@@ -56,12 +56,7 @@ def find_bundle_dir(path: Path) -> Path:
 
 def load_manifest(manifest_path: Path) -> Manifest:
     """Parse manifest.json against the schema; errors name the file and the field."""
-    try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserInputError(f"{manifest_path}: cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{manifest_path}: not valid JSON ({exc})") from None
+    data = load_json(manifest_path, str(manifest_path), "manifest")
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:

@@ -20,7 +20,7 @@ from edgedistill.fit.profile_check import load_device
 from edgedistill.fit.search import resolve_precision
 from edgedistill.inputs import takes_tokens
 from edgedistill.lab.fit_bench import plan_lab_targets
-from edgedistill.lab.inventory import DeviceEntry
+from edgedistill.lab.inventory import DeviceEntry, select_targets
 from edgedistill.profiles import DeviceProfile
 from edgedistill.quant.scheme import QuantScheme, scheme_for
 from edgedistill.records.feeding import TeacherFeeding
@@ -181,6 +181,8 @@ def plan_fit(options: FitOptions, inputs: FitInputs | None = None) -> FitPlan:
         ExportContext.for_profile(profile),
         explicit=options.precision is not None or options.formats is not None,
     )
+    if options.lab is not None:  # a broken lab file is refused before the data is read
+        select_targets(options.lab, options.target, profile.name)
     inputs = inputs or load_inputs(options)
     task, teacher = inputs.task, inputs.teacher
     if precision == "int8" and takes_tokens(task.data.input_shape):

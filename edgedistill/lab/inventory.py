@@ -11,9 +11,9 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from edgedistill.documents import load_yaml
 from edgedistill.errors import UserInputError, error_location
 from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.transports import TRANSPORTS
@@ -102,14 +102,7 @@ def _whose_field(field: str, transport: str) -> str:
 
 def load_lab(path: Path, flag: str = "--lab") -> Lab:
     """Read and validate a lab file; every error names the file, the device and the field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(f"{flag} {path}: cannot read lab file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserInputError(f"{flag} {path}: not valid YAML ({exc})") from None
+    data = load_yaml(path, f"{flag} {path}", "lab file")
     if not isinstance(data, dict):
         raise UserInputError(f"{flag} {path}: a lab file is a mapping with a `devices:` list")
     try:

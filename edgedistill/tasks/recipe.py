@@ -8,6 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from edgedistill.documents import load_yaml
 from edgedistill.errors import UserInputError, describe_validation
 from edgedistill.inputs import Vocabulary
 from edgedistill.tasks.text import is_text_source
@@ -443,10 +444,7 @@ DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserInputError(f"{path}: cannot read task recipe ({exc})") from None
+    data = load_yaml(path, str(path), "task recipe")
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: a task recipe must be a YAML mapping")
     return data
@@ -473,13 +471,16 @@ def default_distill(task_type: str) -> DistillSpec:
 
 def _validate(data: dict, where: str) -> RecipeDocument:
     defaults = _defaults()
-    if data.get("task_type") == "regression":
+    task_type = data.get("task_type")
+    if not isinstance(task_type, str):  # a wrong type is the schema's to name
+        task_type = None
+    if task_type == "regression":
         defaults["distill"] = defaults["regression_distill"]
     source = (data.get("data") or {}).get("source") if isinstance(data.get("data"), dict) else None
     if isinstance(source, str) and is_text_source(source):
         defaults["teacher"], defaults["distill"] = (
             defaults["text_teacher"],
-            defaults[DEFAULT_DISTILL.get(data.get("task_type"), "text_distill")],
+            defaults[DEFAULT_DISTILL.get(task_type or "", "text_distill")],
         )
     for section in ("teacher", "distill"):
         data.setdefault(section, defaults[section])
