@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill import atomic
-from edgedistill.errors import UserInputError
+from edgedistill.errors import OutputWriteError, UserInputError
 from edgedistill.paths import check_new_out
 
 RUN_FILE = "run.json"
@@ -67,10 +67,16 @@ def open_staging(out: Path, learning: dict[str, Any], resume: bool) -> Path:
 
 
 def finish(staging: Path, out: Path) -> None:
-    """Rename the assembled run into place (--out was checked empty)."""
-    if out.exists():
-        out.rmdir()
-    staging.rename(out)
+    """Rename the assembled run into place (--out was checked empty when the run started; if
+    something took its place since, the run stays staged and the error names --out)."""
+    try:
+        if out.exists() and out.is_dir():
+            out.rmdir()
+        staging.rename(out)
+    except OSError as exc:
+        raise OutputWriteError(
+            f"--out {out}", f"it was taken while the run went on ({exc.strerror})"
+        ) from None
 
 
 def discard(staging: Path) -> None:
