@@ -46,6 +46,17 @@ def replacing(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def remove_leftovers(folder: Path, suffix: str = ".tmp") -> list[Path]:
+    """Remove the temporary files `replacing` left under `folder` when its process was killed
+    in the middle of a write (`.NAME.XXXXXXXX.tmp`); the paths removed."""
+    removed = []
+    for path in sorted(folder.rglob(f".*{suffix}")):
+        if path.is_file() and path.name.count(".") >= 3:
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def _fsync(path: Path, flags: int) -> None:
     try:
         descriptor = os.open(path, flags)

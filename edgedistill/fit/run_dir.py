@@ -9,6 +9,7 @@ keep every setting that changes what is learned or measured.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 from edgedistill import atomic
 from edgedistill.errors import OutputWriteError, UserInputError
 from edgedistill.paths import check_new_out
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 
@@ -63,6 +66,8 @@ def open_staging(out: Path, learning: dict[str, Any], resume: bool) -> Path:
                 f"--{name.replace('_', '-')}: the run staged in {staging} was started with "
                 f"{stored.get(name)!r}, not {value!r}; resume it with the same settings"
             )
+    for leftover in atomic.remove_leftovers(staging):  # a write the interruption cut short
+        log.info("removed %s, a file the interrupted run was writing", leftover)
     return staging
 
 
