@@ -42,6 +42,9 @@ def check_out(out: Path, resume: bool) -> None:
             f"--out {out}: an interrupted run is staged in {staging}; add --resume to continue "
             "it, or delete that folder to start afresh"
         )
+    blocking = next((parent for parent in out.parents if parent.is_file()), None)
+    if blocking is not None:
+        raise UserInputError(f"--out {out}: {blocking} is a file, not a folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         Path(tempfile.mkdtemp(prefix=".edgedistill-probe-", dir=out.parent)).rmdir()
