@@ -11,14 +11,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from edgedistill.errors import OutputWriteError
+
 
 @contextmanager
 def replacing(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path` for the block to write; when the block succeeds
     the file is fsynced and renamed over `path` (and the directory fsynced), otherwise it is
-    removed. Readers see the old file or the whole new one, never part of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    removed. Readers see the old file or the whole new one, never part of one.
+
+    A write that fails for want of room (disk full, file-size quota, read-only place) raises
+    OutputWriteError naming `path`, with the temporary file removed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        failed = OutputWriteError.from_os_error(exc, path)
+        if failed is None:
+            raise
+        raise failed from None
     os.close(fd)
     temporary = Path(tmp_name)
     try:
@@ -26,8 +37,24 @@ def replacing(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
         _fsync(temporary, os.O_RDONLY)
         os.replace(temporary, path)
         _fsync(path.parent, os.O_RDONLY)
+    except OSError as exc:
+        failed = OutputWriteError.from_os_error(exc, path)
+        if failed is None:
+            raise
+        raise failed from None
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def remove_leftovers(folder: Path, suffix: str = ".tmp") -> list[Path]:
+    """Remove the temporary files `replacing` left under `folder` when its process was killed
+    in the middle of a write (`.NAME.XXXXXXXX.tmp`); the paths removed."""
+    removed = []
+    for path in sorted(folder.rglob(f".*{suffix}")):
+        if path.is_file() and path.name.count(".") >= 3:
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _fsync(path: Path, flags: int) -> None:

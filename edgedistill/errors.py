@@ -1,6 +1,9 @@
 """The two failure kinds the CLI maps to exit codes (bad input 2, goal not met 1), and the
 one way a pydantic ValidationError is put into words."""
 
+from __future__ import annotations
+
+import errno
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +26,28 @@ class GoalNotMetError(EdgeDistillError):
     """The job ran but its goal failed (e.g. no candidate fits the budget). Exit code 1."""
 
     exit_code = 1
+
+
+# What a write fails with when the disk (or the file-size quota) is full or the place is
+# read-only: the user frees space or picks another --out, no code changes anything.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+
+class OutputWriteError(UserInputError):
+    """A file could not be written: disk full, file-size quota, read-only place. The message
+    names the file. Exit code 2."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, path: object = None) -> OutputWriteError | None:
+        """The error to raise for `exc` while writing `path` (default: the file `exc` names),
+        or None when `exc` is not a failed write."""
+        if exc.errno not in WRITE_ERRNOS:
+            return None
+        return cls(path or exc.filename or "an output file", exc.strerror or str(exc))
 
 
 class MissingExtraError(UserInputError):

@@ -25,7 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from edgedistill.errors import EdgeDistillError
+from edgedistill.errors import EdgeDistillError, OutputWriteError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,20 +94,31 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn EdgeDistillError into a one-line message on stderr and its exit code."""
+    """Turn EdgeDistillError into a one-line message on stderr and its exit code; so too a
+    write that failed for want of room (disk full, quota, read-only) outside atomic.py."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except EdgeDistillError as exc:
-            stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            failed = OutputWriteError.from_os_error(exc)
+            if failed is None:
+                raise
+            _print_error(failed)
+            raise typer.Exit(failed.exit_code) from None
         except KeyboardInterrupt:
             stderr.print("interrupted")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(exc: EdgeDistillError) -> None:
+    stderr.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def emit_json(document: Any) -> None:

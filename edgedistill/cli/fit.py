@@ -26,10 +26,12 @@ from edgedistill.cli._common import (
     stderr,
 )
 from edgedistill.distill.interrupt import StopFlag, TrainingStopped
-from edgedistill.errors import UserInputError
+from edgedistill.errors import OutputWriteError, UserInputError
 from edgedistill.fit.fleet import is_fleet, plan_fleet, run_fleet
-from edgedistill.fit.pipeline import FitOptions, plan_fit, run_fit
+from edgedistill.fit.pipeline import FitOptions, FitPlan, plan_fit, run_fit
+from edgedistill.fit.run_dir import staging_for
 from edgedistill.progress import no_progress
+from edgedistill.records.summary import RunSummary
 from edgedistill.tasks.cascade import DEFAULT_TARGET_DROP
 
 
@@ -178,13 +180,7 @@ def fit(
     try:
         plan = plan_fit(options)
         ddp.barrier(context)  # every rank has checked --out before rank 0 stages the run
-        stop = StopFlag()
-        main = ddp.is_main(context)
-        bars = progress_bars() if main else nullcontext(no_progress)
-        with stop.on_signals(), bars as progress:
-            summary = run_fit(plan, progress, stop, context)
-    except TrainingStopped as exc:
-        raise TrainingStopped(f"{exc}\nresume: {_resume_command(options, plan.out)}") from None
+        summary = _run_staged(plan, options, context)
     finally:
         ddp.shutdown(context)
     if summary is None:  # ranks > 0 only train
@@ -200,6 +196,25 @@ def fit(
             f"{summary.budget_ms} ms (outputs kept in {plan.out})"
         )
         raise typer.Exit(1)
+
+
+def _run_staged(
+    plan: FitPlan, options: FitOptions, context: ddp.DistContext | None
+) -> RunSummary | None:
+    """run_fit with Ctrl-C and signals routed to a clean stop; a run stopped, or one that ran
+    out of room to write, stays staged and the message says how to resume it."""
+    stop = StopFlag()
+    bars = progress_bars() if ddp.is_main(context) else nullcontext(no_progress)
+    try:
+        with stop.on_signals(), bars as progress:
+            return run_fit(plan, progress, stop, context)
+    except TrainingStopped as exc:
+        raise TrainingStopped(f"{exc}\nresume: {_resume_command(options, plan.out)}") from None
+    except OutputWriteError as exc:
+        raise UserInputError(
+            f"{exc}\nthe run is kept in {staging_for(plan.out)}; make room (or clear the "
+            f"place), then resume: {_resume_command(options, plan.out)}"
+        ) from None
 
 
 def _fit_fleet(options: FitOptions, json_output: bool) -> None:

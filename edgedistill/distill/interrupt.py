@@ -1,5 +1,6 @@
 """Stop training cleanly on SIGINT / SIGTERM: the signal sets a flag, the trainer writes a
-checkpoint at the next step boundary and raises TrainingStopped; a second SIGINT stops at once."""
+checkpoint at the next step boundary and raises TrainingStopped (so does the pipeline between
+the stages after training); a second SIGINT stops at once."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ class StopFlag:
             raise KeyboardInterrupt
         log.warning("%s received: stopping at the next step and writing a checkpoint", name)
         self.request(name)
+
+    def check(self, next_stage: str) -> None:
+        """Between stages that do not train: stop here if a signal asked for it (training
+        reads `requested` between steps itself)."""
+        if self.requested:
+            raise TrainingStopped(
+                f"stopped before {next_stage} ({self.reason}); everything before it is kept; "
+                "continue with --resume"
+            )
 
     @contextmanager
     def on_signals(self) -> Iterator[StopFlag]:

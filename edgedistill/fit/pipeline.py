@@ -23,6 +23,7 @@ from edgedistill.bundle.report import write_report
 from edgedistill.bundle.writer import write_bundle
 from edgedistill.ddp import DistContext
 from edgedistill.distill.interrupt import StopFlag, TrainingStopped
+from edgedistill.errors import OutputWriteError
 from edgedistill.export.chain import export_chain
 from edgedistill.export.context import ExportContext
 from edgedistill.export.preflight import preflight
@@ -68,7 +69,8 @@ def run_fit(
     context: DistContext | None = None,
 ) -> RunSummary | None:
     """Run every stage; on success the run directory appears at plan.out. An interrupted run
-    (Ctrl-C, kill) stays staged for `--resume`; a failed one is removed. None on ranks > 0."""
+    (Ctrl-C, kill) or one that ran out of room to write (disk full, quota) stays staged for
+    `--resume`; a failed one is removed. None on ranks > 0."""
     main = ddp.is_main(context)
     staging = run_dir.staging_for(plan.out)
     if main:
@@ -78,8 +80,15 @@ def run_fit(
         summary = _run_stages(plan, staging, progress, stop, context)
         if main:
             run_dir.finish(staging, plan.out)
-    except (TrainingStopped, KeyboardInterrupt):
-        raise  # kept staged: `fit --out DIR --resume` continues it
+    except (TrainingStopped, KeyboardInterrupt, OutputWriteError):
+        raise  # kept staged: `fit --out DIR --resume` continues it (once there is room)
+    except OSError as exc:
+        failed = OutputWriteError.from_os_error(exc)  # a write outside atomic.py
+        if failed is not None:
+            raise failed from None
+        if main:
+            run_dir.discard(staging)
+        raise
     except BaseException:
         if main:
             run_dir.discard(staging)
@@ -123,7 +132,9 @@ def _run_stages(
         clock.lap("quantize")
     if not main:
         return None
+    stop = stop or StopFlag()  # stages after training stop at their boundaries
 
+    stop.check("export")
     bundle = staging / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)  # a resumed run exports again
     artifacts = export_chain(
@@ -138,9 +149,11 @@ def _run_stages(
         pending=plan.pending,
     )
     clock.lap("export")
+    stop.check("measurement")
 
     measured = measure_stage(plan, artifacts, distilled.teacher, example, progress)
     clock.lap("bench")
+    stop.check("evaluation")
 
     evaluated = evaluation_stage(
         artifacts,
@@ -154,6 +167,7 @@ def _run_stages(
         progress,
     )
     clock.lap("evaluate")
+    stop.check("bundling")
 
     notes = [*plan.notes, *chosen.notes, *distilled.notes, *measured.notes, *evaluated.notes]
     summary = build_summary(

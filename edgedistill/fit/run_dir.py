@@ -9,14 +9,17 @@ keep every setting that changes what is learned or measured.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgedistill import atomic
-from edgedistill.errors import UserInputError
+from edgedistill.errors import OutputWriteError, UserInputError
 from edgedistill.paths import check_new_out
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 
@@ -39,6 +42,9 @@ def check_out(out: Path, resume: bool) -> None:
             f"--out {out}: an interrupted run is staged in {staging}; add --resume to continue "
             "it, or delete that folder to start afresh"
         )
+    blocking = next((parent for parent in out.parents if parent.is_file()), None)
+    if blocking is not None:
+        raise UserInputError(f"--out {out}: {blocking} is a file, not a folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         Path(tempfile.mkdtemp(prefix=".edgedistill-probe-", dir=out.parent)).rmdir()
@@ -63,14 +69,22 @@ def open_staging(out: Path, learning: dict[str, Any], resume: bool) -> Path:
                 f"--{name.replace('_', '-')}: the run staged in {staging} was started with "
                 f"{stored.get(name)!r}, not {value!r}; resume it with the same settings"
             )
+    for leftover in atomic.remove_leftovers(staging):  # a write the interruption cut short
+        log.info("removed %s, a file the interrupted run was writing", leftover)
     return staging
 
 
 def finish(staging: Path, out: Path) -> None:
-    """Rename the assembled run into place (--out was checked empty)."""
-    if out.exists():
-        out.rmdir()
-    staging.rename(out)
+    """Rename the assembled run into place (--out was checked empty when the run started; if
+    something took its place since, the run stays staged and the error names --out)."""
+    try:
+        if out.exists() and out.is_dir():
+            out.rmdir()
+        staging.rename(out)
+    except OSError as exc:
+        raise OutputWriteError(
+            f"--out {out}", f"it was taken while the run went on ({exc.strerror})"
+        ) from None
 
 
 def discard(staging: Path) -> None:
