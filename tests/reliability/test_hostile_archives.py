@@ -476,7 +476,7 @@ def _fuzz(archive: Path, tmp_path: Path, request, examples: int) -> None:
 
 
 def test_fuzzed_members_are_refused(archive, tmp_path, request):
-    _fuzz(archive, tmp_path, request, examples=30)
+    _fuzz(archive, tmp_path, request, examples=15)
 
 
 @pytest.mark.slow

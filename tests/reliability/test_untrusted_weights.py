@@ -421,7 +421,7 @@ def _fuzz(world: dict, tmp_path: Path, request, examples: int) -> None:
 
 
 def test_fuzzed_safetensors_headers_are_refused(world, tmp_path, request):
-    _fuzz(world, tmp_path, request, examples=25)
+    _fuzz(world, tmp_path, request, examples=15)
 
 
 @pytest.mark.slow
