@@ -26,11 +26,30 @@ def save_safetensors(path: Path, model: nn.Module) -> None:
     atomic.write_bytes(path, save(state))
 
 
-def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors by name from a safetensors file this package wrote."""
+def load_safetensors(path: Path, what: str = "weights") -> dict[str, torch.Tensor]:
+    """Tensors by name from a safetensors file (this package's, or one that came with a
+    checkpoint or run folder someone handed over); a file that is not one, or whose header
+    is malformed, is bad input naming it, `what` (flag or argument) first."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    return load_file(path)
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError, TypeError, KeyError) as exc:
+        # the Rust parser's refusals, an unreadable file, a dtype torch has no type for
+        raise UserInputError(f"{what}: {path}: not a readable safetensors file ({exc})") from None
+
+
+def check_safetensors(path: Path, what: str) -> None:
+    """Refuse, naming it, a safetensors file whose header is malformed, reading the header
+    only (for weights another library loads afterwards)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserInputError(f"{what}: {path}: not a readable safetensors file ({exc})") from None
 
 
 def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -40,15 +59,7 @@ def load_state_dict(path: Path, what: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise UserInputError(f"{what}: no such file {path}")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(path)
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise UserInputError(
-                f"{what}: {path}: not a readable safetensors file ({exc})"
-            ) from None
+        return load_safetensors(path, what)
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the restricted unpickler's refusals come as several types

@@ -15,8 +15,12 @@ import io
 import json
 import logging
 import os
+import shutil
+import stat
 import tarfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -25,6 +29,7 @@ from typing import IO, Any
 from pydantic import ValidationError
 
 from edgedistill import atomic
+from edgedistill.bundle.bounded import BoundedReader, InflatesTooFar
 from edgedistill.bundle.manifest import MANIFEST_NAME, Manifest
 from edgedistill.bundle.verify import VerifyReport, find_bundle_dir, verify_bundle
 from edgedistill.errors import GoalNotMetError, UserInputError, describe_validation
@@ -35,6 +40,14 @@ log = logging.getLogger(__name__)
 ARCHIVE_SUFFIX = ".bundle.tar.gz"
 MEMBER_MODE = 0o644
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a manifest is kilobytes; refuse to read a huge one
+MAX_FILES = 10_000  # a bundle holds a handful of files; a manifest listing more is refused
+# A decompression bomb: files that unpack to more than MAX_INFLATION times the archive's size
+# (model weights barely compress), once over MIN_BOMB_BYTES, are refused before inflating.
+MAX_INFLATION = 100
+MIN_BOMB_BYTES = 64 * 1024 * 1024
+_MEMBER_OVERHEAD = 16 * 1024  # one member's header blocks, pax record and padding, at most
+_END_BYTES = 64 * 1024  # the end-of-archive blocks and record padding
+_LISTED_PROBLEMS = 20  # members refused before reading stops
 _CHUNK_BYTES = 1 << 20
 _COMPRESSLEVEL = 6  # model weights barely compress; 9 costs time for nothing
 # What a damaged archive raises while it is read: bad gzip data or CRC, an early end, bad tar.
@@ -219,12 +232,10 @@ def unpack_bundle(archive: Path, target: Path) -> VerifyReport:
     """
     archive, target = Path(archive), Path(target)
     _check_target(target)
-    if not archive.is_file():
-        raise UserInputError(f"{archive}: no such archive file")
     created = _missing_ancestors(target.parent)
     try:
-        with _open_archive(archive) as tar:
-            members, manifest = _checked_members(tar, archive)
+        with _open_archive(archive) as (tar, stream):
+            members, manifest = _checked_members(tar, stream, archive, target)
             _refuse_inconsistent(archive, target, members, manifest)
             report = _extract_verified(tar, archive, members, target)
     except BaseException:
@@ -275,43 +286,145 @@ def _missing_ancestors(directory: Path) -> list[Path]:
     return missing
 
 
-def _open_archive(archive: Path) -> tarfile.TarFile:
+@contextmanager
+def _open_archive(archive: Path) -> Iterator[tuple[tarfile.TarFile, BoundedReader]]:
+    """The archive as a tarfile reading through a BoundedReader (limited to what a manifest
+    may take until the manifest is read). Only a regular file is opened: a FIFO or device
+    (given, or behind a symlink) is refused without blocking on it or reading it."""
     try:
-        return tarfile.open(archive, mode="r:gz")
+        descriptor = os.open(archive, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        missing = isinstance(exc, FileNotFoundError)
+        raise UserInputError(
+            f"{archive}: no such archive file"
+            if missing
+            else f"{archive}: cannot read ({exc.strerror or exc})"
+        ) from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UserInputError(
+            f"{archive}: not a regular file (a directory, device or FIFO, or a link to one); "
+            "give the .tar.gz file"
+        )
+    with (
+        open(descriptor, "rb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="rb") as inflated,
+    ):
+        stream = BoundedReader(inflated, MAX_MANIFEST_BYTES + _MEMBER_OVERHEAD)
+        with _tar_reading(stream, archive) as tar:
+            yield tar, stream
+
+
+def _tar_reading(stream: BoundedReader, archive: Path) -> tarfile.TarFile:
+    """A tarfile reading `stream` (its first header read now); read errors are bad input."""
+    try:
+        return tarfile.open(fileobj=stream, mode="r:")  # type: ignore[call-overload]
     except _ARCHIVE_ERRORS as exc:
         raise UserInputError(f"{archive}: not a readable .tar.gz bundle archive ({exc})") from None
+    except InflatesTooFar as exc:
+        raise UserInputError(f"{archive}: its first member {exc}; refused") from None
     except OSError as exc:
         raise UserInputError(f"{archive}: cannot read ({exc.strerror or exc})") from None
 
 
-def _checked_members(tar: tarfile.TarFile, archive: Path) -> tuple[list[tarfile.TarInfo], Manifest]:
-    """Every member, read to the end (a truncated archive fails here), each one checked."""
-    try:
-        members = tar.getmembers()
-        while tar.fileobj is not None and tar.fileobj.read(_CHUNK_BYTES):
-            pass  # to the end of the gzip stream: its CRC and length are checked there
-    except _ARCHIVE_ERRORS as exc:
-        raise UserInputError(f"{archive}: corrupt or truncated archive ({exc})") from None
-    if not members or members[0].name != MANIFEST_NAME or not members[0].isreg():
-        first = repr(members[0].name) if members else "nothing"
+def _checked_members(
+    tar: tarfile.TarFile, stream: BoundedReader, archive: Path, target: Path
+) -> tuple[list[tarfile.TarInfo], Manifest]:
+    """Every member, read to the end (a truncated archive fails here), each one checked; the
+    stream may inflate no further than the manifest's files need."""
+    first = tar.next()  # read when the archive was opened (its read errors were refused there)
+    if first is None or first.name != MANIFEST_NAME or not first.isreg():
+        found = repr(first.name) if first is not None else "nothing"
         raise UserInputError(
             f"{archive}: not a bundle archive: its first member must be the regular file "
-            f"{MANIFEST_NAME}, found {first}"
+            f"{MANIFEST_NAME}, found {found}"
         )
-    manifest = _read_manifest(tar, archive, members[0])
+    manifest = _read_manifest(tar, archive, first)
+    stream.limit = _inflation_limit(archive, target, manifest, stream.tell())
     listed = {entry.path for entry in manifest.files}
+    members: list[tarfile.TarInfo] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for member in members:
+    member: tarfile.TarInfo | None = first
+    while member is not None:
+        members.append(member)
         problem = _member_problem(member, listed, seen)
         seen.add(member.name)
         if problem:
             problems.append(f"member {member.name!r}: {problem}")
+        if len(problems) >= _LISTED_PROBLEMS:
+            problems.append("... (reading stopped here)")
+            break
+        member = _next_member(tar, stream, archive, manifest)
+    else:
+        _check_end(stream, archive)
     if problems:
         raise UserInputError(
             f"{archive}: refused, nothing written:\n" + "\n".join(f"  {p}" for p in problems)
         )
     return members, manifest
+
+
+def _next_member(
+    tar: tarfile.TarFile, stream: BoundedReader, archive: Path, manifest: Manifest
+) -> tarfile.TarInfo | None:
+    last = tar.members[-1].name if tar.members else MANIFEST_NAME
+    try:
+        return tar.next()
+    except _ARCHIVE_ERRORS as exc:
+        raise UserInputError(f"{archive}: corrupt or truncated archive ({exc})") from None
+    except InflatesTooFar as exc:
+        raise UserInputError(
+            f"{archive}: refused, nothing written: after member {last!r} it {exc}, more than "
+            f"the {len(manifest.files)} files its {MANIFEST_NAME} lists take (a decompression "
+            "bomb, or members the manifest does not describe)"
+        ) from None
+
+
+def _check_end(stream: BoundedReader, archive: Path) -> None:
+    """Read to the end of the gzip stream (its CRC and length are checked there): nothing but
+    the zero padding of the end of the archive may follow the last member."""
+    try:
+        while chunk := stream.read(min(_CHUNK_BYTES, max(stream.limit - stream.tell(), 1))):
+            if chunk.count(0) != len(chunk):
+                raise UserInputError(
+                    f"{archive}: refused, nothing written: data follows the end of the archive "
+                    "(members a plain tar reader would not show)"
+                )
+    except _ARCHIVE_ERRORS as exc:
+        raise UserInputError(f"{archive}: corrupt or truncated archive ({exc})") from None
+    except InflatesTooFar as exc:
+        raise UserInputError(
+            f"{archive}: refused, nothing written: after its last member it {exc} (a "
+            "decompression bomb)"
+        ) from None
+
+
+def _inflation_limit(archive: Path, target: Path, manifest: Manifest, position: int) -> int:
+    """How far the stream may inflate: the manifest's files and their headers. Refused up
+    front: more than MAX_FILES files, a decompression bomb (MAX_INFLATION), files larger than
+    the free space where the target goes."""
+    where = f"{archive}:{MANIFEST_NAME}"
+    if len(manifest.files) > MAX_FILES:
+        raise UserInputError(
+            f"{where}: lists {len(manifest.files)} files; a bundle archive holds at most "
+            f"{MAX_FILES}"
+        )
+    total = sum(entry.bytes for entry in manifest.files)
+    size = archive.stat().st_size
+    if total > max(MIN_BOMB_BYTES, MAX_INFLATION * size):
+        raise UserInputError(
+            f"{where}: its files take {total} bytes, {total // max(size, 1)} times the "
+            f"archive's {size}: refused as a decompression bomb (at most {MAX_INFLATION} "
+            f"times over {MIN_BOMB_BYTES} bytes)"
+        )
+    existing = next(p for p in [target.parent, *target.parent.parents] if p.exists())
+    free = shutil.disk_usage(existing).free
+    if total > free:
+        raise UserInputError(
+            f"{where}: its files take {total} bytes; {existing} has {free} bytes free"
+        )
+    return position + total + (len(manifest.files) + 1) * _MEMBER_OVERHEAD + _END_BYTES
 
 
 def _read_manifest(tar: tarfile.TarFile, archive: Path, member: tarfile.TarInfo) -> Manifest:

@@ -47,8 +47,10 @@ def save_weights(folder: Path, model: nn.Module, meta: dict[str, Any]) -> None:
     atomic.write_json(folder / META_FILE, meta)
 
 
-def load_weights(folder: Path, model: nn.Module) -> nn.Module:
-    model.load_state_dict(load_safetensors(folder / WEIGHTS_FILE))
+def load_weights(folder: Path, model: nn.Module, what: str = "checkpoint") -> nn.Module:
+    """folder/student.safetensors into `model`; an unreadable or malformed file is bad input
+    naming it (`what` first), since a checkpoint folder may come from anyone."""
+    model.load_state_dict(load_safetensors(folder / WEIGHTS_FILE, what))
     return model
 
 
@@ -92,7 +94,7 @@ def load_student(checkpoint: Checkpoint, input_shape, num_classes: int, what: st
 def load_checked(checkpoint: Checkpoint, model: nn.Module, what: str) -> nn.Module:
     """The checkpoint's weights loaded into `model`; a mismatch is bad input naming it."""
     try:
-        return load_weights(checkpoint.folder, model)
+        return load_weights(checkpoint.folder, model, what)
     except RuntimeError as exc:
         raise UserInputError(
             f"{what} {checkpoint.folder}: weights do not match the spec ({exc})"

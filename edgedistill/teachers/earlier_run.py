@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING
 
 from edgedistill.errors import UserInputError
 from edgedistill.latency.costs import model_cost
-from edgedistill.students.checkpoint import checkpoint_folder, load_student, read_checkpoint
+from edgedistill.students.checkpoint import (
+    WEIGHTS_FILE,
+    checkpoint_folder,
+    load_student,
+    read_checkpoint,
+)
 from edgedistill.tasks.evaluate import score
 from edgedistill.teachers.forms import frozen
 from edgedistill.teachers.record import Teacher
+from edgedistill.weights import load_safetensors
 
 if TYPE_CHECKING:
     from torch import nn
@@ -31,12 +37,18 @@ def is_earlier_run(ref: str) -> bool:
 
 
 def check_ref(ref: str, flag: str = "--teacher") -> None:
-    if ref != TASK and not is_earlier_run(ref):
+    """`ref` names the task's teacher or an earlier run whose description and weights file
+    are readable: checked when a run is planned, before it writes anything."""
+    if ref == TASK:
+        return
+    if not is_earlier_run(ref):
         raise UserInputError(
             f"{flag} {ref!r}: expected `task` (the task's teacher), a folder written by "
             "`edgedistill distill --out` (student.json and student.safetensors), or your own "
             "teacher (FILE.py:FN, package.module:FN, FILE.onnx)"
         )
+    checkpoint = read_checkpoint(Path(ref), flag)
+    load_safetensors(checkpoint.folder / WEIGHTS_FILE, flag)  # a malformed file is refused now
 
 
 def build_earlier_run(ref: str, input_shape, num_classes: int) -> nn.Module:

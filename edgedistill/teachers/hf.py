@@ -32,6 +32,7 @@ from edgedistill.tasks.tokenizer import (
     offline,
     tokenizer_pad_id,
 )
+from edgedistill.weights import check_safetensors
 
 if TYPE_CHECKING:
     import torch
@@ -199,6 +200,7 @@ def _config_int(config: dict, names: Sequence[str], path: Path, what: str) -> in
 def _weights(folder: Path, what: str) -> list[str]:
     """The safetensors files to load; other forms are refused by name, never opened."""
     if (folder / SAFETENSORS).is_file():
+        check_safetensors(folder / SAFETENSORS, what)  # named here, not deep in transformers
         return [SAFETENSORS]
     index = folder / SAFETENSORS_INDEX
     if index.is_file():
@@ -211,6 +213,7 @@ def _weights(folder: Path, what: str) -> list[str]:
                 raise UserInputError(f"{what}: {index}: shard {shard!r} is not in {folder}")
             if not (folder / shard).is_file():
                 raise not_a_model_folder(folder, shard, what, f"a shard {SAFETENSORS_INDEX} lists")
+            check_safetensors(folder / shard, what)
         return [SAFETENSORS_INDEX, *shards]
     for name, kind in REFUSED_WEIGHTS.items():
         if (folder / name).exists():
