@@ -19,15 +19,22 @@ from typing import Any
 from edgedistill.errors import UserInputError
 
 _EXTERNAL = 1  # TensorProto.EXTERNAL
+# Files with no external data, by (real path, size, mtime): validation opens a session per
+# batch of one file, and each check parses the whole graph; a file changed since is re-read.
+_PASSED: set[tuple[str, int, int]] = set()
 
 
 def check_external_data(path: Path, what: str = "") -> None:
     """Refuse (UserInputError naming `what`, the file and the location) an ONNX file with a
     tensor whose external data is absolute, climbs with `..`, or resolves outside its folder;
     a file that does not parse as ONNX is refused too. Opens no file but `path` itself."""
+    key = _identity(path)
+    if key is not None and key in _PASSED:
+        return
     model = _load_graph_only(path, what)
     folder = os.path.realpath(Path(path).parent)
-    for tensor_name, location in external_locations(model):
+    locations = list(external_locations(model))
+    for tensor_name, location in locations:
         problem = _location_problem(folder, location)
         if problem:
             raise UserInputError(
@@ -35,6 +42,16 @@ def check_external_data(path: Path, what: str = "") -> None:
                 f"{location!r}, which {problem}; an ONNX file's external data must lie in its "
                 "own folder"
             )
+    if key is not None and not locations:  # data files can move: those are checked every time
+        _PASSED.add(key)
+
+
+def _identity(path: Path) -> tuple[str, int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None  # _load_graph_only names the problem
+    return os.path.realpath(path), status.st_size, status.st_mtime_ns
 
 
 def _prefix(what: str) -> str:
