@@ -92,6 +92,20 @@ def test_lab_check_refuses_an_invalid_lab_file_naming_the_fields(tmp_path):
     assert result.returncode == 2 and "unknown lab transport 'usb'" in flat(result.stderr)
 
 
+def test_lab_check_refuses_an_unknown_profile_before_contacting_any_device(sshd, tmp_path):
+    lab = sshd.write_lab(
+        tmp_path / "devices.yaml",
+        sshd.device("loopback"),
+        sshd.device("board", profile="rpi55", port=free_port(), retries=0, connect_timeout_s=60),
+    )
+    result = run_cli("lab", "check", str(lab), "--json")
+    said = flat(result.stderr)
+    assert result.returncode == 2, said
+    assert f"{lab}: device board: field profile: unknown device 'rpi55'" in said
+    assert "did you mean rpi5" in said and "Traceback" not in said
+    assert result.stdout == ""  # nothing probed, nothing reported
+
+
 def test_bench_on_a_lab_device_writes_measured_on_as_an_ssh_uri(lab_file, model, sshd):
     result = run_cli("bench", str(model), "--lab", str(lab_file), "--target", "loopback", "--json")
     assert result.returncode == 0, result.stderr

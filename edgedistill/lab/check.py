@@ -58,12 +58,9 @@ def check_devices(devices: list[DeviceEntry]) -> list[DeviceCheck]:
 
 
 def _judge_profile(check: DeviceCheck, device: DeviceEntry) -> None:
-    try:
-        profile = load_profile(device.profile, flag=f"device {device.name}: field profile")
-    except EdgeDistillError as exc:
-        check.ready = False
-        check.notes.append(str(exc))
-        return
+    """(The lab file's profiles are checked before any device is contacted: an unknown one is
+    an invalid lab file, `inventory.device_profiles`.)"""
+    profile = load_profile(device.profile, flag=f"device {device.name}: field profile")
     judge_runtime(check, profile, platform_for(device))
 
 

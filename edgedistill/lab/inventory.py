@@ -17,7 +17,7 @@ from edgedistill.documents import load_yaml
 from edgedistill.errors import UserInputError, error_location
 from edgedistill.lab.devices import DeviceEntry
 from edgedistill.lab.transports import TRANSPORTS
-from edgedistill.profiles import load_profile
+from edgedistill.profiles import DeviceProfile, load_profile
 
 SCHEMA_VERSION = 1
 
@@ -71,14 +71,22 @@ def select_targets(lab: Path | None, target: str | None, profile: str | None) ->
         names = ", ".join(load_lab(lab).devices)
         raise UserInputError(f"--lab {lab}: name the device(s) with --target ({names})")
     devices = load_lab(lab).select(parse_targets(target))
-    for entry in devices:
-        found = load_profile(entry.profile, flag=f"{lab}: device {entry.name}: field profile")
+    for entry, found in zip(devices, device_profiles(lab, devices), strict=True):
         if profile is not None and found.name != profile:
             raise UserInputError(
                 f"--target {entry.name}: its profile in {lab} is {found.name}, not --device "
                 f"{profile}; measure each device with the model made for it"
             )
     return devices
+
+
+def device_profiles(lab: Path, devices: list[DeviceEntry]) -> list[DeviceProfile]:
+    """Each device's profile; an unknown or invalid one is the lab file's error (exit 2),
+    found before any device is contacted."""
+    return [
+        load_profile(entry.profile, flag=f"{lab}: device {entry.name}: field profile")
+        for entry in devices
+    ]
 
 
 def _field_errors(where: str, error: ValidationError, transport: str | None = None) -> list[str]:
