@@ -17,6 +17,7 @@ from edgedistill.cli import (
     profiles,
     search,
 )
+from edgedistill.cli._streams import outlive_readers
 
 app = typer.Typer(
     name="edgedistill",
@@ -54,4 +55,5 @@ def root(
 
 
 def main() -> None:
+    outlive_readers()
     app()

@@ -235,3 +235,41 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(aim, reference, tmp_
         if _judge_resumed(tally, case, resumed, out, expected):
             tally.held(case)
     tally.report(request.node.nodeid)
+
+
+def test_a_fit_whose_terminal_goes_away_finishes_its_run(reference, tmp_path, request):
+    import subprocess
+
+    expected, argv = reference
+    tally = Tally(
+        guarantee="A fit whose terminal goes away (a dropped ssh session, a dead `| tee`) keeps "
+        "running and finishes its run as an uninterrupted one would; only its output is lost.",
+        how="A real fit's stdout and stderr pipes closed by their reader during distillation; "
+        "its exit code, the finished run in place and its metrics compared with an "
+        "uninterrupted run's.",
+        area="interrupted",
+    )
+    out = tmp_path / "run"
+    fit = subprocess.Popen(
+        [sys.executable, "-m", "edgedistill", *argv, "--out", str(out), "--verbose"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    marker = staging_of(out) / STATE
+    while not marker.exists() and fit.poll() is None:
+        assert fit.stderr is not None
+        fit.stderr.readline()  # keep the pipe drained until training is under way
+    assert fit.stdout is not None and fit.stderr is not None
+    fit.stdout.close()
+    fit.stderr.close()
+    returncode = fit.wait(timeout=900)
+    case = "stdout and stderr readers gone during distillation"
+    if returncode not in (0, 1):
+        tally.broke(case, f"exit {returncode}")
+    elif staging_of(out).exists() or not (out / "summary.json").is_file():
+        tally.broke(case, "the run did not end in place")
+    elif learned(out) != expected:
+        tally.broke(case, "metrics differ from the uninterrupted run")
+    else:
+        tally.held(case)
+    tally.report(request.node.nodeid)
