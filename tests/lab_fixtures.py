@@ -330,3 +330,45 @@ def upload_cut_mid_way(sshd: Sshd, tmp_path: Path) -> tuple[DroppingRelay, list[
     finally:
         relay.close()
     return relay, names
+
+
+def runaway_onnx(path: Path, input_shape: tuple[int, ...]) -> Path:
+    """A valid ONNX model that never finishes: a Loop of 2**62 iterations around its input."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Identity", ["carried_in"], ["carried_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("carried_in", TensorProto.FLOAT, None),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("carried_out", TensorProto.FLOAT, None),
+        ],
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Loop", ["trips", "keep_going", "input"], ["looped"], body=body),
+            helper.make_node("Flatten", ["looped"], ["flat"]),
+            helper.make_node("ReduceMean", ["flat"], ["logits"], keepdims=1),
+        ],
+        "runaway",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *input_shape])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1])],
+        initializer=[
+            helper.make_tensor("trips", TensorProto.INT64, [], [2**62]),
+            helper.make_tensor("keep_going", TensorProto.BOOL, [], [True]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path

@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgedistill.bundle import write_manifest
+from edgedistill.child import TIMEOUT_ENV
 from tests.conftest import TINY_RECIPE, invoke
+from tests.lab_fixtures import runaway_onnx
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +111,28 @@ def test_refusals_name_what_is_wrong(run, test_split, tmp_path):
     assert tampered.returncode == 2 and "extra.bin" in tampered.stderr
     for result in (not_a_run, bad_tolerance, missing, tampered):
         assert "Traceback" not in result.stderr
+
+
+def test_a_swapped_student_that_never_finishes_is_stopped_and_reported(
+    run, test_split, tmp_path, monkeypatch
+):
+    """A shipped file replaced together with a manifest rewritten to match it verifies, so the
+    audit runs it: in a child process with a time limit, whose failure becomes the message."""
+    images, _ = test_split
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    bundle = copy / "bundle"
+    fields = json.loads((bundle / "manifest.json").read_text("utf-8"))
+    shipped = bundle / fields["evaluation"]["artifact"]
+    runaway_onnx(shipped, tuple(fields["input"]["shape"][1:]))
+    del fields["files"], fields["schema_version"]
+    fields["artifacts"] = [
+        {k: v for k, v in a.items() if k != "sha256"} for a in fields["artifacts"]
+    ]
+    write_manifest(bundle, **fields)
+    monkeypatch.setenv(TIMEOUT_ENV, "3")
+    result = invoke("audit", str(copy), "--data", _npz(tmp_path, "same", images))
+    assert result.returncode == 2, result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"{shipped}: the shipped student does not run" in said and "timed out after 3 s" in said
+    assert "Traceback" not in result.stderr

@@ -1,8 +1,8 @@
 """`edgedistill audit RUN --data SPEC`: is the shipped student still the model that was
-measured, on today's inputs? The bundled artifact (run by its runtime on this host) and the
-run's teacher answer every sample of SPEC; their agreement, the student's coverage at the
-cascade's τ and its confidence distribution are compared with the validation figures the run
-recorded in the bundle's manifest (`evaluation`).
+measured, on today's inputs? The bundled artifact (run by its runtime on this host, in a
+child process with a time limit) and the run's teacher answer every sample of SPEC; their
+agreement, the student's coverage at the cascade's τ and its confidence distribution are
+compared with the validation figures the run recorded in the bundle's manifest (`evaluation`).
 
 The audit fails (exit 1) when agreement or coverage falls more than `tolerance` below the
 validation figure, or when the population stability index of the confidences passes
@@ -25,7 +25,7 @@ from typing import Any
 from edgedistill.bundle.manifest import MANIFEST_NAME, Manifest
 from edgedistill.bundle.verify import load_manifest, verify_bundle
 from edgedistill.errors import UserInputError
-from edgedistill.export import EXPORTERS
+from edgedistill.export.run_isolated import run_isolated
 from edgedistill.progress import ProgressFn, no_progress
 from edgedistill.tasks.cascade import cascade_at, confidence
 from edgedistill.tasks.data import read_samples
@@ -128,10 +128,8 @@ def audit_run(
     teacher = fed.teacher.load(int(learning.get("seed", 0)))
     progress("audit", 1, 3, "data")
     samples = read_samples(recipe, data)
-    predict, artifact, runtime = _student(bundle, manifest, evaluation["artifact"])
     progress("audit", 2, 3, "student and teacher")
-    x = samples.x.numpy()
-    student_logits = predict(x)
+    artifact, student_logits, runtime = _student(bundle, manifest, evaluation["artifact"], samples)
     teacher_logits = predict_logits(teacher.model, samples.x).numpy()
     report = _compare(
         student_logits, teacher_logits, samples.y.numpy(), evaluation, tolerance, max_psi
@@ -143,8 +141,10 @@ def audit_run(
     )  # fmt: skip
 
 
-def _student(bundle: Path, manifest: Manifest, artifact: str):
-    """The predict function of the artifact the run evaluated, run on this host."""
+def _student(bundle: Path, manifest: Manifest, artifact: str, samples) -> tuple[str, Any, str]:
+    """(artifact, its outputs on the samples, the runtime that ran it): the shipped file the run
+    evaluated, run by its host runtime in a child process with a time limit, so that a file
+    that crashes or hangs the runtime ends as a message, not as the toolkit's crash."""
     if artifact == "pytorch":
         raise UserInputError(
             f"{bundle}: the run evaluated its PyTorch student (no artifact of the bundle runs on "
@@ -153,10 +153,14 @@ def _student(bundle: Path, manifest: Manifest, artifact: str):
     entry = next((a for a in manifest.artifacts if a.get("path") == artifact), None)
     if entry is None:
         raise UserInputError(f"{bundle / MANIFEST_NAME}: evaluation names {artifact}, not listed")
-    runner = EXPORTERS.get(entry["format"]).host_runner(bundle / artifact)
-    if runner is None:
-        raise UserInputError(f"{bundle / artifact}: its runtime does not run on this host")
-    return runner.predict, artifact, runner.runtime
+    ran = run_isolated(entry["format"], bundle / artifact, samples.x.numpy())
+    if ran.status == "skipped":
+        raise UserInputError(f"{bundle / artifact}: cannot run on this host: {ran.detail}")
+    if ran.status == "fails":  # the detail names the file where the check that refused it did
+        where = "" if str(bundle / artifact) in ran.detail else f"{bundle / artifact}: "
+        raise UserInputError(f"{where}the shipped student does not run: {ran.detail}")
+    assert ran.outputs is not None and ran.runtime is not None
+    return artifact, ran.outputs, ran.runtime
 
 
 def _compare(

@@ -35,6 +35,7 @@ from edgedistill.tasks.task import load_task
 from edgedistill.teachers import prepare_teacher
 from tests.byo_support import image_folder, tiny_teacher_file
 from tests.conftest import invoke
+from tests.lab_fixtures import runaway_onnx
 from tests.reliability.record import Tally
 
 AREA = "model-files"
@@ -538,48 +539,6 @@ def test_external_data_inside_the_folder_still_loads(tmp_path: Path, teacher) ->
 # --- a runtime that never finishes, or dies ---------------------------------------------------
 
 
-def _runaway_model(path: Path, input_shape: tuple[int, ...]) -> Path:
-    """A valid ONNX model that never finishes: a Loop of 2**62 iterations around its input."""
-    import onnx
-    from onnx import TensorProto, helper
-
-    body = helper.make_graph(
-        [
-            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-            helper.make_node("Identity", ["carried_in"], ["carried_out"]),
-        ],
-        "body",
-        [
-            helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("carried_in", TensorProto.FLOAT, None),
-        ],
-        [
-            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("carried_out", TensorProto.FLOAT, None),
-        ],
-    )
-    graph = helper.make_graph(
-        [
-            helper.make_node("Loop", ["trips", "keep_going", "input"], ["looped"], body=body),
-            helper.make_node("Flatten", ["looped"], ["flat"]),
-            helper.make_node("ReduceMean", ["flat"], ["logits"], keepdims=1),
-        ],
-        "runaway",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *input_shape])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1])],
-        initializer=[
-            helper.make_tensor("trips", TensorProto.INT64, [], [2**62]),
-            helper.make_tensor("keep_going", TensorProto.BOOL, [], [True]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
-
-
 RUNAWAY_GUARANTEE = (
     "A model file on which the runtime never finishes is stopped at the time limit "
     "($EDGEDISTILL_MODEL_TIMEOUT_S) and reported as timed out, naming the file; the toolkit "
@@ -596,7 +555,7 @@ def test_a_model_that_never_finishes_is_stopped_at_the_time_limit(
     request, tmp_path: Path, artifacts, teacher, monkeypatch
 ) -> None:
     tally = Tally(RUNAWAY_GUARANTEE, RUNAWAY_HOW, AREA)
-    runaway = _runaway_model(tmp_path / "runaway.onnx", SHAPE)
+    runaway = runaway_onnx(tmp_path / "runaway.onnx", SHAPE)
     artifact = artifacts["onnx"]
     bundle = _bundle(tmp_path / "as-artifact", artifact, "onnx", runaway.read_bytes())
     why, record = _verify_run(bundle, artifact["name"], RUNAWAY_TIMEOUT_S)
@@ -605,7 +564,7 @@ def test_a_model_that_never_finishes_is_stopped_at_the_time_limit(
     tally.held("bundle artifact") if why is None else tally.broke("bundle artifact", why)
 
     monkeypatch.setenv(TIMEOUT_ENV, str(RUNAWAY_TIMEOUT_S))
-    as_teacher = _runaway_model(tmp_path / "teacher.onnx", TEACHER_SHAPE)
+    as_teacher = runaway_onnx(tmp_path / "teacher.onnx", TEACHER_SHAPE)
     started = time.monotonic()
     why, message = _load_teacher(as_teacher, teacher["data"])
     if why is None and "timed out after 3 s" not in message:
