@@ -321,7 +321,7 @@ def test_upload_cut_at_many_random_bytes_over_exec_channel(sshd_no_sftp, tmp_pat
 KEEPALIVE_S = 0.5
 SLACK_S = 0.75  # scheduling on a busy 2-core host, and closing the dead link
 IN_FLIGHT_S = 0.05  # a reply the proxy was already forwarding when the link went silent
-UPLOAD_BYTES = 64_000_000  # more than an idle host pushes (and hashes) in the 1.2 s before silence
+SILENT_UPLOAD_BYTES = 64_000_000  # more than an idle host pushes in the 1.2 s before silence
 NOT_FAULTED = "the step finished before the link went silent"  # a case to draw again
 
 
@@ -347,7 +347,7 @@ def silent_device_case(
         )
     )
     window = entry.keepalive_window_s
-    source = payload(tmp_path, UPLOAD_BYTES, "big.bin") if during == "an upload" else None
+    source = payload(tmp_path, SILENT_UPLOAD_BYTES, "big.bin") if during == "an upload" else None
     try:
         device = open_transport(entry)
 
