@@ -121,6 +121,25 @@ def test_upload_cut_on_every_attempt_fails_cleanly_leaving_no_final_file(sshd, t
     assert not final.exists()
 
 
+def test_close_cleans_up_over_a_fresh_connection_when_the_link_died_unnoticed(sshd, tmp_path):
+    """A step can fail without a transient error (an SFTP failure status from a dying link)
+    and leave a dead link marked connected; close must still remove the run directory."""
+    relay = DroppingRelay(sshd.port, drop_after=None, drop_first=None)
+    known = sshd.known_hosts_for(relay.port, tmp_path / "known_hosts")
+    device = open_transport(sshd.entry(port=relay.port, known_hosts=str(known)))
+    try:
+        device.push(payload(tmp_path, 1000), "model.bin")
+        session = Path(device.session_dir)
+        assert session.is_dir()
+        relay.cut_all()  # the transport is not told: it still holds the dead connection
+        time.sleep(0.2)
+    finally:
+        device.close()
+        relay.close()
+    assert relay.connections == 2, "close connected once more"
+    assert not session.exists(), "the run directory on the device is removed on close"
+
+
 def test_run_cut_off_mid_way_is_an_infrastructure_failure_not_retried(sshd, tmp_path):
     relay = DroppingRelay(sshd.port, drop_after=None, drop_first=None)
     known = sshd.known_hosts_for(relay.port, tmp_path / "known_hosts")

@@ -217,20 +217,35 @@ class Transport(ABC):
         """Remove this run's directory on the device (best effort) and disconnect."""
         session, self.session_dir = self.session_dir, None
         try:
-            if session and not self._connected:
-                self._connect()  # one try, so that a dropped run still cleans up after itself
-                self._connected = True
             if session:
-                parent = self.device.workdir.rstrip("/")
-                assert session.startswith(f"{parent}/{SESSION_PREFIX}")
-                result = self._exec(["rm", "-rf", "--", session], self.device.step_timeout_s)
-                if result.exit_status != 0:
-                    log.warning("%s: could not remove %s: %s", self.uri, session, result.stderr)
-        except (LabInfrastructureError, OSError) as exc:
-            log.warning("%s: could not remove %s (%s)", self.uri, session, exc)
+                self._remove_session(session)
         finally:
             self._connected = False
             self._disconnect()
+
+    def _remove_session(self, session: str) -> None:
+        """`rm -rf` the run directory: over the link in hand, and when that fails (a step that
+        failed without a transient error can leave a dead link marked connected), over one
+        fresh connection, so that a dropped run still cleans up after itself."""
+        parent = self.device.workdir.rstrip("/")
+        assert session.startswith(f"{parent}/{SESSION_PREFIX}")
+        while True:
+            fresh = not self._connected
+            try:
+                if fresh:
+                    self._connect()
+                    self._connected = True
+                result = self._exec(["rm", "-rf", "--", session], self.device.step_timeout_s)
+            except (LabInfrastructureError, OSError) as exc:
+                self._connected = False
+                self._disconnect()
+                if fresh or not isinstance(exc, TransientLabError):
+                    log.warning("%s: could not remove %s (%s)", self.uri, session, exc)
+                    return
+                continue  # the link in hand was dead: one fresh connection
+            if result.exit_status != 0:
+                log.warning("%s: could not remove %s: %s", self.uri, session, result.stderr)
+            return
 
     # -- machinery -------------------------------------------------------------------------
     def _sha256_now(self, remote: str) -> str:
