@@ -215,19 +215,24 @@ def sshd_no_sftp(tmp_path_factory):
 
 # -- cuts at a random byte of an upload -----------------------------------------------------------
 UPLOAD_BYTES = 300_000
+LARGE_UPLOAD_BYTES = 64_000_000  # a model the size of a TensorRT engine: cuts deep in a long push
 UPLOAD_LIMIT_S = 90.0  # a case that takes longer is a hang
 
 
 def cut_upload_case(
-    sshd: Sshd, tmp_path: Path, rng: random.Random, retry_choices: tuple[int, ...]
+    sshd: Sshd,
+    tmp_path: Path,
+    rng: random.Random,
+    retry_choices: tuple[int, ...],
+    size: int = UPLOAD_BYTES,
 ) -> tuple[str, str | None]:
     """(case, why it broke or None): one upload with the link cut at a seeded random byte."""
-    cut = rng.randrange(1, UPLOAD_BYTES)
+    cut = rng.randrange(1, size)
     mode = rng.choice(["close", "reset"])
     every = rng.random() < 0.5  # every reconnect is cut too: the upload cannot get through
     retries = rng.choice(retry_choices)
     case = f"cut at byte {cut} ({mode}, {'every link' if every else 'once'}, retries {retries})"
-    source = payload(tmp_path, UPLOAD_BYTES, f"model-{cut}.bin")
+    source = payload(tmp_path, size, f"model-{cut}.bin")
     expected = sha256_file(source)
     link = FaultyLink(sshd.port)
     entry = sshd.entry(
@@ -270,6 +275,7 @@ def judge_cuts(
     request,
     upload: str,
     retry_choices: tuple[int, ...] = (0, 1),
+    size: int = UPLOAD_BYTES,
 ) -> None:
     tally = Tally(
         guarantee="An SSH link cut at any byte of an upload (over SFTP or the exec-channel "
@@ -277,8 +283,8 @@ def judge_cuts(
         "infrastructure error that names the device, never a wrong file reported as uploaded, "
         "a traceback or a hang.",
         how="A TCP proxy between the transport and a real sshd closes or resets the link after "
-        "a seeded random number of client bytes inside a 300 kB push (once or on every "
-        "reconnect, 0-2 retries); the device's file is hashed directly.",
+        "a seeded random number of client bytes inside a 300 kB push (slow: also 64 MB; once "
+        "or on every reconnect, 0-2 retries); the device's file is hashed directly.",
         area="lab",
     )
     rng = random.Random(seed)
@@ -286,7 +292,7 @@ def judge_cuts(
         folder = tmp_path / f"cut-{index}"
         folder.mkdir()
         with TracebackWatch() as watch:
-            case, why = cut_upload_case(sshd, folder, rng, retry_choices)
+            case, why = cut_upload_case(sshd, folder, rng, retry_choices, size)
         if why is None and watch.seen:
             why = f"a traceback was logged: {watch.seen[0][:300]}"
         case = f"{upload}: {case}"
@@ -315,6 +321,12 @@ def test_upload_cut_at_many_random_bytes_over_sftp(sshd, tmp_path, request):
 @pytest.mark.slow
 def test_upload_cut_at_many_random_bytes_over_exec_channel(sshd_no_sftp, tmp_path, request):
     judge_cuts(sshd_no_sftp, tmp_path, 24, 1017, request, "exec channel", (0, 1, 2))
+
+
+@pytest.mark.slow
+def test_large_upload_cut_at_random_bytes_over_sftp(sshd, tmp_path, request):
+    """Cuts deep in a long push found run directories left on the device (fixed in close)."""
+    judge_cuts(sshd, tmp_path, 12, 2016, request, "sftp, 64 MB", (0, 1, 2), LARGE_UPLOAD_BYTES)
 
 
 # -- a device that stops answering ----------------------------------------------------------------
