@@ -67,6 +67,11 @@ def merged(records: list[dict]) -> dict[str, list[dict]]:
     return areas
 
 
+def cell(text: str) -> str:
+    """Text for a Markdown table cell: a `|` in it (a shell pipe, a hostile name) escaped."""
+    return text.replace("|", "\\|")
+
+
 def table(areas: dict[str, list[dict]]) -> list[str]:
     lines = []
     for area in [*AREAS, *sorted(set(areas) - set(AREAS))]:
@@ -82,7 +87,8 @@ def table(areas: dict[str, list[dict]]) -> list[str]:
         lines.append("|---|---|---|---|")
         for entry in entries:
             held = f"{entry['held']}" + ("" if entry["held"] == entry["tried"] else " ✗")
-            lines.append(f"| {entry['guarantee']} | {entry['how']} | {entry['tried']} | {held} |")
+            guarantee, how = cell(entry["guarantee"]), cell(entry["how"])
+            lines.append(f"| {guarantee} | {how} | {entry['tried']} | {held} |")
         failures = [failure for entry in entries for failure in entry["failures"]]
         if failures:
             lines += ["", "Cases that broke:", *[f"- {failure}" for failure in failures[:20]]]
