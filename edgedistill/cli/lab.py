@@ -19,7 +19,7 @@ from edgedistill.cli._common import (
 from edgedistill.errors import UserInputError
 from edgedistill.lab.check import DeviceCheck, check_devices
 from edgedistill.lab.host_bench import BenchProtocol
-from edgedistill.lab.inventory import device_profiles, load_lab, parse_targets, resolve_targets
+from edgedistill.lab.inventory import load_lab, parse_targets, resolve_targets
 from edgedistill.lab.measure import measure_on_lab
 
 app = typer.Typer(help="Lab devices reached over ssh, adb or locally (a devices.yaml file).")
@@ -41,8 +41,7 @@ def check(
     setup_logging(verbose)
     lab = load_lab(lab_file, flag="FILE")
     devices = lab.select(parse_targets(target)) if target else list(lab.devices.values())
-    device_profiles(lab_file, devices)
-    checks = check_devices(devices)
+    checks = check_devices(lab_file, devices)
     if json_output:
         emit_json({"lab": str(lab_file), "devices": [c.to_dict() for c in checks]})
     else:

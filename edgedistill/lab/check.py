@@ -8,14 +8,16 @@ reported, not raised.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edgedistill.errors import EdgeDistillError
 from edgedistill.lab.devices import DeviceEntry
+from edgedistill.lab.inventory import device_profiles
 from edgedistill.lab.platforms import Platform, platform_for
 from edgedistill.lab.pool import run_on_devices
 from edgedistill.lab.transports import Transport
-from edgedistill.profiles import DeviceProfile, load_profile
+from edgedistill.profiles import DeviceProfile
 
 
 @dataclass
@@ -38,7 +40,10 @@ class DeviceCheck:
         return asdict(self)
 
 
-def check_devices(devices: list[DeviceEntry]) -> list[DeviceCheck]:
+def check_devices(lab: Path, devices: list[DeviceEntry]) -> list[DeviceCheck]:
+    """Probe every device of the lab file `lab`; their profiles are read first, so an unknown
+    one is an invalid lab file (exit 2) before any device is contacted."""
+    profiles = {d.name: p for d, p in zip(devices, device_profiles(lab, devices), strict=True)}
     outcomes = run_on_devices(devices, [probe_device])
     checks = []
     for outcome in outcomes:
@@ -52,16 +57,9 @@ def check_devices(devices: list[DeviceEntry]) -> list[DeviceCheck]:
             )
         else:
             check = outcome.results[0]
-        _judge_profile(check, device)
+        judge_runtime(check, profiles[device.name], platform_for(device))
         checks.append(check)
     return checks
-
-
-def _judge_profile(check: DeviceCheck, device: DeviceEntry) -> None:
-    """(The lab file's profiles are checked before any device is contacted: an unknown one is
-    an invalid lab file, `inventory.device_profiles`.)"""
-    profile = load_profile(device.profile, flag=f"device {device.name}: field profile")
-    judge_runtime(check, profile, platform_for(device))
 
 
 def judge_runtime(check: DeviceCheck, profile: DeviceProfile, platform: Platform) -> None:
