@@ -380,12 +380,10 @@ def silent_device_case(
         how, value, seconds = within(60, step)
         silence.cancel()
         detected = seconds - after
-        if how == "returned" and (not silent_at or began + seconds < silent_at[0] + IN_FLIGHT_S):
-            link.heal()
-            device.close()
-            return case, NOT_FAULTED
         link.heal()
         device.close()
+        if how == "returned" and (not silent_at or began + seconds < silent_at[0] + IN_FLIGHT_S):
+            return case, NOT_FAULTED
         case += f": {how} after {detected:.2f} s of silence (window {window:g} s)"
         if how == "hung":
             return case, "never detected"
