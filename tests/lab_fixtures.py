@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import shutil
 import socket
@@ -372,3 +373,14 @@ def runaway_onnx(path: Path, input_shape: tuple[int, ...]) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path
+
+
+def manifest_fields(bundle: Path) -> dict:
+    """A bundle's manifest fields, ready for write_manifest to rewrite it over the files as
+    they are now (new hashes included): what swapping a file and its manifest together does."""
+    fields = json.loads((bundle / "manifest.json").read_text("utf-8"))
+    del fields["files"], fields["schema_version"]
+    fields["artifacts"] = [
+        {k: v for k, v in a.items() if k != "sha256"} for a in fields["artifacts"]
+    ]
+    return fields

@@ -13,7 +13,7 @@ import pytest
 from edgedistill.bundle import write_manifest
 from edgedistill.child import TIMEOUT_ENV
 from tests.conftest import TINY_RECIPE, invoke
-from tests.lab_fixtures import runaway_onnx
+from tests.lab_fixtures import manifest_fields, runaway_onnx
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +122,9 @@ def test_a_swapped_student_that_never_finishes_is_stopped_and_reported(
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     bundle = copy / "bundle"
-    fields = json.loads((bundle / "manifest.json").read_text("utf-8"))
+    fields = manifest_fields(bundle)
     shipped = bundle / fields["evaluation"]["artifact"]
     runaway_onnx(shipped, tuple(fields["input"]["shape"][1:]))
-    del fields["files"], fields["schema_version"]
-    fields["artifacts"] = [
-        {k: v for k, v in a.items() if k != "sha256"} for a in fields["artifacts"]
-    ]
     write_manifest(bundle, **fields)
     monkeypatch.setenv(TIMEOUT_ENV, "3")
     result = invoke("audit", str(copy), "--data", _npz(tmp_path, "same", images))

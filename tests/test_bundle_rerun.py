@@ -21,6 +21,7 @@ from edgedistill.quant.prepare import calibrate, prepare
 from edgedistill.quant.scheme import QuantScheme
 from edgedistill.students import build_student, parse_student
 from tests.conftest import invoke
+from tests.lab_fixtures import manifest_fields
 
 SPEC = "mbv2:d=1,r=16,w=0.5"
 SHAPE = (1, 32, 32)
@@ -56,18 +57,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _manifest_fields(bundle: Path) -> dict[str, Any]:
-    """The manifest's fields, ready for write_manifest to rewrite it (new hashes included)."""
-    fields = json.loads((bundle / "manifest.json").read_text("utf-8"))
-    del fields["files"], fields["schema_version"]
-    fields["artifacts"] = [
-        {k: v for k, v in a.items() if k != "sha256"} for a in fields["artifacts"]
-    ]
-    return fields
-
-
 def _rewrite_manifest(bundle: Path, **changes: Any) -> None:
-    write_manifest(bundle, **{**_manifest_fields(bundle), **changes})
+    write_manifest(bundle, **{**manifest_fields(bundle), **changes})
 
 
 @pytest.fixture(scope="module")
